@@ -1,0 +1,32 @@
+"""yttl: a video in, a time-stamped hierarchical summary out.
+
+import asyncio, yttl
+settings, _ = yttl.load_settings({"llm_provider": "openai"})
+result = asyncio.run(yttl.process_video("talk.info.json", settings))
+print(yttl.render(result, "md"))
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from yttl.config import Settings, load_settings
+from yttl.errors import YttlError
+from yttl.models import HourSummary, RunResult, SectionSummary, Transcript, VideoInfo
+from yttl.pipeline import process_video
+from yttl.render import render, write_outputs
+
+__all__ = [
+    "HourSummary",
+    "RunResult",
+    "SectionSummary",
+    "Settings",
+    "Transcript",
+    "VideoInfo",
+    "YttlError",
+    "__version__",
+    "load_settings",
+    "process_video",
+    "render",
+    "write_outputs",
+]

@@ -1,0 +1,3 @@
+from yttl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The one exception tree of yttl.
+
+Stages raise these; they never print or exit. The CLI maps them to exit codes in one
+place (``yttl.cli.exit_code_for``)::
+
+    YttlError
+    ├── UsageError            bad option or option combination          (exit 2)
+    │   └── ConfigError       unreadable or invalid config file         (exit 2)
+    ├── InputError            bad source: URL, file, captions, info.json (exit 2)
+    │   └── UnsupportedSourceError  no extractor, no audio, no duration  (exit 2)
+    ├── MissingDependencyError  an optional extra is not installed      (exit 1)
+    ├── ResourceError         not enough memory for the job             (exit 1)
+    └── ProviderError         a remote or local model call failed       (exit 1)
+        ├── NetworkError      connect, reset, timeout
+        ├── RateLimitError    429; carries ``retry_after``
+        ├── ServerError       5xx
+        ├── AuthError         401/403 or missing key; never retried
+        ├── BadResponseError  not JSON, no choices
+        ├── ContextLengthError  the request does not fit the model
+        └── ProcessingError   the model itself failed
+
+Every ``ProviderError`` has a ``category`` string (DESIGN §7) used in the JSON
+``failures`` list and the stats.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BadResponseError",
+    "ConfigError",
+    "ContextLengthError",
+    "InputError",
+    "MissingDependencyError",
+    "NetworkError",
+    "ProcessingError",
+    "ProviderError",
+    "RateLimitError",
+    "ResourceError",
+    "ServerError",
+    "UnsupportedSourceError",
+    "UsageError",
+    "YttlError",
+]
+
+
+class YttlError(Exception):
+    """Root of every error yttl raises on purpose."""
+
+    category = "processing"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(YttlError):
+    category = "input"
+
+
+class ConfigError(UsageError):
+    pass
+
+
+class InputError(YttlError):
+    category = "input"
+
+
+class UnsupportedSourceError(InputError):
+    pass
+
+
+class MissingDependencyError(YttlError):
+    category = "processing"
+
+
+class ResourceError(YttlError):
+    category = "memory"
+
+
+class ProviderError(YttlError):
+    category = "processing"
+
+
+class NetworkError(ProviderError):
+    category = "network"
+
+
+class RateLimitError(ProviderError):
+    category = "rate_limit"
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class ServerError(ProviderError):
+    category = "server"
+
+
+class AuthError(ProviderError):
+    category = "auth"
+
+
+class BadResponseError(ProviderError):
+    category = "bad_response"
+
+
+class ContextLengthError(ProviderError):
+    category = "input"
+
+
+class ProcessingError(ProviderError):
+    category = "processing"

@@ -1,0 +1,98 @@
+"""The one place that turns ``Settings`` into concrete providers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from yttl.config import Settings
+from yttl.errors import UsageError
+from yttl.llm.base import LLMProvider
+from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
+
+__all__ = ["LLMEndpoint", "build_llm", "llm_endpoint", "max_concurrent_llm"]
+
+DEFAULT_PROFILE_CONTEXT = 32_000
+DEFAULT_PROFILE_CONCURRENCY = 8
+LOCAL_CONCURRENCY = 1
+
+
+@dataclass(frozen=True)
+class LLMEndpoint:
+    """An OpenAI-compatible endpoint resolved from a preset or a profile."""
+
+    name: str
+    base_url: str
+    model: str
+    api_key_env: str
+    api_key: str | None
+    context_tokens: int
+    max_concurrent: int
+
+
+def llm_endpoint(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMEndpoint:
+    environ = os.environ if environ is None else environ
+    name = settings.llm_provider
+    if name in settings.profiles:
+        profile = settings.profiles[name]
+        if not profile.base_url or not profile.model:
+            raise UsageError(
+                f"profile {name!r} needs a base URL and a model",
+                hint=f"pass --{name}-base-url and --{name}-model, or set them in the config",
+            )
+        return LLMEndpoint(
+            name,
+            profile.base_url,
+            profile.model,
+            profile.key_env,
+            profile.api_key or environ.get(profile.key_env),
+            settings.context_tokens or profile.context_tokens or DEFAULT_PROFILE_CONTEXT,
+            profile.max_concurrent or DEFAULT_PROFILE_CONCURRENCY,
+        )
+    preset = PRESETS.get(name)
+    if preset is None:
+        known = ", ".join(["local", *PRESETS, *settings.profiles])
+        raise UsageError(f"unknown LLM provider {name!r}; choose from {known}")
+    return LLMEndpoint(
+        name,
+        settings.openai_base_url or preset.base_url,
+        settings.openai_model or preset.model,
+        preset.api_key_env,
+        environ.get(preset.api_key_env),
+        settings.context_tokens or preset.context_tokens,
+        preset.max_concurrent,
+    )
+
+
+def max_concurrent_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> int:
+    """The flag or config value, else the provider's preset default."""
+    if settings.sequential:
+        return 1
+    if settings.max_concurrent_llm is not None:
+        return settings.max_concurrent_llm
+    if settings.llm_provider == "local":
+        return LOCAL_CONCURRENCY
+    return llm_endpoint(settings, environ).max_concurrent
+
+
+def build_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMProvider:
+    """The provider for a run; a missing key is an error here, before any work starts."""
+    if settings.llm_provider == "local":
+        from yttl.llm.local import build_local_provider
+
+        return build_local_provider(settings)
+    endpoint = llm_endpoint(settings, environ)
+    if not endpoint.api_key:
+        raise UsageError(
+            f"no API key for the {endpoint.name} provider",
+            hint=f"set {endpoint.api_key_env} in the environment",
+        )
+    return OpenAICompatibleProvider(
+        name=endpoint.name,
+        model=endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,
+        context_tokens=endpoint.context_tokens,
+        timeout=settings.request_timeout or 120.0,
+    )

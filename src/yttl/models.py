@@ -1,0 +1,137 @@
+"""Plain data flowing one way through the pipeline.
+
+source -> ``VideoInfo`` -> ``Transcript`` -> ``SectionPlan`` -> ``HourSummary`` -> render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "CaptionTrack",
+    "Chapter",
+    "Failure",
+    "HourSummary",
+    "RunResult",
+    "Section",
+    "SectionSummary",
+    "Transcript",
+    "TranscriptSegment",
+    "VideoInfo",
+]
+
+SourceKind = Literal["url", "file", "info_json"]
+TranscriptSource = Literal["captions", "local_whisper", "api_whisper"]
+SectionStatus = Literal["ok", "empty", "failed"]
+
+
+@dataclass(frozen=True)
+class CaptionTrack:
+    """One downloadable (or local) caption file of a video."""
+
+    language: str
+    ext: str  # json3, vtt, srt
+    url: str | None = None
+    path: str | None = None
+    automatic: bool = False
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start: float
+    end: float
+    title: str
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    id: str
+    title: str
+    url: str
+    duration: float
+    extractor: str
+    source: SourceKind
+    chapters: tuple[Chapter, ...] = ()
+    subtitles: tuple[CaptionTrack, ...] = ()
+    automatic_captions: tuple[CaptionTrack, ...] = ()
+    media_path: str | None = None  # local file, or None for a site video
+
+    @property
+    def is_youtube(self) -> bool:
+        return self.extractor.lower().startswith("youtube")
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: tuple[TranscriptSegment, ...]
+    source: TranscriptSource
+    language: str | None = None
+    track: CaptionTrack | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A span of the video to summarize: a 5-minute slot or a chapter."""
+
+    hour: int
+    index: int  # within the hour
+    start: float
+    end: float
+    title: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.hour + 1}.{self.index + 1}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    where: str
+    category: str
+    message: str
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class SectionSummary:
+    section: Section
+    summary: str
+    status: SectionStatus
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HourSummary:
+    index: int
+    start: float
+    end: float
+    summary: str
+    status: Literal["ok", "failed"]
+    sections: tuple[SectionSummary, ...]
+    missing: tuple[str, ...] = ()  # labels of failed sections left out of the summary
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run produced, and how: the input to every renderer."""
+
+    video: VideoInfo
+    transcript: Transcript
+    hours: tuple[HourSummary, ...]
+    failures: tuple[Failure, ...] = ()
+    stats: dict[str, object] = field(default_factory=dict)
+    provider: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failures)

@@ -1,0 +1,70 @@
+"""Renderers, and writing their output atomically under a sanitized name."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from yttl.models import RunResult
+from yttl.render.html import to_html
+from yttl.render.jsonout import to_json
+from yttl.render.markdown import to_markdown
+from yttl.render.subtitles import to_srt, to_txt, to_vtt
+
+__all__ = [
+    "SUMMARY_FORMATS",
+    "TRANSCRIPT_FORMATS",
+    "atomic_write",
+    "output_stem",
+    "render",
+    "write_outputs",
+]
+
+SUMMARY_FORMATS = ("html", "md", "json")
+TRANSCRIPT_FORMATS = ("txt", "srt", "vtt")
+
+_RENDERERS: dict[str, Callable[[RunResult], str]] = {
+    "html": to_html,
+    "md": to_markdown,
+    "json": to_json,
+    "txt": lambda r: to_txt(r.transcript.segments),
+    "srt": lambda r: to_srt(r.transcript.segments),
+    "vtt": lambda r: to_vtt(r.transcript.segments),
+}
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def output_stem(video_id: str) -> str:
+    """A file name from an id: no separators, no leading dot, bounded length."""
+    stem = _UNSAFE.sub("_", video_id).strip("._")[:120]
+    return stem or "video"
+
+
+def render(result: RunResult, fmt: str) -> str:
+    return _RENDERERS[fmt](result)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_outputs(result: RunResult, formats: Iterable[str], output_dir: Path) -> list[Path]:
+    stem = output_stem(result.video.id)
+    written = []
+    for fmt in dict.fromkeys(formats):
+        path = output_dir / f"{stem}.{fmt}"
+        atomic_write(path, render(result, fmt))
+        written.append(path)
+    return written

@@ -1,0 +1,47 @@
+"""The summary as Markdown, with every heading's timestamp a link."""
+
+from __future__ import annotations
+
+import re
+
+from yttl.models import RunResult
+from yttl.render.jsonout import result_to_dict
+from yttl.render.links import format_clock
+
+__all__ = ["escape_markdown", "to_markdown"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Summaries and titles are data, not markup."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _link(start: float, url: str) -> str:
+    return f"[{format_clock(start)}](<{url}>)"
+
+
+def to_markdown(result: RunResult) -> str:
+    view = result_to_dict(result)
+    video = view["video"]
+    lines = [f"# {escape_markdown(video['title'])}", "", f"<{video['url']}>", ""]
+    for hour in view["hours"]:
+        lines += [f"## Hour {hour['index'] + 1} ({_link(hour['start'], hour['url'])})", ""]
+        if hour["status"] == "failed":
+            lines += ["*Summary failed.*", ""]
+        elif hour["summary"] and len(hour["sections"]) > 1:
+            lines += [escape_markdown(hour["summary"]), ""]
+        if hour["missing_sections"]:
+            lines += [f"*Missing sections: {', '.join(hour['missing_sections'])}.*", ""]
+        for section in hour["sections"]:
+            title = f" {escape_markdown(section['title'])}" if section.get("title") else ""
+            lines += [f"### {_link(section['start'], section['url'])}{title}", ""]
+            if section["status"] == "failed":
+                lines += [f"*Failed: {escape_markdown(section.get('error', 'unknown error'))}*"]
+            elif section["status"] == "empty":
+                lines += ["*No speech.*"]
+            else:
+                lines += [escape_markdown(section["summary"])]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

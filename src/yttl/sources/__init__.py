@@ -1,0 +1,56 @@
+"""Where videos come from: site URLs, saved info files, local media, and their captions."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from yttl.errors import InputError, NetworkError
+from yttl.models import CaptionTrack, VideoInfo
+from yttl.sources.captions import choose_track, decode_caption_bytes, parse_captions
+from yttl.sources.local import resolve_file
+from yttl.sources.ytdlp import load_info_json, resolve_url
+
+__all__ = ["choose_track", "fetch_track_text", "parse_captions", "resolve_source"]
+
+_BARE_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+
+def resolve_source(source: str, ytdlp_params: Mapping[str, Any]) -> VideoInfo:
+    """A URL goes to yt-dlp, ``*.info.json`` is read as an info dict, a path is media."""
+    if "://" in source:
+        if not source.lower().startswith(("http://", "https://")):
+            raise InputError(f"unsupported URL scheme in {source!r}; use http(s)")
+        return resolve_url(source, ytdlp_params)
+    path = Path(source).expanduser()
+    if path.name.endswith(".info.json") and path.is_file():
+        return load_info_json(path)
+    if not path.exists() and _BARE_YOUTUBE_ID.match(source):
+        return resolve_url(f"https://www.youtube.com/watch?v={source}", ytdlp_params)
+    return resolve_file(path)
+
+
+async def fetch_track_text(track: CaptionTrack, *, timeout: float = 30.0) -> str:
+    """The text of a caption track, from its file or its URL."""
+    if track.path is not None:
+        try:
+            data = await asyncio.to_thread(Path(track.path).read_bytes)
+            return decode_caption_bytes(data)
+        except OSError as exc:
+            raise InputError(f"cannot read caption file {track.path}: {exc}") from exc
+    if track.url is None:
+        raise InputError("caption track has neither a file nor a URL")
+    try:
+        async with httpx2.AsyncClient(timeout=timeout, follow_redirects=True) as client:
+            response = await client.get(track.url)
+            response.raise_for_status()
+    except httpx2.HTTPStatusError as exc:
+        raise NetworkError(f"caption download failed: HTTP {exc.response.status_code}") from exc
+    except httpx2.HTTPError as exc:
+        raise NetworkError(f"caption download failed: {type(exc).__name__}") from exc
+    return decode_caption_bytes(response.content)

@@ -1,0 +1,1 @@
+"""Sections, prompts and the parallel summarization engine."""

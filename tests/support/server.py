@@ -1,0 +1,189 @@
+"""A real HTTP server on 127.0.0.1 standing in for the remote services yttl talks to.
+
+One server, several roles:
+- ``POST /v1/chat/completions``: an OpenAI-compatible chat endpoint with configurable
+  latency and fault injection; every call is recorded with its start and end, and the
+  number of calls in flight is tracked.
+- ``GET /files/NAME``: static files (caption tracks).
+- ``GET /api/skipSegments/PREFIX``: a SponsorBlock endpoint (hash-prefix form).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Fault = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class ChatCall:
+    index: int
+    messages: list[dict[str, str]]
+    model: str
+    start: float
+    end: float = 0.0
+    status: int = 200
+    reply: str = ""
+
+    @property
+    def system(self) -> str:
+        return self.messages[0]["content"] if self.messages else ""
+
+    @property
+    def user(self) -> str:
+        return self.messages[-1]["content"] if self.messages else ""
+
+
+def default_reply(messages: list[dict[str, str]]) -> str:
+    """Deterministic, traceable text: a digest of what was asked."""
+    user = messages[-1]["content"] if messages else ""
+    digest = hashlib.sha1(user.encode()).hexdigest()[:10]
+    words = user.split()
+    return f"Summary {digest} of {len(words)} words starting {' '.join(words[:6])!r}."
+
+
+@dataclass
+class LoopbackState:
+    latency: float | Callable[[ChatCall], float] = 0.0
+    fault: Callable[[ChatCall], Fault | None] | None = None
+    reply: Callable[[list[dict[str, str]]], str] = default_reply
+    api_key: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    sponsor_segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    calls: list[ChatCall] = field(default_factory=list)
+    sponsor_requests: list[str] = field(default_factory=list)
+    file_requests: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def successful_calls(self) -> list[ChatCall]:
+        return [c for c in self.calls if c.status == 200]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
+              content_type: str = "application/json") -> None:  # fmt: skip
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/files/"):
+            name = path[len("/files/") :]
+            state.file_requests.append(name)
+            if name in state.files:
+                self._send(200, state.files[name], content_type="application/octet-stream")
+            else:
+                self._send(404, b'{"error": "not found"}')
+        elif path.startswith("/api/skipSegments/"):
+            prefix = path.rsplit("/", 1)[1]
+            state.sponsor_requests.append(self.path)
+            videos = [
+                {"videoID": vid, "segments": segs}
+                for vid, segs in state.sponsor_segments.items()
+                if hashlib.sha256(vid.encode()).hexdigest().startswith(prefix)
+            ]
+            if videos:
+                self._send(200, json.dumps(videos).encode())
+            else:
+                self._send(404, b"Not Found", content_type="text/plain")
+        else:
+            self._send(404, b'{"error": "not found"}')
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not self.path.endswith("/chat/completions"):
+            self._send(404, b'{"error": "not found"}')
+            return
+        if state.api_key and self.headers.get("Authorization") != f"Bearer {state.api_key}":
+            self._send(401, json.dumps({"error": {"message": "Invalid API key"}}).encode())
+            return
+        with state.lock:
+            call = ChatCall(len(state.calls), body.get("messages", []), body.get("model", ""),
+                            time.perf_counter())  # fmt: skip
+            state.calls.append(call)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            latency = state.latency(call) if callable(state.latency) else state.latency
+            if latency:
+                time.sleep(latency)
+            fault = state.fault(call) if state.fault else None
+            if fault is not None:
+                call.status = fault[0]
+                self._send(fault[0], fault[2], fault[1])
+                return
+            call.reply = state.reply(call.messages)
+            answer = {
+                "id": f"chatcmpl-{call.index}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": call.model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": call.reply}}],
+                "usage": {"prompt_tokens": len(json.dumps(call.messages)) // 4,
+                          "completion_tokens": len(call.reply) // 4,
+                          "total_tokens": 0},
+            }  # fmt: skip
+            self._send(200, json.dumps(answer).encode())
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+                call.end = time.perf_counter()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, state: LoopbackState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class LoopbackServer:
+    """Start with ``with LoopbackServer() as server:``; ``server.url`` is the base."""
+
+    def __init__(self, state: LoopbackState | None = None) -> None:
+        self.state = state or LoopbackState()
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
