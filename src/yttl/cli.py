@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["config"]:
             return _config_command(argv[1:], console)
         profiles = _profile_names(argv)
-        ns = build_parser(profiles).parse_args(argv)
+        ns = build_parser(profiles).parse_intermixed_args(argv)
         settings, _ = load_settings(_flags(ns, profiles), config_file=ns.config)
         _configure_logging(console, settings)
         worst = EXIT_OK

@@ -13,7 +13,9 @@ from typing import Any
 
 from tests.support.server import LoopbackServer
 
-DATA = Path(os.environ.get("YTTL_TEST_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
+DATA = Path(
+    os.environ.get("YTTL_TEST_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data"
+)
 YOUTUBE = DATA / "youtube"
 AUDIO = DATA / "audio"
 
@@ -39,7 +41,9 @@ def serve_video(server: LoopbackServer, video_id: str, directory: Path) -> Path:
     """An info.json for a real episode whose captions come from ``server``."""
     info = load_info(video_id)
     for ext in ("json3", "vtt"):
-        server.state.files[f"{video_id}.{ext}"] = (YOUTUBE / video_id / f"captions.en.{ext}").read_bytes()
+        server.state.files[f"{video_id}.{ext}"] = (
+            YOUTUBE / video_id / f"captions.en.{ext}"
+        ).read_bytes()
     point_captions_at(info, server, video_id)
     path = directory / f"{video_id}.info.json"
     path.write_text(json.dumps(info))
@@ -60,7 +64,9 @@ def two_hour_video(
                 shifted["tStartMs"] = event["tStartMs"] + i * part_seconds * 1000
                 events.append(shifted)
     name = f"twohour-{parts}"
-    server.state.files[f"{name}.json3"] = json.dumps({"wireMagic": "pb3", "events": events}).encode()
+    server.state.files[f"{name}.json3"] = json.dumps(
+        {"wireMagic": "pb3", "events": events}
+    ).encode()
     info = load_info(ids[0])
     info.update(
         id=name,

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 FORMAT_PREFERENCE = ("json3", "vtt", "srt")
+FLASH_SECONDS = 0.03
 
 _TAG = re.compile(r"<[^>]*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -112,11 +113,12 @@ def parse_json3(text: str) -> list[TranscriptSegment]:
 
 
 def _timestamp(value: str) -> float:
-    parts = value.replace(",", ".").split(":")
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + float(part)
-    return seconds
+    """``[h:]mm:ss[.mmm]`` in seconds, computed in whole milliseconds to stay exact."""
+    clock, _, fraction = value.replace(",", ".").partition(".")
+    seconds = 0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + int(part)
+    return (seconds * 1000 + int(fraction.ljust(3, "0")[:3] or 0)) / 1000
 
 
 def _cues(text: str) -> Iterable[tuple[float, float, list[str]]]:
@@ -157,8 +159,13 @@ def _segments_from_cues(cues: Iterable[tuple[float, float, list[str]]]) -> list[
     for start, end, body in cues:
         lines = [_clean(line) for line in body]
         lines = [line for line in lines if line]
-        # Rolling captions repeat the previous cue's lines; keep only the new ones.
-        fresh = [line for line in lines if line not in previous_lines]
+        # YouTube's rolling captions carry the previous cue's line over above the new one,
+        # and flash the old text in a cue of a few milliseconds. A whole cue that repeats
+        # the one before at normal length is real speech ("No! No!") and is kept.
+        repeated = [line for line in lines if line in previous_lines]
+        fresh = lines
+        if repeated and (len(repeated) < len(lines) or end - start < FLASH_SECONDS):
+            fresh = [line for line in lines if line not in previous_lines]
         if lines:
             previous_lines = set(lines)
         if fresh and end >= start:
@@ -170,7 +177,7 @@ def _close_gaps(segments: list[TranscriptSegment]) -> list[TranscriptSegment]:
     """Sort by start; an overlapping segment ends where the next one starts."""
     segments.sort(key=lambda s: s.start)
     result: list[TranscriptSegment] = []
-    for current, following in zip(segments, [*segments[1:], None], strict=True):
+    for current, following in zip(segments, [*segments[1:], None], strict=False):
         end = current.end
         if following is not None and following.start < end:
             end = max(following.start, current.start)

@@ -73,7 +73,8 @@ def plan_fixed(duration: float) -> SectionPlan:
             bounds.append([start, min(start + SECTION_SECONDS, hour_end)])
             start += SECTION_SECONDS
         if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < MIN_TAIL_SECONDS:
-            bounds[-2][1] = bounds.pop()[1]
+            tail = bounds.pop()
+            bounds[-1][1] = tail[1]
         hours.append(tuple(Section(h, k, b[0], b[1]) for k, b in enumerate(bounds)))
     return SectionPlan(tuple(hours), float(duration))
 

@@ -1,0 +1,293 @@
+"""End to end: the ``yttl`` command on real episodes served from 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.server import LoopbackServer
+from tests.support.videos import YOUTUBE, serve_video, two_hour_video
+from yttl import __version__
+
+
+def _args(server: LoopbackServer, source: Path | str, out: Path, *extra: str) -> list[str]:
+    return [str(source), "-lp", "openai", "-ou", server.openai_base_url, "-o", str(out),
+            "--no-open", *extra]  # fmt: skip
+
+
+def _assert_one_line_error(stderr: str, pattern: str) -> None:
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, stderr
+    assert lines[0].startswith("yttl: error: ")
+    assert pattern in stderr, stderr
+
+
+def test_version() -> None:
+    result = run_yttl(["--version"], env={})
+    assert result.returncode == 0 and result.stdout.strip() == f"yttl {__version__}"
+
+
+def test_an_episode_end_to_end_in_every_format(server: LoopbackServer, tmp_path: Path,
+                                               clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    out = tmp_path / "out"
+    formats = [a for f in ("html", "md", "json", "txt", "srt", "vtt") for a in ("-f", f)]
+    result = run_yttl(_args(server, info, out, *formats), clean_env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"vo4pMVb0R6M.{ext}" for ext in sorted(("html", "md", "json", "txt", "srt", "vtt"))
+    ]
+    doc = json.loads((out / "vo4pMVb0R6M.json").read_text())
+    assert doc["schema"] == 1
+    assert doc["video"]["id"] == "vo4pMVb0R6M" and doc["video"]["source"] == "info_json"
+    assert doc["transcript"]["source"] == "captions"
+    sections = doc["hours"][0]["sections"]
+    assert [(s["start"], s["end"]) for s in sections] == [(0, 300), (300, 654)]
+    assert sections[1]["url"] == "https://www.youtube.com/watch?v=vo4pMVb0R6M&t=300s"
+    assert len(server.state.calls) == 2 + 1
+    replies = {c.reply for c in server.state.calls}
+    assert {s["summary"] for s in sections} <= replies and doc["hours"][0]["summary"] in replies
+    assert doc["stats"]["llm_calls"] == 3
+    assert server.state.file_requests == ["vo4pMVb0R6M.json3"]  # manual en, json3 first
+    assert "wrote" in result.stderr and "2/2 sections" in result.stderr
+    srt = (out / "vo4pMVb0R6M.srt").read_text()
+    assert srt.startswith("1\n00:00:01,000 --> ")
+    assert "Traceback" not in result.stderr
+
+
+def test_sequential_and_parallel_runs_have_the_same_structure(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    info = two_hour_video(server, tmp_path, parts=7)  # 70 minutes: two hours, 14 sections
+    docs = []
+    for mode in (["--sequential"], ["--max-concurrent-llm", "6"]):
+        out = tmp_path / mode[0].strip("-")
+        result = run_yttl(_args(server, info, out, "-f", "json", *mode), clean_env)
+        assert result.returncode == 0, result.stderr
+        docs.append(json.loads(next(out.glob("*.json")).read_text()))
+
+    def shape(doc: dict) -> list:  # type: ignore[type-arg]
+        return [(h["start"], h["end"], h["status"],
+                 [(s["start"], s["end"], s["status"], s["summary"]) for s in h["sections"]])
+                for h in doc["hours"]]  # fmt: skip
+
+    assert shape(docs[0]) == shape(docs[1])
+    assert docs[0]["stats"]["max_in_flight"] == 1
+    assert docs[1]["stats"]["max_in_flight"] == 6
+    assert [len(h["sections"]) for h in docs[0]["hours"]] == [12, 2]
+
+
+def test_chapters_become_sections(server: LoopbackServer, tmp_path: Path,
+                                  clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    chapters = json.loads(info.read_text())["chapters"]
+    result = run_yttl(_args(server, info, tmp_path, "-f", "json", "--sections", "chapters"),
+                      clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "vo4pMVb0R6M.json").read_text())
+    assert [s["title"] for s in doc["hours"][0]["sections"]] == [c["title"] for c in chapters]
+    prompts = [c.user for c in server.state.calls if c.user.startswith("Chapter:")]
+    assert len(prompts) == len(chapters)
+
+
+def test_transcript_only_makes_no_llm_call_and_needs_no_key(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    clean_env.pop("OPENAI_API_KEY")
+    result = run_yttl(_args(server, info, tmp_path / "o", "--transcript-only", "-f", "vtt"),
+                      clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["vo4pMVb0R6M.vtt"]
+    assert server.state.calls == []
+    original = (YOUTUBE / "vo4pMVb0R6M" / "captions.en.vtt").read_text().split()
+    written = (tmp_path / "o" / "vo4pMVb0R6M.vtt").read_text().split()
+    assert [w for w in written if "-->" not in w and ":" not in w] == \
+        [w for w in original if "-->" not in w and ":" not in w]  # fmt: skip
+
+
+def test_sponsorblock_segments_are_dropped(server: LoopbackServer, tmp_path: Path,
+                                           clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    server.state.sponsor_segments["vo4pMVb0R6M"] = [
+        {"segment": [0, 120.5], "category": "sponsor", "UUID": "a"},
+        {"segment": [400, 500], "category": "intro", "UUID": "b"},
+    ]
+    args = _args(server, info, tmp_path, "-f", "txt", "-sb", "sponsor",
+                 "--sponsorblock-api", server.url, "--transcript-only")  # fmt: skip
+    result = run_yttl(args, clean_env)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "vo4pMVb0R6M.txt").read_text().splitlines()
+    assert lines[0].startswith("[2:")  # nothing before 120.5 s (the line at 2:00 overlaps)
+    assert any(line.startswith("[7:") for line in lines)  # intro was not asked for
+    request = server.state.sponsor_requests[0]
+    assert "vo4pMVb0R6M" not in request and "sponsor" in request  # hash prefix only
+
+
+def test_an_unreachable_sponsorblock_is_a_warning(server: LoopbackServer, tmp_path: Path,
+                                                  clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    args = _args(server, info, tmp_path, "-f", "txt", "--transcript-only", "-sb", "sponsor",
+                 "--sponsorblock-api", "http://127.0.0.1:9")  # fmt: skip
+    result = run_yttl(args, clean_env)
+    assert result.returncode == 0
+    assert "SponsorBlock is unreachable" in result.stderr
+    assert (tmp_path / "vo4pMVb0R6M.txt").read_text().startswith("[0:01]")
+
+
+def _write_tone(path: Path, seconds: float, audio: bool = True) -> None:
+    with av.open(str(path), "w") as container:
+        if audio:
+            stream = container.add_stream("flac", rate=16000)
+            stream.layout = "mono"
+            samples = (np.sin(np.arange(int(seconds * 16000)) / 5) * 3000).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+            frame.rate = 16000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+
+
+def test_a_local_file_with_sidecar_captions(server: LoopbackServer, tmp_path: Path,
+                                            clean_env: dict[str, str]) -> None:  # fmt: skip
+    media = tmp_path / "My talk (final).flac"
+    _write_tone(media, 660)
+    (tmp_path / "My talk (final).en.vtt").write_bytes(
+        (YOUTUBE / "vo4pMVb0R6M" / "captions.en.vtt").read_bytes()
+    )
+    result = run_yttl(_args(server, media, tmp_path / "o", "-f", "json", "-f", "html"), clean_env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "o" / "My_talk_final.json").read_text())
+    assert doc["video"]["source"] == "file" and doc["video"]["duration"] == pytest.approx(
+        660, abs=1
+    )
+    assert doc["hours"][0]["sections"][1]["url"].endswith("#t=300")
+    assert doc["hours"][0]["sections"][1]["url"].startswith("file:///")
+    html = (tmp_path / "o" / "My_talk_final.html").read_text()
+    assert "<video" in html and 'data-t="300"' in html
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.mp4", "no such file"),
+        (lambda d: d, "is a directory"),
+        (lambda d: _touch(d / "empty.mp4", b""), "is empty"),
+        (lambda d: _touch(d / "corrupt.mp4", b"\x00\x01garbage" * 100), "cannot read"),
+        (lambda d: _touch(d / "bad.info.json", b"{not json"), "not valid JSON"),
+        (lambda d: _touch(d / "list.info.json", b"[1, 2]"), "not a yt-dlp info file"),
+        (lambda d: _touch(d / "shape.info.json", b'{"title": "x"}'), "has no 'id'"),
+        (lambda d: _touch(d / "zero.info.json", b'{"id": "x", "duration": 0}'), "duration of 0"),
+        (lambda d: _touch(d / "pl.info.json", b'{"id": "x", "_type": "playlist"}'), "playlist"),
+        (lambda d: "ftp://example.invalid/video", "unsupported URL scheme"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(server: LoopbackServer, tmp_path: Path,
+                                          clean_env: dict[str, str], make, message) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    result = run_yttl(_args(server, make(tmp_path), tmp_path / "o", "-f", "json"), clean_env)
+    assert result.returncode == 2, result.stderr
+    _assert_one_line_error(result.stderr, message)
+    assert server.state.calls == []
+
+
+def _touch(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_an_unsupported_site_is_exit_2(server: LoopbackServer, tmp_path: Path,
+                                       clean_env: dict[str, str]) -> None:  # fmt: skip
+    server.state.files["page.html"] = b"<html><body>no video here</body></html>"
+    result = run_yttl(_args(server, f"{server.url}/files/page.html", tmp_path), clean_env)
+    assert result.returncode == 2, result.stderr
+    _assert_one_line_error(result.stderr, "Unsupported URL")
+
+
+def test_media_without_audio_and_captions(server: LoopbackServer, tmp_path: Path,
+                                          clean_env: dict[str, str]) -> None:  # fmt: skip
+    media = tmp_path / "silent.mkv"
+    with av.open(str(media), "w") as container:
+        stream = container.add_stream("mpeg4", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    result = run_yttl(_args(server, media, tmp_path), clean_env)
+    assert result.returncode == 2
+    _assert_one_line_error(result.stderr, "no audio stream")
+
+
+def test_a_missing_api_key_fails_before_any_work(server: LoopbackServer, tmp_path: Path,
+                                                 clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    clean_env.pop("OPENAI_API_KEY")
+    result = run_yttl(_args(server, info, tmp_path / "o"), clean_env)
+    assert result.returncode == 2
+    _assert_one_line_error(result.stderr, "OPENAI_API_KEY")
+    assert server.state.file_requests == [] and not (tmp_path / "o").exists()
+
+
+def test_a_refused_key_is_exit_1_without_traceback(server: LoopbackServer, tmp_path: Path,
+                                                   clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    server.state.api_key = "the-right-key"
+    result = run_yttl(_args(server, info, tmp_path / "o", "-f", "json"), clean_env)
+    assert result.returncode == 1
+    _assert_one_line_error(result.stderr, "API key was refused")
+    assert clean_env["OPENAI_API_KEY"] not in result.stderr + result.stdout
+
+
+def test_failed_sections_give_exit_3_and_are_marked(server: LoopbackServer, tmp_path: Path,
+                                                    clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    server.state.fault = lambda call: (500, {}, b"{}") if "his own practice" in call.user else None
+    result = run_yttl(_args(server, info, tmp_path, "-f", "json", "-f", "md", "-f", "html"),
+                      clean_env)  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "1/2 sections" in result.stderr and "1 failed (server)" in result.stderr
+    doc = json.loads((tmp_path / "vo4pMVb0R6M.json").read_text())
+    assert [s["status"] for s in doc["hours"][0]["sections"]] == ["ok", "failed"]
+    assert doc["failures"][0]["where"] == "section 1.2"
+    assert doc["hours"][0]["missing_sections"] == ["1.2"]
+    assert "Failed:" in (tmp_path / "vo4pMVb0R6M.md").read_text()
+    assert 'class="failed"' in (tmp_path / "vo4pMVb0R6M.html").read_text()
+
+
+def test_several_sources_keep_going_and_report_the_worst(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    good = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    args = _args(server, tmp_path / "nope.mp4", tmp_path / "o", "-f", "json")
+    result = run_yttl([*args, str(good)], clean_env)
+    assert result.returncode == 2
+    assert (tmp_path / "o" / "vo4pMVb0R6M.json").exists()
+
+
+def test_unknown_option_is_exit_2(clean_env: dict[str, str]) -> None:
+    result = run_yttl(["--bogus", "x"], clean_env)
+    assert result.returncode == 2
+    _assert_one_line_error(result.stderr, "unrecognized arguments")
+
+
+def test_a_profile_added_on_the_command_line(server: LoopbackServer, tmp_path: Path,
+                                             clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    clean_env["LOCALAI_API_KEY"] = "sk-localai-0123456789"
+    server.state.api_key = "sk-localai-0123456789"
+    args = [str(info), "-aop", "localai", "-lp", "localai", "--localai-model", "tiny",
+            "--localai-base-url", server.openai_base_url, "-o", str(tmp_path), "-f", "json",
+            "--no-open"]  # fmt: skip
+    result = run_yttl(args, clean_env)
+    assert result.returncode == 0, result.stderr
+    assert {c.model for c in server.state.calls} == {"tiny"}

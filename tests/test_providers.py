@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+
+from tests.support.server import LoopbackServer
+from yttl.config import Profile, Settings
+from yttl.errors import (
+    AuthError,
+    BadResponseError,
+    ContextLengthError,
+    NetworkError,
+    RateLimitError,
+    ServerError,
+    UsageError,
+)
+from yttl.factory import build_llm, llm_endpoint, max_concurrent_llm
+from yttl.llm.base import Message
+from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
+
+MESSAGES = [Message("system", "be brief"), Message("user", "Transcript: hello there")]
+
+
+def _provider(server: LoopbackServer, key: str = "sk-test-0123456789") -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(name="test", model="m1", base_url=server.openai_base_url,
+                                    api_key=key, context_tokens=8000, timeout=2)  # fmt: skip
+
+
+def _complete(provider: OpenAICompatibleProvider) -> object:
+    async def go() -> object:
+        try:
+            return await provider.complete(MESSAGES, max_tokens=50)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_completion_carries_text_and_usage_and_sends_the_model(server: LoopbackServer) -> None:
+    server.state.api_key = "sk-test-0123456789"
+    completion = _complete(_provider(server))
+    assert completion.text.startswith("Summary ")  # type: ignore[attr-defined]
+    assert completion.prompt_tokens > 0  # type: ignore[attr-defined]
+    call = server.state.calls[0]
+    assert call.model == "m1" and call.user == "Transcript: hello there"
+
+
+def _fault(status: int, body: bytes = b"{}", headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return lambda call: (status, headers or {}, body)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "check"),
+    [
+        (_fault(401, b'{"error": {"message": "bad key"}}'), AuthError, None),
+        (_fault(403), AuthError, None),
+        (_fault(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "7"}),
+         RateLimitError, lambda e: e.retry_after == 7.0),
+        (_fault(500), ServerError, None),
+        (_fault(503), ServerError, None),
+        (_fault(400, json.dumps({"error": {"message": "This model's maximum context length is 8192 tokens", "code": "context_length_exceeded"}}).encode()),
+         ContextLengthError, None),
+        (_fault(413, b'{"error": {"message": "Request too large"}}'), ContextLengthError, None),
+        (_fault(200, b"<html>not json</html>", {"Content-Type": "text/html"}), BadResponseError, None),
+        (_fault(200, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}).encode()),
+         BadResponseError, None),
+    ],
+)  # fmt: skip
+def test_http_failures_map_to_error_categories(server: LoopbackServer, fault, error, check) -> None:  # type: ignore[no-untyped-def]
+    server.state.fault = fault
+    with pytest.raises(error) as info:
+        _complete(_provider(server))
+    if check:
+        assert check(info.value)
+    assert len(server.state.calls) == 1  # the SDK's own retries are off
+
+
+def test_a_server_that_is_not_there_is_a_network_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    provider = OpenAICompatibleProvider(name="t", model="m", base_url=f"http://127.0.0.1:{port}/v1",
+                                        api_key="k", context_tokens=1000, timeout=2)  # fmt: skip
+    with pytest.raises(NetworkError):
+        _complete(provider)
+
+
+def test_a_stalled_server_times_out_as_a_network_error(server: LoopbackServer) -> None:
+    server.state.latency = lambda call: 3.0
+    provider = OpenAICompatibleProvider(name="t", model="m", base_url=server.openai_base_url,
+                                        api_key="k", context_tokens=1000, timeout=0.5)  # fmt: skip
+    with pytest.raises(NetworkError, match="timed out"):
+        _complete(provider)
+
+
+def test_presets_profiles_and_missing_keys() -> None:
+    assert set(PRESETS) == {"openai", "groq", "chatgpt", "huggingchat"}
+    assert PRESETS["groq"].max_concurrent < PRESETS["openai"].max_concurrent
+    with pytest.raises(UsageError, match="no API key") as info:
+        build_llm(Settings(llm_provider="groq"), environ={})
+    assert "GROQ_API_KEY" in (info.value.hint or "")
+    with pytest.raises(UsageError, match="no API key") as info:
+        build_llm(Settings(llm_provider="huggingchat"), environ={})
+    assert "HF_TOKEN" in (info.value.hint or "")
+    endpoint = llm_endpoint(Settings(llm_provider="huggingchat"), environ={"HF_TOKEN": "hf_x"})
+    assert endpoint.base_url.startswith("https://router.huggingface.co")
+
+    settings = Settings(llm_provider="mine",
+                        profiles={"mine": Profile("mine", "http://127.0.0.1:1/v1", "m7")})  # fmt: skip
+    endpoint = llm_endpoint(settings, environ={"MINE_API_KEY": "k"})
+    assert (endpoint.model, endpoint.api_key, endpoint.api_key_env) == ("m7", "k", "MINE_API_KEY")
+    with pytest.raises(UsageError, match="unknown LLM provider"):
+        llm_endpoint(Settings(llm_provider="nope"), environ={})
+    assert max_concurrent_llm(Settings(llm_provider="groq"), environ={}) == 4
+    assert max_concurrent_llm(Settings(llm_provider="groq", max_concurrent_llm=9), environ={}) == 9
+    assert max_concurrent_llm(Settings(llm_provider="openai", sequential=True), environ={}) == 1
+
+
+def test_the_provider_serves_many_concurrent_requests_on_one_client(server: LoopbackServer) -> None:
+    server.state.latency = lambda call: 0.2
+    provider = _provider(server)
+
+    async def go() -> list[str]:
+        try:
+            done = await asyncio.gather(
+                *(
+                    provider.complete([Message("user", f"question {i}")], max_tokens=10)
+                    for i in range(12)
+                )
+            )
+            return [c.text for c in done]
+        finally:
+            await provider.aclose()
+
+    texts = asyncio.run(go())
+    assert server.state.max_in_flight == 12
+    by_question = {c.user: c.reply for c in server.state.calls}
+    assert texts == [by_question[f"question {i}"] for i in range(12)]
