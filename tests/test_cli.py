@@ -291,3 +291,39 @@ def test_a_profile_added_on_the_command_line(server: LoopbackServer, tmp_path: P
     result = run_yttl(args, clean_env)
     assert result.returncode == 0, result.stderr
     assert {c.model for c in server.state.calls} == {"tiny"}
+
+
+def test_a_video_without_sponsor_segments_is_left_whole(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    server.state.sponsor_segments["someOtherId"] = [{"segment": [0, 500], "category": "sponsor"}]
+    args = _args(server, info, tmp_path, "-f", "txt", "--transcript-only", "-sb", "sponsor",
+                 "--sponsorblock-api", server.url)  # fmt: skip
+    result = run_yttl(args, clean_env)
+    assert result.returncode == 0 and "SponsorBlock" not in result.stderr
+    assert len(server.state.sponsor_requests) == 1
+    assert (tmp_path / "vo4pMVb0R6M.txt").read_text().startswith("[0:01]")
+
+
+def test_ytdlp_pass_through_options() -> None:
+    from yttl.sources.ytdlp import ytdlp_params
+
+    params = ytdlp_params(cookies="c.txt", cookies_from_browser="firefox:work",
+                          extra={"socket_timeout": 30, "proxy": "socks5://127.0.0.1:1"})  # fmt: skip
+    assert params["cookiefile"] == "c.txt"
+    assert params["cookiesfrombrowser"] == ("firefox", "work", None, None)
+    assert params["socket_timeout"] == 30 and params["proxy"] == "socks5://127.0.0.1:1"
+    assert "cookiefile" not in ytdlp_params()
+
+
+def test_yt_dlp_option_values_are_parsed_as_json_when_they_are(clean_env: dict[str, str]) -> None:
+    from yttl.cli import _flags, build_parser
+
+    ns = build_parser().parse_intermixed_args(
+        ["x", "--yt-dlp-option", "socket_timeout=30", "--yt-dlp-option", "format=bestaudio"]
+    )
+    flags = _flags(ns, [])
+    assert flags["yt_dlp_options"] == {"socket_timeout": 30, "format": "bestaudio"}
+    result = run_yttl(["x", "--yt-dlp-option", "novalue"], clean_env)
+    assert result.returncode == 2 and "KEY=VALUE" in result.stderr
