@@ -32,9 +32,26 @@ IDEAL_CALLS = 26
 def run_once(server: LoopbackServer, info: Path, out: Path, extra: list[str]) -> dict[str, float]:
     server.state.calls.clear()
     server.state.max_in_flight = 0
-    env = dict(os.environ, OPENAI_API_KEY="sk-benchmark-0123456789", XDG_CONFIG_HOME=str(out / "cfg"))
-    args = [sys.executable, "-m", "yttl", str(info), "-lp", "openai", "-ou", server.openai_base_url,
-            "-o", str(out), "-f", "json", "--no-open", "-q", *extra]
+    env = dict(
+        os.environ, OPENAI_API_KEY="sk-benchmark-0123456789", XDG_CONFIG_HOME=str(out / "cfg")
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "yttl",
+        str(info),
+        "-lp",
+        "openai",
+        "-ou",
+        server.openai_base_url,
+        "-o",
+        str(out),
+        "-f",
+        "json",
+        "--no-open",
+        "-q",
+        *extra,
+    ]
     start = time.perf_counter()
     result = subprocess.run(args, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -71,12 +88,18 @@ def main() -> None:
 
     seq = results["sequential"]
     ideal_c16 = IDEAL_CALLS / 3  # 24 sections in 2 rounds of 16, then the hours
-    print(f"two-hour video, 24 sections + 2 hours, {args.latency * 1000:.0f} ms per call, "
-          f"median of {args.repeat}")
-    print(f"{'configuration':<14} {'LLM phase s':>11} {'ratio':>7} {'wall s':>8} {'ratio':>7} {'max in flight':>14}")
+    print(
+        f"two-hour video, 24 sections + 2 hours, {args.latency * 1000:.0f} ms per call, "
+        f"median of {args.repeat}"
+    )
+    print(
+        f"{'configuration':<14} {'LLM phase s':>11} {'ratio':>7} {'wall s':>8} {'ratio':>7} {'max in flight':>14}"
+    )
     for name, r in results.items():
-        print(f"{name:<14} {r['llm_phase']:>11.3f} {seq['llm_phase'] / r['llm_phase']:>7.2f} "
-              f"{r['wall']:>8.3f} {seq['wall'] / r['wall']:>7.2f} {r['max_in_flight']:>14.0f}")
+        print(
+            f"{name:<14} {r['llm_phase']:>11.3f} {seq['llm_phase'] / r['llm_phase']:>7.2f} "
+            f"{r['wall']:>8.3f} {seq['wall'] / r['wall']:>7.2f} {r['max_in_flight']:>14.0f}"
+        )
     print(f"ideal LLM-phase ratio at 16 in flight: {ideal_c16:.2f} (3 rounds for 26 calls)")
     summary = {
         "latency": args.latency,
