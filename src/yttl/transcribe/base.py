@@ -1,0 +1,40 @@
+"""The transcription seam: audio in, time-ordered segments out, as they are produced."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from yttl.models import TranscriptSegment
+
+__all__ = ["TranscriptionStats", "Transcriber"]
+
+
+@dataclass
+class TranscriptionStats:
+    """What a transcription did, and with which settings (filled in as it runs)."""
+
+    provider: str
+    model: str
+    options: dict[str, object] = field(default_factory=dict)
+    audio_seconds: float = 0.0
+    speech_seconds: float = 0.0
+    chunks: int = 0
+    skipped_chunks: int = 0
+    dropped_segments: int = 0
+    language: str | None = None
+
+    @property
+    def silence_skipped_seconds(self) -> float:
+        return max(self.audio_seconds - self.speech_seconds, 0.0)
+
+
+class Transcriber(Protocol):
+    name: str
+    stats: TranscriptionStats
+
+    def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
+        """Segments in time order, yielded while later audio is still being worked on."""
+        ...
