@@ -11,7 +11,7 @@ import sys
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -149,14 +149,28 @@ def _flags(ns: argparse.Namespace, profiles: Sequence[str]) -> dict[str, Any]:
 
 
 class _Display:
-    """Progress on stderr with rich; silent when quiet or not on a terminal."""
+    """Progress on stderr with rich: LLM calls, download bytes, seconds transcribed.
+    Silent when quiet or not on a terminal."""
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "resolve": "Getting video info",
+        "captions": "Getting the transcript",
+        "download": "Downloading audio",
+        "transcribe": "Transcribing and summarizing",
+        "summarize": "Summarizing",
+    }
+    TASKS: ClassVar[dict[str, str]] = {
+        "total": "calls", "done": "calls",
+        "download_total": "download", "download_done": "download",
+        "audio_total": "audio", "audio_done": "audio",
+    }  # fmt: skip
 
     def __init__(self, console: Console, enabled: bool) -> None:
         self._progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
             MofNCompleteColumn(), console=console, transient=True, disable=not enabled,
         )  # fmt: skip
-        self._task = self._progress.add_task("starting", total=None)
+        self._tasks = {"calls": self._progress.add_task("Starting", total=None)}
 
     def __enter__(self) -> _Display:
         self._progress.start()
@@ -166,16 +180,21 @@ class _Display:
         self._progress.stop()
 
     def phase(self, name: str) -> None:
-        labels = {"resolve": "Getting video info", "captions": "Getting the transcript",
-                  "summarize": "Summarizing"}  # fmt: skip
-        self._progress.update(self._task, description=labels.get(name, name))
+        self._progress.update(self._tasks["calls"], description=self.LABELS.get(name, name))
 
     def progress(self, kind: str, amount: int) -> None:
-        task = self._progress.tasks[0]
-        if kind == "total":
-            self._progress.update(self._task, total=(task.total or 0) + amount)
+        name = self.TASKS.get(kind)
+        if name is None:
+            return
+        if name not in self._tasks:
+            label = {"download": "  audio bytes", "audio": "  seconds transcribed"}[name]
+            self._tasks[name] = self._progress.add_task(label, total=0)
+        task_id = self._tasks[name]
+        if kind == "total" or kind.endswith("_total"):
+            task = next(t for t in self._progress.tasks if t.id == task_id)
+            self._progress.update(task_id, total=(task.total or 0) + amount)
         else:
-            self._progress.advance(self._task, amount)
+            self._progress.advance(task_id, amount)
 
 
 class _RedactSecrets(logging.Filter):

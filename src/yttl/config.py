@@ -82,7 +82,8 @@ class Settings:
     # transcription
     whisper_provider: str = "local"
     local_whisper_model: str = "base.en"
-    openai_whisper_model: str = "whisper-large-v3"
+    openai_whisper_model: str | None = None  # else the provider's (whisper-1, whisper-large-v3)
+    whisper_upload_limit_mb: float = 25.0
     max_concurrent_whisper: int | None = None
     chunk_strategy: str = "adaptive"
     chunk_seconds: float | None = None

@@ -5,17 +5,32 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
 
 from yttl.config import Settings
 from yttl.errors import UsageError
 from yttl.llm.base import LLMProvider
 from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
+from yttl.transcribe.api import ApiTranscriber
+from yttl.transcribe.base import Transcriber
+from yttl.transcribe.chunking import ChunkOptimizer, Hardware, probe_hardware
+from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions
 
-__all__ = ["LLMEndpoint", "build_llm", "llm_endpoint", "max_concurrent_llm"]
+__all__ = [
+    "LLMEndpoint",
+    "build_llm",
+    "build_transcriber",
+    "llm_endpoint",
+    "max_concurrent_llm",
+    "whisper_endpoint",
+]
 
 DEFAULT_PROFILE_CONTEXT = 32_000
 DEFAULT_PROFILE_CONCURRENCY = 8
 LOCAL_CONCURRENCY = 1
+DEFAULT_WHISPER_UPLOADS = 4
 
 
 @dataclass(frozen=True)
@@ -32,8 +47,13 @@ class LLMEndpoint:
 
 
 def llm_endpoint(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMEndpoint:
+    return _endpoint(settings, settings.llm_provider, environ)
+
+
+def _endpoint(
+    settings: Settings, name: str, environ: Mapping[str, str] | None = None
+) -> LLMEndpoint:
     environ = os.environ if environ is None else environ
-    name = settings.llm_provider
     if name in settings.profiles:
         profile = settings.profiles[name]
         if not profile.base_url or not profile.model:
@@ -95,4 +115,57 @@ def build_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> L
         api_key=endpoint.api_key,
         context_tokens=endpoint.context_tokens,
         timeout=settings.request_timeout or 120.0,
+    )
+
+
+def whisper_endpoint(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> tuple[LLMEndpoint, str]:
+    """The endpoint and model for API transcription (``-wp openai|groq|PROFILE``)."""
+    endpoint = _endpoint(settings, settings.whisper_provider, environ)
+    if settings.openai_whisper_model:
+        return endpoint, settings.openai_whisper_model
+    profile = settings.profiles.get(settings.whisper_provider)
+    if profile is not None:
+        return endpoint, profile.whisper_model or "whisper-1"
+    return endpoint, PRESETS[settings.whisper_provider].whisper_model
+
+
+def build_transcriber(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    hardware: Hardware | None = None,
+) -> Transcriber:
+    """faster-whisper for ``-wp local``, else an OpenAI-compatible transcription API."""
+    if settings.whisper_provider == "local":
+        plan = ChunkOptimizer(hardware or probe_hardware(), settings.memory_limit_mb).plan(
+            settings.chunk_strategy,
+            model=settings.local_whisper_model,
+            chunk_seconds=settings.chunk_seconds,
+        )
+        silence = SilenceOptions(
+            settings.vad, settings.silence_threshold_db, settings.min_silence_seconds
+        )
+        root = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl")) / "whisper"
+        return FasterWhisperTranscriber(
+            settings.local_whisper_model, plan, language=settings.language, silence=silence,
+            download_root=str(root),
+        )  # fmt: skip
+    endpoint, model = whisper_endpoint(settings, environ)
+    if not endpoint.api_key:
+        raise UsageError(
+            f"no API key for transcription with {endpoint.name}",
+            hint=f"set {endpoint.api_key_env} in the environment, or use -wp local",
+        )
+    return ApiTranscriber(
+        provider=endpoint.name,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,
+        model=model,
+        language=settings.language,
+        upload_limit_mb=settings.whisper_upload_limit_mb,
+        max_concurrent=settings.max_concurrent_whisper or DEFAULT_WHISPER_UPLOADS,
+        timeout=settings.request_timeout or 600.0,
+        silence_threshold_db=settings.silence_threshold_db,
+        min_silence_seconds=settings.min_silence_seconds,
     )

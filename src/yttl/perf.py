@@ -57,7 +57,7 @@ class MemorySampler:
         self._thread = threading.Thread(target=self._run, name="yttl-memory", daemon=True)
         self.peak_bytes = 0
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
         process = psutil.Process()
         total = process.memory_info().rss
         for child in process.children(recursive=True):
@@ -69,18 +69,18 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._sample()
+            self.sample()
             self._stop.wait(self._interval)
 
     def __enter__(self) -> MemorySampler:
-        self._sample()
+        self.sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._sample()
+        self.sample()
 
 
 @dataclass
@@ -92,6 +92,7 @@ class PerformanceTracker:
     counters: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     memory_peak_bytes: int = 0
+    transcription: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextmanager
@@ -102,6 +103,10 @@ class PerformanceTracker:
         finally:
             with self._lock:
                 self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+    def add_phase(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.phases[name] = self.phases.get(name, 0.0) + seconds
 
     def record_call(self, record: CallRecord) -> None:
         with self._lock:
@@ -146,4 +151,5 @@ class PerformanceTracker:
             "retries": int(self.counters["retries"]),
             "errors": dict(self.errors),
             "cache_hits": int(self.counters["cache_hits"]),
+            "transcription": self.transcription,
         }

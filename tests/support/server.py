@@ -15,6 +15,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from email.parser import BytesParser
+from email.policy import default
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -58,6 +60,10 @@ class LoopbackState:
     files: dict[str, bytes] = field(default_factory=dict)
     sponsor_segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[ChatCall] = field(default_factory=list)
+    transcribe: Callable[[bytes], dict[str, Any]] | None = None
+    transcription_calls: list[ChatCall] = field(default_factory=list)
+    max_transcriptions_in_flight: int = 0
+    transcriptions_in_flight: int = 0
     sponsor_requests: list[str] = field(default_factory=list)
     file_requests: list[str] = field(default_factory=list)
     in_flight: int = 0
@@ -113,7 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         state = self.server.state
         length = int(self.headers.get("Content-Length", 0))
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if self.path.endswith("/audio/transcriptions"):
+            self._transcription(raw)
+            return
+        body = json.loads(raw or b"{}")
         if not self.path.endswith("/chat/completions"):
             self._send(404, b'{"error": "not found"}')
             return
@@ -152,6 +162,41 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.in_flight -= 1
                 call.end = time.perf_counter()
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    message = BytesParser(policy=default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    return {
+        str(part.get_param("name", header="content-disposition")): part.get_payload(decode=True)
+        for part in message.iter_parts()
+    }
+
+
+def _transcription(self: _Handler, raw: bytes) -> None:
+    state = self.server.state
+    fields = _multipart(self.headers["Content-Type"], raw)
+    with state.lock:
+        call = ChatCall(len(state.transcription_calls), [], fields["model"].decode(),
+                        time.perf_counter())  # fmt: skip
+        state.transcription_calls.append(call)
+        state.transcriptions_in_flight += 1
+        state.max_transcriptions_in_flight = max(
+            state.max_transcriptions_in_flight, state.transcriptions_in_flight
+        )
+    try:
+        if fields.get("response_format") != b"verbose_json" or state.transcribe is None:
+            self._send(400, b'{"error": {"message": "verbose_json only"}}')
+            return
+        self._send(200, json.dumps(state.transcribe(fields["file"])).encode())
+    finally:
+        with state.lock:
+            state.transcriptions_in_flight -= 1
+            call.end = time.perf_counter()
+
+
+_Handler._transcription = _transcription  # type: ignore[attr-defined]
 
 
 class _Server(ThreadingHTTPServer):

@@ -134,11 +134,13 @@ def info_from_dict(
             duration = float(duration)
         except ValueError:
             duration = None
-    if not isinstance(duration, int | float) or isinstance(duration, bool):
-        if info.get("is_live"):
-            raise UnsupportedSourceError(f"{origin} is a live stream that has not ended")
-        raise InputError(f"{origin} has no duration")
-    if duration <= 0:
+    if info.get("is_live"):
+        raise UnsupportedSourceError(f"{origin} is a live stream that has not ended")
+    if duration is None:
+        duration = 0.0  # unknown: measured later from the audio or the captions
+    elif not isinstance(duration, int | float) or isinstance(duration, bool):
+        raise InputError(f"{origin} has a duration that is not a number: {duration!r}")
+    elif duration <= 0:
         raise InputError(f"{origin} has a duration of {duration} s: nothing to summarize")
     url = info.get("webpage_url") or info.get("original_url") or info.get("url") or ""
     return VideoInfo(

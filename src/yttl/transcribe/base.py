@@ -9,7 +9,7 @@ from typing import Protocol
 
 from yttl.models import TranscriptSegment
 
-__all__ = ["TranscriptionStats", "Transcriber"]
+__all__ = ["Transcriber", "TranscriptionStats"]
 
 
 @dataclass
@@ -38,3 +38,16 @@ class Transcriber(Protocol):
     def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
         """Segments in time order, yielded while later audio is still being worked on."""
         ...
+
+
+class MonotonicClock:
+    """Keeps segment times monotonic across chunk boundaries (a segment never starts
+    before the previous one ended)."""
+
+    def __init__(self) -> None:
+        self.last_end = 0.0
+
+    def __call__(self, segment: TranscriptSegment) -> TranscriptSegment:
+        start = max(segment.start, self.last_end)
+        self.last_end = max(segment.end, start)
+        return TranscriptSegment(start, self.last_end, segment.text)

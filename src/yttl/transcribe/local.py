@@ -20,11 +20,23 @@ from typing import Any, TypeVar
 
 from yttl.errors import MissingDependencyError, ProcessingError, YttlError
 from yttl.models import TranscriptSegment
-from yttl.transcribe.audio import AudioChunk, active_seconds, decode_stream, iter_chunks
-from yttl.transcribe.base import TranscriptionStats
+from yttl.transcribe.audio import (
+    SAMPLE_RATE,
+    AudioChunk,
+    active_seconds,
+    decode_stream,
+    iter_chunks,
+)
+from yttl.transcribe.base import MonotonicClock, TranscriptionStats
 from yttl.transcribe.chunking import ChunkPlan
 
-__all__ = ["FasterWhisperTranscriber", "SilenceOptions", "is_hallucination", "stream_in_thread"]
+__all__ = [
+    "FasterWhisperTranscriber",
+    "SilenceOptions",
+    "is_hallucination",
+    "speech_windows",
+    "stream_in_thread",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +48,38 @@ class SilenceOptions:
     vad: bool = True
     threshold_db: float = -40.0
     min_silence_seconds: float = 2.0
+    vad_threshold: float = 0.5  # Silero's speech probability threshold
+
+
+class _Adaptation:
+    """Tunes chunk length and the VAD from the speech ratio of the chunks seen so far.
+
+    Mostly silent audio gets longer chunks (VAD makes silence cheap, so fewer, larger
+    model calls win); loud audio in which the VAD finds little speech is music or noise,
+    where Whisper hallucinates, so the VAD gets stricter.
+    """
+
+    FIRST_CHUNK_SECONDS = 120.0
+
+    def __init__(self, plan: ChunkPlan, silence: SilenceOptions) -> None:
+        self.base_seconds = plan.chunk_seconds
+        # A short first chunk gets the model (and the first summaries) going early; the
+        # decoding and VAD of every later chunk then overlap the model's work.
+        self.seconds = plan.chunk_seconds
+        if plan.strategy == "adaptive":
+            self.seconds = min(plan.chunk_seconds, self.FIRST_CHUNK_SECONDS)
+        self.vad_threshold = silence.vad_threshold
+        self.adaptive = plan.strategy == "adaptive"
+
+    def observe(self, chunk_seconds: float, loud_seconds: float, speech_seconds: float) -> None:
+        if not self.adaptive or chunk_seconds <= 0:
+            return
+        speech = speech_seconds / chunk_seconds
+        loud = loud_seconds / chunk_seconds
+        self.seconds = self.base_seconds * (2.0 if speech < 0.2 else 1.0)
+        if loud > 0.8 and speech < 0.3 and self.vad_threshold < 0.65:
+            self.vad_threshold = 0.65
+            logger.debug("little speech in loud audio (music?): VAD threshold raised to 0.65")
 
 
 def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float,
@@ -50,6 +94,30 @@ def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float,
 
 class _Done:
     pass
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    chunk: AudioChunk
+    loud_seconds: float
+    clips: list[dict[str, float]] | None  # speech windows in seconds; None: VAD off
+
+
+def speech_windows(
+    spans: list[dict[str, int]], max_seconds: float = 30.0, max_gap: float = 2.0
+) -> list[dict[str, float]]:
+    """Group VAD speech spans (in samples) into windows of at most ``max_seconds`` for
+    Whisper's 30 s context; a pause longer than ``max_gap`` starts a new window so long
+    silences never reach the model."""
+    windows: list[dict[str, float]] = []
+    for span in spans:
+        start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
+        if windows and start - windows[-1]["end"] <= max_gap and \
+                end - windows[-1]["start"] <= max_seconds:  # fmt: skip
+            windows[-1]["end"] = end
+        else:
+            windows.append({"start": start, "end": end})
+    return windows
 
 
 def _prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
@@ -131,6 +199,7 @@ class FasterWhisperTranscriber:
         self._download_root = download_root
         self._model: Any = None
         self._pipeline: Any = None
+        self._adapt = _Adaptation(plan, self._silence)
         self.stats = TranscriptionStats(
             "local_whisper", model, {**asdict(plan), **asdict(self._silence)}
         )
@@ -158,29 +227,46 @@ class FasterWhisperTranscriber:
             ) from exc
         self._pipeline = BatchedInferencePipeline(self._model)
 
-    def _chunk_segments(self, chunk: AudioChunk) -> Iterator[TranscriptSegment]:
-        stats, silence = self.stats, self._silence
+    def _prepare(self, chunk: AudioChunk) -> _Prepared:
+        """Loudness and speech spans of a chunk: runs in the decoding thread, so the VAD of
+        the next chunk overlaps the model's work on this one."""
+        silence = self._silence
+        if not silence.vad:
+            return _Prepared(chunk, chunk.seconds, None)
+        loud = active_seconds(chunk.samples, silence.threshold_db, silence.min_silence_seconds)
+        if loud < 0.5:  # nothing above the silence threshold: no VAD, no model
+            return _Prepared(chunk, loud, [])
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        options = VadOptions(threshold=self._adapt.vad_threshold, min_silence_duration_ms=160,
+                             max_speech_duration_s=30)  # fmt: skip
+        spans = get_speech_timestamps(chunk.samples, options)
+        return _Prepared(chunk, loud, speech_windows(spans))
+
+    def _chunk_segments(self, prepared: _Prepared) -> Iterator[TranscriptSegment]:
+        chunk, stats = prepared.chunk, self.stats
         stats.chunks += 1
         stats.audio_seconds += chunk.seconds
-        if silence.vad:
-            active = active_seconds(chunk.samples, silence.threshold_db, silence.min_silence_seconds)
-            if active < 0.5:  # nothing above the silence threshold: no model time at all
-                stats.skipped_chunks += 1
-                logger.debug("chunk %d at %.1f s is silent; skipped", chunk.index, chunk.offset)
-                return
-            segments, info = self._pipeline.transcribe(
-                chunk.samples,
-                language=self._language,
-                batch_size=self._plan.batch_size,
-                vad_filter=True,
-                condition_on_previous_text=False,
-            )
-            stats.speech_seconds += info.duration_after_vad
-        else:  # the original behaviour: every second through the model, one window at a time
+        if prepared.clips is None:  # the original behaviour: every second through the model
             segments, info = self._model.transcribe(
                 chunk.samples, language=self._language, vad_filter=False
             )
             stats.speech_seconds += chunk.seconds
+        elif not prepared.clips:
+            stats.skipped_chunks += 1
+            self._adapt.observe(chunk.seconds, prepared.loud_seconds, 0.0)
+            logger.debug("chunk %d at %.1f s has no speech; skipped", chunk.index, chunk.offset)
+            return
+        else:
+            segments, info = self._pipeline.transcribe(
+                chunk.samples,
+                language=self._language,
+                batch_size=self._plan.batch_size,
+                clip_timestamps=prepared.clips,
+                condition_on_previous_text=False,
+            )
+            stats.speech_seconds += info.duration_after_vad
+            self._adapt.observe(chunk.seconds, prepared.loud_seconds, info.duration_after_vad)
         stats.language = info.language
         logger.debug("chunk %d: %.1f s at %.1f s, %.1f s of speech", chunk.index, chunk.seconds,
                      chunk.offset, getattr(info, "duration_after_vad", chunk.seconds))  # fmt: skip
@@ -198,17 +284,14 @@ class FasterWhisperTranscriber:
         """The blocking generator behind ``transcribe``: usable without an event loop."""
         self._load()
         chunks = iter_chunks(
-            decode_stream(audio), self._plan.chunk_seconds, self._plan.search_seconds
+            decode_stream(audio), lambda: self._adapt.seconds, self._plan.search_seconds
         )
-        last_end = 0.0
-        for chunk in _prefetch(chunks, stop):
+        clock = MonotonicClock()
+        for prepared in _prefetch(map(self._prepare, chunks), stop):
             if stop.is_set():
                 return
-            for segment in self._chunk_segments(chunk):
-                # times stay monotonic across chunk boundaries
-                start = max(segment.start, last_end)
-                last_end = max(segment.end, start)
-                yield TranscriptSegment(start, last_end, segment.text)
+            for segment in self._chunk_segments(prepared):
+                yield clock(segment)
 
     async def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
         stop = threading.Event()
