@@ -101,14 +101,14 @@ class ChunkOptimizer:
         threads = max(self.hardware.cores, 1)
         if strategy == "fixed":
             seconds = chunk_seconds or 300.0
-            batch = 8 if not cuda else 16
+            batch = 16 if cuda else 4
         elif strategy == "memory_optimized":
             seconds = min(chunk_seconds or 120.0, max(room / MB_PER_AUDIO_SECOND, 30.0))
-            batch = 4
+            batch = 2
         else:  # adaptive: as large as memory allows, within bounds that keep peaks flat
             fits = room / MB_PER_AUDIO_SECOND / 3  # one chunk decoding, one queued, one working
             seconds = chunk_seconds or max(self.MIN_CHUNK, min(self.MAX_CHUNK, fits))
-            batch = 16 if cuda else 8
-            if room < 512:
-                batch = 4
+            # On a CPU a batch of 4 runs as fast as 8 (measured: 2 cores, tiny.en) and needs
+            # about 250 MB less; many cores and plenty of memory do gain from 8.
+            batch = 16 if cuda else 8 if threads >= 8 and room > 4096 else 4
         return ChunkPlan(strategy, float(seconds), batch, device, compute, threads)

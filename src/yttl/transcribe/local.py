@@ -40,6 +40,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+VAD_SLICE_SECONDS = 60
 _NOT_WORDS = re.compile(r"^[\W_]*(\[[^\]]*\]|\([^)]*\)|♪+)?[\W_]*$")
 
 
@@ -240,7 +241,14 @@ class FasterWhisperTranscriber:
 
         options = VadOptions(threshold=self._adapt.vad_threshold, min_silence_duration_ms=160,
                              max_speech_duration_s=30)  # fmt: skip
-        spans = get_speech_timestamps(chunk.samples, options)
+        # Silero's memory grows with its input; a minute at a time keeps it flat, and
+        # spans cut at a slice edge are joined again by ``speech_windows``.
+        step = VAD_SLICE_SECONDS * SAMPLE_RATE
+        spans = [
+            {"start": span["start"] + base, "end": span["end"] + base}
+            for base in range(0, len(chunk.samples), step)
+            for span in get_speech_timestamps(chunk.samples[base : base + step], options)
+        ]
         return _Prepared(chunk, loud, speech_windows(spans))
 
     def _chunk_segments(self, prepared: _Prepared) -> Iterator[TranscriptSegment]:
