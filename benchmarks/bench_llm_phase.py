@@ -49,6 +49,7 @@ def run_once(server: LoopbackServer, info: Path, out: Path, extra: list[str]) ->
         "-f",
         "json",
         "--no-open",
+        "--no-cache",
         "-q",
         *extra,
     ]

@@ -66,7 +66,7 @@ def test_sequential_and_parallel_runs_have_the_same_structure(
 ) -> None:
     info = two_hour_video(server, tmp_path, parts=7)  # 70 minutes: two hours, 14 sections
     docs = []
-    for mode in (["--sequential"], ["--max-concurrent-llm", "6"]):
+    for mode in (["--sequential", "--no-cache"], ["--max-concurrent-llm", "6", "--no-cache"]):
         out = tmp_path / mode[0].strip("-")
         result = run_yttl(_args(server, info, out, "-f", "json", *mode), clean_env)
         assert result.returncode == 0, result.stderr

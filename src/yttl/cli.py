@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import webbrowser
 from collections.abc import Sequence
@@ -101,9 +103,12 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--max-concurrent-whisper", type=int, metavar="N")
     add("--chunk-strategy", choices=("adaptive", "fixed", "memory_optimized"))
     add("--chunk-seconds", type=float, metavar="S")
+    add("--beam-size", type=int, metavar="N", help="whisper beam (default: 1 on CPU, 5 on GPU)")
     add("--vad", action=argparse.BooleanOptionalAction, default=None)
     add("--silence-threshold-db", type=float, metavar="DB")
     add("--min-silence-seconds", type=float, metavar="S")
+    add("--fallback-provider", metavar="NAME",
+        help="provider to try when a call still fails after its retries")  # fmt: skip
     add("--retry-max-attempts", type=int, metavar="N")
     add("--retry-base-delay", type=float, metavar="S")
     add("--request-timeout", type=float, metavar="S")
@@ -240,45 +245,114 @@ def _summary_line(result: RunResult, written: Sequence[Path]) -> str:
 
 
 def _run_one(source: str, settings: Settings, console: Console) -> int:
-    from yttl.pipeline import process_video
-    from yttl.render import SUMMARY_FORMATS, TRANSCRIPT_FORMATS, write_outputs
+    from yttl.pipeline import RunInterrupted, process_video
 
     tracker = PerformanceTracker()
     display_on = not settings.quiet and console.is_terminal
-    with _Display(console, display_on) as display:
-        result = asyncio.run(process_video(source, settings, observer=display, tracker=tracker))
+
+    async def run(display: _Display) -> RunResult:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        main = asyncio.current_task()
+
+        def on_interrupt() -> None:
+            if stop.is_set() and main is not None:
+                main.cancel()  # a second Ctrl-C: stop now
+                return
+            stop.set()
+            console.print("yttl: stopping; finishing the calls in flight (Ctrl-C again to "
+                          "quit now)", highlight=False)  # fmt: skip
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        return await process_video(source, settings, observer=display, tracker=tracker,
+                                   stop=stop)  # fmt: skip
+
+    try:
+        with _Display(console, display_on) as display:
+            result = asyncio.run(run(display))
+    except RunInterrupted as exc:
+        # Whatever finished is in the cache; write it too, marked, so nothing is lost.
+        if exc.partial is not None and exc.partial.hours:
+            written = _write(exc.partial, settings, tracker, console)
+            console.print(f"yttl: interrupted; wrote what was finished to "
+                          f"{', '.join(map(str, written))}; run the same command to finish",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+        else:
+            console.print("yttl: interrupted", highlight=False)
+        return EXIT_INTERRUPTED
+    written = _write(result, settings, tracker, console)
+    if result.interrupted:
+        console.print(f"yttl: interrupted; wrote what was finished to "
+                      f"{', '.join(map(str, written))}; run the same command to finish",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        return EXIT_INTERRUPTED
+    if settings.report:
+        from yttl.perf import report_table
+
+        console.print(report_table(tracker.stats()))
+    if not settings.quiet:
+        console.print(_summary_line(result, written), highlight=False, soft_wrap=True)
+    html = next((p for p in written if p.suffix == ".html"), None)
+    wants_open = settings.open if settings.open is not None else sys.stdout.isatty()
+    if html is not None and wants_open and not settings.transcript_only:
+        webbrowser.open(html.resolve().as_uri())
+    return EXIT_PARTIAL if result.partial else EXIT_OK
+
+
+def _write(result: RunResult, settings: Settings, tracker: PerformanceTracker,
+           console: Console) -> list[Path]:  # fmt: skip
+    from yttl.render import TRANSCRIPT_FORMATS, atomic_write, write_outputs
+
     formats = list(settings.format)
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
     with tracker.phase("render"):
         written = write_outputs(result, formats, Path(settings.output_dir))
     if settings.report_json:
-        from yttl.render import atomic_write
-
         atomic_write(Path(settings.report_json), json.dumps(tracker.stats(), indent=2) + "\n")
-    if not settings.quiet:
-        console.print(_summary_line(result, written), highlight=False, soft_wrap=True)
-    html = next((p for p in written if p.suffix == ".html"), None)
-    wants_open = settings.open if settings.open is not None else sys.stdout.isatty()
-    if html is not None and wants_open and set(formats) & set(SUMMARY_FORMATS):
-        webbrowser.open(html.resolve().as_uri())
-    return EXIT_PARTIAL if result.partial else EXIT_OK
+    return written
 
 
 def _config_command(argv: Sequence[str], console: Console) -> int:
     from yttl.config import config_path, redacted
 
     parser = _ArgumentParser(prog="yttl config", allow_abbrev=False)
-    parser.add_argument("action", choices=("show", "path"))
+    parser.add_argument("action", choices=("show", "path", "suggest"))
     parser.add_argument("--config", type=Path, metavar="PATH")
+    parser.add_argument("--duration", default="1h", help="video length: 2h, 90m, 1h30m")
+    parser.add_argument("--provider", help="LLM provider to advise for (default: configured)")
     ns = parser.parse_args(argv)
     if ns.action == "path":
         print(ns.config or config_path())
         return EXIT_OK
+    if ns.action == "suggest":
+        return _suggest(ns, console)
     settings, origins = load_settings({}, config_file=ns.config)
     for name, value in vars(settings).items():
         shown = json.dumps(redacted(name, value), default=str)
         print(f"{name} = {shown}  # {origins[name]}")
+    return EXIT_OK
+
+
+def _suggest(ns: argparse.Namespace, console: Console) -> int:
+    from yttl.transcribe.chunking import probe_hardware
+    from yttl.tuning import endpoint_name, parse_duration, suggest
+
+    try:
+        duration = parse_duration(ns.duration)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    settings, _ = load_settings({}, config_file=ns.config)
+    provider = ns.provider or endpoint_name(settings)
+    hardware = probe_hardware()
+    gpu = f", {hardware.cuda_devices} CUDA device(s)" if hardware.has_cuda else ", no GPU"
+    print(
+        f"# for this machine ({hardware.cores} cores, {hardware.total_mb} MB, "
+        f"{hardware.available_mb} MB free{gpu}), a {ns.duration} video, provider {provider}"
+    )
+    for item in suggest(hardware, duration, provider):
+        print(f"{item.key} = {json.dumps(item.value)}  # {item.reason}")
     return EXIT_OK
 
 

@@ -87,6 +87,7 @@ class Settings:
     max_concurrent_whisper: int | None = None
     chunk_strategy: str = "adaptive"
     chunk_seconds: float | None = None
+    beam_size: int | None = None  # whisper beam; 1 (greedy) on CPU, 5 on GPU
     vad: bool = True
     silence_threshold_db: float = -40.0
     min_silence_seconds: float = 2.0
@@ -97,6 +98,9 @@ class Settings:
     request_timeout: float | None = None
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
+    fallback_provider: str | None = None
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 30.0
     cache: bool = True
     cache_dir: str | None = None
     # output

@@ -17,6 +17,8 @@ place (``yttl.cli.exit_code_for``)::
         ├── AuthError         401/403 or missing key; never retried
         ├── BadResponseError  not JSON, no choices
         ├── ContextLengthError  the request does not fit the model
+        ├── CircuitOpenError  not attempted: the provider's breaker is open
+        ├── StopRequested     not attempted: the run is stopping (Ctrl-C)
         └── ProcessingError   the model itself failed
 
 Every ``ProviderError`` has a ``category`` string (DESIGN §7) used in the JSON
@@ -28,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BadResponseError",
+    "CircuitOpenError",
     "ConfigError",
     "ContextLengthError",
     "InputError",
@@ -38,6 +41,7 @@ __all__ = [
     "RateLimitError",
     "ResourceError",
     "ServerError",
+    "StopRequested",
     "UnsupportedSourceError",
     "UsageError",
     "YttlError",
@@ -81,10 +85,15 @@ class ResourceError(YttlError):
 
 class ProviderError(YttlError):
     category = "processing"
+    attempts = 1  # how many times the call was tried before this was given up
 
 
 class NetworkError(ProviderError):
     category = "network"
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status  # the HTTP status, when there was an answer
 
 
 class RateLimitError(ProviderError):
@@ -111,6 +120,14 @@ class BadResponseError(ProviderError):
 
 class ContextLengthError(ProviderError):
     category = "input"
+
+
+class CircuitOpenError(ProviderError):
+    category = "circuit_open"
+
+
+class StopRequested(ProviderError):
+    category = "interrupted"
 
 
 class ProcessingError(ProviderError):

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import platformdirs
 
+from yttl.cache import ResultsCache
 from yttl.config import Settings
 from yttl.errors import UsageError
 from yttl.llm.base import LLMProvider
 from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
+from yttl.perf import PerformanceTracker
+from yttl.resilience import CircuitBreaker, Pacer, RetryManager, RetryPolicy
 from yttl.transcribe.api import ApiTranscriber
 from yttl.transcribe.base import Transcriber
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware, probe_hardware
@@ -20,6 +23,8 @@ from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions
 
 __all__ = [
     "LLMEndpoint",
+    "build_cache",
+    "build_call_policy",
     "build_llm",
     "build_transcriber",
     "llm_endpoint",
@@ -44,6 +49,8 @@ class LLMEndpoint:
     api_key: str | None
     context_tokens: int
     max_concurrent: int
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
 
 
 def llm_endpoint(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMEndpoint:
@@ -82,6 +89,8 @@ def _endpoint(
         environ.get(preset.api_key_env),
         settings.context_tokens or preset.context_tokens,
         preset.max_concurrent,
+        preset.requests_per_minute,
+        preset.tokens_per_minute,
     )
 
 
@@ -96,13 +105,17 @@ def max_concurrent_llm(settings: Settings, environ: Mapping[str, str] | None = N
     return llm_endpoint(settings, environ).max_concurrent
 
 
-def build_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMProvider:
-    """The provider for a run; a missing key is an error here, before any work starts."""
-    if settings.llm_provider == "local":
+def build_llm(
+    settings: Settings, environ: Mapping[str, str] | None = None, name: str | None = None
+) -> LLMProvider:
+    """The provider for a run (``name`` overrides ``llm_provider``, for the fallback);
+    a missing key is an error here, before any work starts."""
+    name = name or settings.llm_provider
+    if name == "local":
         from yttl.llm.local import build_local_provider
 
         return build_local_provider(settings)
-    endpoint = llm_endpoint(settings, environ)
+    endpoint = _endpoint(settings, name, environ)
     if not endpoint.api_key:
         raise UsageError(
             f"no API key for the {endpoint.name} provider",
@@ -142,6 +155,7 @@ def build_transcriber(
             settings.chunk_strategy,
             model=settings.local_whisper_model,
             chunk_seconds=settings.chunk_seconds,
+            beam_size=settings.beam_size,
         )
         silence = SilenceOptions(
             settings.vad, settings.silence_threshold_db, settings.min_silence_seconds
@@ -169,3 +183,33 @@ def build_transcriber(
         silence_threshold_db=settings.silence_threshold_db,
         min_silence_seconds=settings.min_silence_seconds,
     )
+
+
+def build_call_policy(
+    settings: Settings,
+    provider: LLMProvider,
+    tracker: PerformanceTracker,
+    environ: Mapping[str, str] | None = None,
+) -> RetryManager:
+    """Retries, timeouts, pacing and a circuit breaker for one provider."""
+    rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
+    if provider.name != "local":
+        endpoint = _endpoint(settings, provider.name, environ)
+        rpm = rpm or endpoint.requests_per_minute
+        tpm = tpm or endpoint.tokens_per_minute
+    timeout = settings.request_timeout or (None if provider.name == "local" else 120.0)
+    return RetryManager(
+        RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, timeout=timeout),
+        breaker=CircuitBreaker(
+            provider.name, settings.breaker_threshold, settings.breaker_cooldown
+        ),
+        pacer=Pacer(rpm, tpm),
+        tracker=tracker,
+    )
+
+
+def build_cache(settings: Settings) -> ResultsCache:
+    if not settings.cache:
+        return ResultsCache(None)
+    root = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl"))
+    return ResultsCache(root / "results.sqlite")

@@ -135,3 +135,7 @@ class RunResult:
     @property
     def partial(self) -> bool:
         return bool(self.failures)
+
+    @property
+    def interrupted(self) -> bool:
+        return any(f.category == "interrupted" for f in self.failures)

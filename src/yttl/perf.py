@@ -14,8 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psutil
+from rich.table import Table
 
-__all__ = ["CallRecord", "MemorySampler", "PerformanceTracker", "in_flight_profile"]
+__all__ = [
+    "CallRecord",
+    "MemorySampler",
+    "PerformanceTracker",
+    "in_flight_profile",
+    "report_table",
+]
 
 PHASES = ("resolve", "captions", "download", "transcribe", "summarize", "render")
 
@@ -151,5 +158,40 @@ class PerformanceTracker:
             "retries": int(self.counters["retries"]),
             "errors": dict(self.errors),
             "cache_hits": int(self.counters["cache_hits"]),
+            "breaker_trips": int(self.counters["breaker_trips"]),
             "transcription": self.transcription,
         }
+
+
+def report_table(stats: dict[str, object]) -> Table:
+    """The ``--report`` table: where the run's time and memory went."""
+    table = Table(title="yttl performance", show_header=True, header_style="bold")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    phases = stats.get("phase_seconds") or {}
+    errors = stats.get("errors") or {}
+    assert isinstance(phases, dict) and isinstance(errors, dict)
+    for name, seconds in phases.items():
+        table.add_row(f"phase: {name}", f"{seconds:.2f} s")
+    rows = [
+        ("total", f"{stats.get('total_seconds', 0):.2f} s"),
+        ("LLM calls", str(stats.get("llm_calls", 0))),
+        ("LLM phase (first start to last end)", f"{stats.get('llm_phase_seconds', 0):.2f} s"),
+        ("LLM time summed over calls", f"{stats.get('llm_seconds_sum', 0):.2f} s"),
+        ("calls in flight: max / mean", f"{stats.get('max_in_flight', 0)} / "
+                                        f"{stats.get('mean_in_flight', 0):.2f}"),
+        ("concurrency efficiency", f"{stats.get('concurrency_efficiency', 0):.0%}"),
+        ("speedup over sequential (estimate)",
+         f"{stats.get('speedup_vs_sequential_estimate', 0):.2f}x"),
+        ("audio / speech seconds", f"{stats.get('audio_seconds', 0):.0f} / "
+                                   f"{stats.get('speech_seconds', 0):.0f}"),
+        ("silence skipped", f"{stats.get('silence_skipped_seconds', 0):.0f} s"),
+        ("audio chunks", str(stats.get("chunks", 0))),
+        ("memory peak", f"{stats.get('memory_peak_mb', 0):.0f} MB"),
+        ("retries / breaker trips", f"{stats.get('retries', 0)} / {stats.get('breaker_trips', 0)}"),
+        ("errors", ", ".join(f"{k} {v}" for k, v in errors.items()) or "none"),
+        ("cache hits", str(stats.get("cache_hits", 0))),
+    ]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, value)
+    return table

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Fault = tuple[int, dict[str, str], bytes]
+DROP: Fault = (0, {}, b"")  # close the connection without an answer
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ChatCall:
     end: float = 0.0
     status: int = 200
     reply: str = ""
+    faulted: bool = False
 
     @property
     def system(self) -> str:
@@ -71,7 +73,7 @@ class LoopbackState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def successful_calls(self) -> list[ChatCall]:
-        return [c for c in self.calls if c.status == 200]
+        return [c for c in self.calls if c.status == 200 and not c.faulted and c.end]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -142,7 +144,11 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(latency)
             fault = state.fault(call) if state.fault else None
             if fault is not None:
-                call.status = fault[0]
+                call.status, call.faulted = fault[0], True
+                if fault is DROP:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self._send(fault[0], fault[2], fault[1])
                 return
             call.reply = state.reply(call.messages)

@@ -40,6 +40,8 @@ class ProviderPreset:
     context_tokens: int
     max_concurrent: int
     whisper_model: str = "whisper-1"
+    requests_per_minute: float | None = None  # client-side pacing, when the tier is known
+    tokens_per_minute: float | None = None
 
 
 PRESETS: dict[str, ProviderPreset] = {
@@ -60,6 +62,8 @@ PRESETS: dict[str, ProviderPreset] = {
         6_000,
         4,
         whisper_model="whisper-large-v3",
+        requests_per_minute=30,
+        tokens_per_minute=6_000,
     ),
     "huggingchat": ProviderPreset(
         "huggingchat",

@@ -9,36 +9,25 @@ call at a time, in order, with output of the same structure.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from yttl.errors import AuthError, ProviderError
-from yttl.llm.base import Completion, LLMProvider, Message
+from yttl.cache import ResultsCache
+from yttl.errors import AuthError, ContextLengthError, ProviderError
+from yttl.llm.base import LLMProvider, Message
 from yttl.models import Failure, HourSummary, Section, SectionSummary
-from yttl.perf import CallRecord, PerformanceTracker
+from yttl.perf import PerformanceTracker
 from yttl.summarize import prompts
+from yttl.summarize.calls import CallPolicy, CallRunner, Route, direct_call
 from yttl.summarize.sections import FilledSection, SectionPlan
 
 __all__ = ["CallPolicy", "EngineOptions", "ProgressCallback", "SummaryEngine", "direct_call"]
 
+INTERRUPTED = "interrupted before it was summarized"
+
 ProgressCallback = Callable[[str, int], None]
 """``("total", n)`` when the expected number of calls grows, ``("done", 1)`` per finished
 call or skipped empty section."""
-
-
-class CallPolicy(Protocol):
-    """How one logical call is attempted: the seam where retries and breakers plug in."""
-
-    async def __call__(
-        self, label: str, attempt: Callable[[], Awaitable[Completion]]
-    ) -> Completion: ...
-
-
-async def direct_call(label: str, attempt: Callable[[], Awaitable[Completion]]) -> Completion:
-    """One attempt, no retry."""
-    return await attempt()
 
 
 @dataclass(frozen=True)
@@ -46,11 +35,6 @@ class EngineOptions:
     max_concurrent: int = 4
     sequential: bool = False
     max_output_tokens: int = 512
-
-
-@dataclass
-class _HourState:
-    sections: list[asyncio.Future[SectionSummary]]
 
 
 class SummaryEngine:
@@ -62,16 +46,26 @@ class SummaryEngine:
         tracker: PerformanceTracker | None = None,
         on_progress: ProgressCallback | None = None,
         policy: CallPolicy = direct_call,
+        fallback: Route | None = None,
+        cache: ResultsCache | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
-        self._provider = provider
         self._options = options
         self._tracker = tracker or PerformanceTracker(max_concurrent_llm=options.max_concurrent)
         self._progress = on_progress or (lambda kind, n: None)
-        self._policy = policy
         limit = 1 if options.sequential else max(1, options.max_concurrent)
-        self._slots = asyncio.Semaphore(limit)
-        self._budget = prompts.ContextBudget(provider.context_tokens, options.max_output_tokens)
+        self._calls = CallRunner(
+            Route(provider, policy), slots=asyncio.Semaphore(limit), tracker=self._tracker,
+            max_output_tokens=options.max_output_tokens, fallback=fallback, cache=cache,
+            stop=stop,
+        )  # fmt: skip
+        context = provider.context_tokens
+        if fallback is not None:  # a prompt must fit whichever provider ends up taking it
+            context = min(context, fallback.provider.context_tokens)
+        self._budget = prompts.ContextBudget(context, options.max_output_tokens)
         self.failures: list[Failure] = []
+        self.finished: dict[Section, SectionSummary] = {}
+        self.finished_hours: dict[int, HourSummary] = {}
 
     async def run(
         self, plan: SectionPlan, sections: AsyncIterable[FilledSection]
@@ -133,22 +127,62 @@ class SummaryEngine:
         summaries = list(await asyncio.gather(*futures))
         return await self._consolidate(hour, plan, summaries)
 
+    async def _consolidate(
+        self, hour: int, plan: SectionPlan, sections: list[SectionSummary]
+    ) -> HourSummary:
+        result = await self._hour_result(hour, plan, sections)
+        self.finished_hours[hour] = result
+        return result
+
     async def _summarize_section(self, filled: FilledSection) -> SectionSummary:
+        result = await self._section_result(filled)
+        self.finished[filled.section] = result
+        return result
+
+    async def _section_result(self, filled: FilledSection) -> SectionSummary:
         section = filled.section
+        if self._calls.stopping:
+            return SectionSummary(section, "", "failed", error=INTERRUPTED)
         text = filled.text
         if not text:
             self._progress("done", 1)
             return SectionSummary(section, "", "empty")
-        try:
-            summary = await self._summarize_text(f"section {section.label}", text, section.title)
-        except AuthError:
-            raise
-        except ProviderError as exc:
-            self._fail(f"section {section.label}", exc)
-            return SectionSummary(section, "", "failed", error=exc.message)
-        return SectionSummary(section, summary, "ok")
+        label = f"section {section.label}"
+        for share in (1.0, 0.5, 0.25):  # after a context-length error, smaller parts
+            try:
+                summary = await self._summarize_text(label, text, section.title, share)
+            except AuthError:
+                raise
+            except ContextLengthError as exc:
+                if share > 0.25:
+                    continue
+                self._fail(label, exc)
+                return SectionSummary(section, "", "failed", error=exc.message)
+            except ProviderError as exc:
+                self._fail(label, exc)
+                return SectionSummary(section, "", "failed", error=exc.message)
+            return SectionSummary(section, summary, "ok")
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _consolidate(
+    def snapshot(self, plan: SectionPlan, reason: str = INTERRUPTED) -> list[HourSummary]:
+        """What is finished so far, with every unfinished section marked failed: for
+        writing partial output when a run is interrupted."""
+        hours = []
+        for h, sections in enumerate(plan.hours):
+            if h in self.finished_hours:
+                hours.append(self.finished_hours[h])
+                continue
+            items = tuple(self.finished.get(s) or SectionSummary(s, "", "failed", error=reason)
+                          for s in sections)  # fmt: skip
+            start, end = plan.hour_bounds(h)
+            missing = tuple(i.section.label for i in items if i.status == "failed")
+            ok = [i for i in items if i.status == "ok"]
+            summary = ok[0].summary if len(sections) == 1 and ok else ""
+            status = "ok" if summary or not missing else "failed"
+            hours.append(HourSummary(h, start, end, summary, status, items, missing))  # type: ignore[arg-type]
+        return hours
+
+    async def _hour_result(
         self, hour: int, plan: SectionPlan, sections: list[SectionSummary]
     ) -> HourSummary:
         start, end = plan.hour_bounds(hour)
@@ -179,9 +213,15 @@ class SummaryEngine:
             return result("", "failed")
         return result(summary)
 
-    async def _summarize_text(self, label: str, text: str, title: str | None) -> str:
-        """One call, or (for text beyond the context) a call per part and a merge."""
-        parts = prompts.split_text(text, self._budget.input_tokens(prompts.SECTION_SYSTEM))
+    async def _summarize_text(
+        self, label: str, text: str, title: str | None, share: float = 1.0
+    ) -> str:
+        """One call, or (for text beyond the context) a call per part and a merge.
+        ``share`` shrinks the parts further, after the model refused one as too long."""
+        budget = self._budget.input_tokens(prompts.SECTION_SYSTEM)
+        if share < 1:  # the model refused: the real limit is below this text, whatever we thought
+            budget = min(budget, prompts.estimate_tokens(text))
+        parts = prompts.split_text(text, int(budget * share))
         if len(parts) == 1:
             return await self._call(label, prompts.section_messages(text, title))
         self._progress("total", len(parts))
@@ -222,33 +262,14 @@ class SummaryEngine:
         return list(await asyncio.gather(*awaitables))
 
     async def _call(self, label: str, messages: list[Message]) -> str:
-        async def attempt() -> Completion:
-            async with self._slots:
-                start = time.perf_counter()
-                ok = False
-                completion: Completion | None = None
-                try:
-                    completion = await self._provider.complete(
-                        messages, max_tokens=self._options.max_output_tokens
-                    )
-                    ok = True
-                    return completion
-                finally:
-                    self._tracker.record_call(
-                        CallRecord(
-                            label, start, time.perf_counter(),
-                            completion.prompt_tokens if completion else 0,
-                            completion.completion_tokens if completion else 0, ok,
-                        )
-                    )  # fmt: skip
-
-        completion = await self._policy(label, attempt)
+        text = await self._calls(label, messages)
         self._progress("done", 1)
-        return completion.text
+        return text
 
     def _fail(self, where: str, exc: ProviderError) -> None:
-        self._tracker.error(exc.category)
-        self.failures.append(Failure(where, exc.category, exc.message, 1))
+        if exc.attempts <= 1:  # a retry policy counts its own errors
+            self._tracker.error(exc.category)
+        self.failures.append(Failure(where, exc.category, exc.message, exc.attempts))
         self._progress("done", 1)
 
 

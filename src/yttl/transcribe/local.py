@@ -257,7 +257,10 @@ class FasterWhisperTranscriber:
         stats.audio_seconds += chunk.seconds
         if prepared.clips is None:  # the original behaviour: every second through the model
             segments, info = self._model.transcribe(
-                chunk.samples, language=self._language, vad_filter=False
+                chunk.samples,
+                language=self._language,
+                vad_filter=False,
+                beam_size=self._plan.beam_size,
             )
             stats.speech_seconds += chunk.seconds
         elif not prepared.clips:
@@ -271,6 +274,7 @@ class FasterWhisperTranscriber:
                 language=self._language,
                 batch_size=self._plan.batch_size,
                 clip_timestamps=prepared.clips,
+                beam_size=self._plan.beam_size,
                 condition_on_previous_text=False,
             )
             stats.speech_seconds += info.duration_after_vad

@@ -1,0 +1,205 @@
+"""Transcription benchmarks (issue 3), ratios measured in one run on this machine.
+
+1. ``speed``: on ``lecture_gaps.opus`` (16 min, a third silence) with Whisper tiny.en int8:
+   the original behaviour (fixed 5-minute chunks, no VAD, one window at a time), yttl's
+   defaults, and faster-whisper's own best (``BatchedInferencePipeline`` on the whole
+   file). Time excludes model loading; runs are interleaved and the median is kept.
+2. ``overlap``: whisper plus an API LLM (loopback, 1 s a call) through ``process_video``:
+   total time against transcription time plus call latencies.
+3. ``memory``: peak RSS against input length (10, 60, 180 minutes) for each chunk
+   strategy, each in a fresh process.
+
+    python -m benchmarks.bench_transcribe [speed] [overlap] [memory] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from tests.support.server import LoopbackServer
+from tests.support.videos import AUDIO
+from tests.support.whisper import MODEL_DIR, word_error_rate
+
+from yttl.config import Settings
+from yttl.factory import build_transcriber
+from yttl.pipeline import process_video
+from yttl.transcribe.audio import SAMPLE_RATE, decode_stream
+from yttl.transcribe.chunking import ChunkOptimizer, probe_hardware
+from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions
+
+LECTURE = AUDIO / "lecture_gaps.opus"
+REFERENCE = (AUDIO / "lecture_gaps.txt").read_text()
+
+
+def _yttl(
+    strategy: str, seconds: float | None, vad: bool, beam: int | None = None
+) -> tuple[float, float]:
+    plan = ChunkOptimizer(probe_hardware()).plan(
+        strategy, model=MODEL_DIR, chunk_seconds=seconds, beam_size=beam
+    )
+    transcriber = FasterWhisperTranscriber(MODEL_DIR, plan, silence=SilenceOptions(vad=vad))
+    transcriber._load()  # model loading is not what is compared
+    start = time.perf_counter()
+    text = " ".join(s.text for s in transcriber.segments(LECTURE, threading.Event()))
+    return time.perf_counter() - start, word_error_rate(REFERENCE, text)
+
+
+def _faster_whisper_best() -> tuple[float, float]:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+
+    model = WhisperModel(MODEL_DIR, device="cpu", compute_type="int8")
+    pipeline = BatchedInferencePipeline(model)
+    start = time.perf_counter()
+    segments, _ = pipeline.transcribe(decode_audio(str(LECTURE)), language="en", batch_size=8)
+    text = " ".join(s.text for s in segments)
+    return time.perf_counter() - start, word_error_rate(REFERENCE, text)
+
+
+def speed(repeat: int) -> dict[str, Any]:
+    runs: dict[str, list[tuple[float, float]]] = {
+        "original": [], "defaults": [], "fw_best": [], "defaults_beam5": [],
+    }  # fmt: skip
+    for _ in range(repeat):  # interleaved, so a slow spell of the machine hits all alike
+        runs["original"].append(_yttl("fixed", 300, vad=False, beam=5))
+        runs["defaults"].append(_yttl("adaptive", None, vad=True))
+        runs["fw_best"].append(_faster_whisper_best())
+        runs["defaults_beam5"].append(_yttl("adaptive", None, vad=True, beam=5))
+    result = {
+        name: {"seconds": statistics.median(t for t, _ in r), "wer": r[0][1],
+               "real_time_factor": statistics.median(t for t, _ in r) / 973.2}
+        for name, r in runs.items()
+    }  # fmt: skip
+    result["speedup_vs_original"] = result["original"]["seconds"] / result["defaults"]["seconds"]
+    result["speed_vs_fw_best"] = result["fw_best"]["seconds"] / result["defaults"]["seconds"]
+    result["beam5_vs_fw_best"] = result["fw_best"]["seconds"] / result["defaults_beam5"]["seconds"]
+    return result
+
+
+def overlap(latency: float = 1.0) -> dict[str, Any]:
+    environ = {"OPENAI_API_KEY": "sk-benchmark"}
+    with LoopbackServer() as server:
+        server.state.latency = latency
+        settings = Settings(llm_provider="openai", openai_base_url=server.openai_base_url,
+                            local_whisper_model=MODEL_DIR, cache=False)  # fmt: skip
+        transcriber = build_transcriber(settings, environ)
+        transcriber._load()  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        only = sum(1 for _ in transcriber.segments(LECTURE, threading.Event()))  # type: ignore[attr-defined]
+        transcription = time.perf_counter() - start
+        transcriber = build_transcriber(settings, environ)
+        transcriber._load()  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        result = asyncio.run(process_video(str(LECTURE), settings, transcriber=transcriber,
+                                           environ=environ))  # fmt: skip
+        total = time.perf_counter() - start
+        calls = len(server.state.calls)
+    return {
+        "transcription_seconds": transcription, "total_seconds": total, "llm_calls": calls,
+        "latency": latency, "segments": only,
+        "overhead_in_latencies": (total - transcription) / latency,
+        "sections": sum(len(h.sections) for h in result.hours),
+    }  # fmt: skip
+
+
+def _long_input(directory: Path, minutes: int) -> Path:
+    path = directory / f"input-{minutes}.opus"
+    if path.exists():
+        return path
+    lecture = np.concatenate(list(decode_stream(LECTURE)))
+    total = minutes * 60 * SAMPLE_RATE
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libopus", rate=SAMPLE_RATE)
+        stream.layout = "mono"
+        written = 0
+        while written < total:
+            piece = lecture[: min(len(lecture), total - written)]
+            for start in range(0, len(piece), 10 * SAMPLE_RATE):
+                block = np.ascontiguousarray(piece[None, start : start + 10 * SAMPLE_RATE])
+                frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+                frame.rate, frame.pts = SAMPLE_RATE, written + start
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            written += len(piece)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def _peak_rss(audio: Path, strategy: str) -> tuple[float, float]:
+    code = (
+        "import sys, threading, resource, time\n"
+        "from yttl.transcribe.chunking import ChunkOptimizer, probe_hardware\n"
+        "from yttl.transcribe.local import FasterWhisperTranscriber\n"
+        f"plan = ChunkOptimizer(probe_hardware()).plan({strategy!r}, model={MODEL_DIR!r})\n"
+        f"t = FasterWhisperTranscriber({MODEL_DIR!r}, plan)\n"
+        "start = time.perf_counter()\n"
+        f"n = sum(1 for _ in t.segments({str(audio)!r}, threading.Event()))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+        "time.perf_counter() - start)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"transcribing {audio.name} with {strategy} failed:\n{out.stderr}")
+    peak, seconds = out.stdout.split()
+    return float(peak), float(seconds)
+
+
+def memory(lengths: list[int]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in lengths:
+            audio = _long_input(Path(tmp), minutes)
+            for strategy in ("adaptive", "fixed", "memory_optimized"):
+                peak, seconds = _peak_rss(audio, strategy)
+                result.setdefault(strategy, {})[minutes] = {"peak_mb": peak, "seconds": seconds}
+                print(f"  {strategy:<17} {minutes:>4} min: peak {peak:7.0f} MB, {seconds:7.1f} s",
+                      flush=True)  # fmt: skip
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", default=["speed", "overlap", "memory"])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--lengths", default="10,60,180", help="minutes, for memory")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    if "speed" in args.parts:
+        results["speed"] = r = speed(args.repeat)
+        for name in ("original", "defaults", "fw_best", "defaults_beam5"):
+            print(f"{name:<9} {r[name]['seconds']:7.2f} s  RTF {r[name]['real_time_factor']:.3f}"
+                  f"  WER {r[name]['wer']:.4f}")  # fmt: skip
+        print(
+            f"defaults vs original: {r['speedup_vs_original']:.2f}x faster; "
+            f"vs faster-whisper's best: {r['speed_vs_fw_best']:.2f}x; "
+            f"with a beam of 5 vs faster-whisper's best: {r['beam5_vs_fw_best']:.2f}x"
+        )
+    if "overlap" in args.parts:
+        results["overlap"] = o = overlap()
+        print(
+            f"overlap: transcription {o['transcription_seconds']:.1f} s, whole run "
+            f"{o['total_seconds']:.1f} s = transcription + {o['overhead_in_latencies']:.2f} "
+            f"call latencies ({o['llm_calls']} calls of {o['latency']} s)"
+        )
+    if "memory" in args.parts:
+        print("peak memory against input length:")
+        results["memory"] = memory([int(x) for x in args.lengths.split(",")])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The results cache that makes reruns resume: nothing finished is computed twice.
+
+One SQLite file (standard library) holds LLM completions and transcripts. A completion is
+keyed by provider, model, prompt version, output budget and the exact messages; a
+transcript by the source and every option that shaped it. Only successes are stored,
+each as soon as it exists, so a crash or Ctrl-C loses at most the calls in flight.
+No secret is part of any key or value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from yttl.llm.base import Completion, Message
+from yttl.models import TranscriptSegment
+
+__all__ = ["ResultsCache", "completion_key", "transcript_key"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER,
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS transcripts (
+    key TEXT PRIMARY KEY, segments TEXT NOT NULL, language TEXT, created REAL NOT NULL);
+"""
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def completion_key(provider: str, model: str, prompt_version: str, max_tokens: int,
+                   messages: Sequence[Message]) -> str:  # fmt: skip
+    return _digest("completion", provider, model, prompt_version, max_tokens,
+                   [(m.role, m.content) for m in messages])  # fmt: skip
+
+
+def transcript_key(source: str, options: dict[str, object]) -> str:
+    return _digest("transcript", source, options)
+
+
+class ResultsCache:
+    """``ResultsCache(None)`` is a cache that remembers nothing (``--no-cache``)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+
+    @property
+    def enabled(self) -> bool:
+        return self._db is not None
+
+    def get_completion(self, key: str) -> Completion | None:
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text, prompt_tokens, completion_tokens FROM completions WHERE key = ?",
+                (key,),
+            ).fetchone()
+        return Completion(row[0], row[1] or 0, row[2] or 0) if row else None
+
+    def put_completion(self, key: str, completion: Completion) -> None:
+        if self._db is None:
+            return
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
+                (key, completion.text, completion.prompt_tokens, completion.completion_tokens,
+                 time.time()),
+            )  # fmt: skip
+
+    def get_transcript(self, key: str) -> tuple[list[TranscriptSegment], str | None] | None:
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT segments, language FROM transcripts WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return [TranscriptSegment(*item) for item in json.loads(row[0])], row[1]
+
+    def put_transcript(self, key: str, segments: Sequence[TranscriptSegment],
+                       language: str | None) -> None:  # fmt: skip
+        if self._db is None:
+            return
+        data = json.dumps([[s.start, s.end, s.text] for s in segments])
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
+                             (key, data, language, time.time()))  # fmt: skip
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

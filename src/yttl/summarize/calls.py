@@ -1,0 +1,109 @@
+"""How one LLM call is made: cache first, a concurrency slot per attempt, the call policy
+(retries, pacing, breaker), a fallback provider, and a record of every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from yttl.cache import ResultsCache, completion_key
+from yttl.errors import AuthError, ProviderError, StopRequested
+from yttl.llm.base import Completion, LLMProvider, Message
+from yttl.perf import CallRecord, PerformanceTracker
+from yttl.summarize.prompts import PROMPT_VERSION, estimate_tokens
+
+__all__ = ["CallPolicy", "CallRunner", "Route", "direct_call"]
+
+
+class CallPolicy(Protocol):
+    """How one logical call is attempted: the seam where retries and breakers plug in."""
+
+    async def __call__(
+        self, label: str, attempt: Callable[[], Awaitable[Completion]], *, tokens: int = 0
+    ) -> Completion: ...
+
+
+async def direct_call(
+    label: str, attempt: Callable[[], Awaitable[Completion]], *, tokens: int = 0
+) -> Completion:
+    """One attempt, no retry."""
+    return await attempt()
+
+
+@dataclass(frozen=True)
+class Route:
+    provider: LLMProvider
+    policy: CallPolicy = direct_call
+
+
+class CallRunner:
+    def __init__(
+        self,
+        primary: Route,
+        *,
+        slots: asyncio.Semaphore,
+        tracker: PerformanceTracker,
+        max_output_tokens: int,
+        fallback: Route | None = None,
+        cache: ResultsCache | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.primary = primary
+        self._stop = stop or asyncio.Event()
+        self.fallback = fallback
+        self._slots = slots
+        self._tracker = tracker
+        self._max_tokens = max_output_tokens
+        self._cache = cache or ResultsCache(None)
+
+    @property
+    def stopping(self) -> bool:
+        """Set on the first Ctrl-C: calls in flight finish (and are cached); no new ones."""
+        return self._stop.is_set()
+
+    def _key(self, provider: LLMProvider, messages: Sequence[Message]) -> str:
+        return completion_key(provider.name, provider.model, PROMPT_VERSION, self._max_tokens,
+                              messages)  # fmt: skip
+
+    async def __call__(self, label: str, messages: Sequence[Message]) -> str:
+        for route in filter(None, (self.primary, self.fallback)):
+            cached = self._cache.get_completion(self._key(route.provider, messages))
+            if cached is not None:
+                self._tracker.count("cache_hits")
+                return cached.text
+        try:
+            return await self._through(self.primary, label, messages)
+        except (AuthError, StopRequested):
+            raise
+        except ProviderError:
+            if self.fallback is None:
+                raise
+            return await self._through(self.fallback, f"{label} (fallback)", messages)
+
+    async def _through(self, route: Route, label: str, messages: Sequence[Message]) -> str:
+        provider = route.provider
+
+        async def attempt() -> Completion:
+            async with self._slots:
+                if self._stop.is_set():
+                    raise StopRequested(f"{label}: not started, the run is stopping")
+                start = time.perf_counter()
+                completion: Completion | None = None
+                try:
+                    completion = await provider.complete(messages, max_tokens=self._max_tokens)
+                    return completion
+                finally:
+                    self._tracker.record_call(CallRecord(
+                        label, start, time.perf_counter(),
+                        completion.prompt_tokens if completion else 0,
+                        completion.completion_tokens if completion else 0,
+                        completion is not None,
+                    ))  # fmt: skip
+
+        tokens = sum(estimate_tokens(m.content) for m in messages) + self._max_tokens
+        completion = await route.policy(label, attempt, tokens=tokens)
+        self._cache.put_completion(self._key(provider, messages), completion)
+        return completion.text

@@ -1,0 +1,340 @@
+"""Retries, breaker, pacing: unit tests with injected clocks, then a faulty real server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.server import DROP, ChatCall, LoopbackServer
+from tests.support.videos import serve_video, two_hour_video
+from yttl.errors import (
+    AuthError,
+    CircuitOpenError,
+    NetworkError,
+    RateLimitError,
+    ServerError,
+)
+from yttl.llm.base import Completion
+from yttl.perf import PerformanceTracker
+from yttl.resilience import CircuitBreaker, Pacer, RetryManager, RetryPolicy
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _manager(clock: _Clock, **policy: object) -> tuple[RetryManager, PerformanceTracker]:
+    tracker = PerformanceTracker()
+    defaults: dict[str, object] = {"max_attempts": 4, "base_delay": 1.0, "timeout": None}
+    defaults.update(policy)
+    manager = RetryManager(RetryPolicy(**defaults), tracker=tracker,  # type: ignore[arg-type]
+                           sleep=clock.sleep)  # fmt: skip
+    return manager, tracker
+
+
+def _flaky(*errors: Exception) -> tuple[list[int], object]:
+    calls = [0]
+
+    async def attempt() -> Completion:
+        calls[0] += 1
+        if calls[0] <= len(errors):
+            raise errors[calls[0] - 1]
+        return Completion("ok")
+
+    return calls, attempt
+
+
+def test_transient_errors_are_retried_with_growing_jittered_backoff() -> None:
+    clock = _Clock()
+    manager, tracker = _manager(clock)
+    calls, attempt = _flaky(ServerError("500"), NetworkError("reset"), ServerError("503"))
+    assert asyncio.run(manager("s", attempt)).text == "ok"  # type: ignore[arg-type]
+    assert calls[0] == 4
+    assert len(clock.sleeps) == 3
+    caps = [1.0 * 2**i for i in range(1, 4)]  # base * 2^attempt, jitter below the cap
+    assert all(0 <= s <= cap for s, cap in zip(clock.sleeps, caps, strict=True))
+    assert tracker.stats()["retries"] == 3
+    assert tracker.stats()["errors"] == {"server": 2, "network": 1}
+
+
+def test_retry_after_is_honoured_and_auth_is_never_retried() -> None:
+    clock = _Clock()
+    manager, _ = _manager(clock)
+    calls, attempt = _flaky(RateLimitError("429", retry_after=7.0))
+    asyncio.run(manager("s", attempt))  # type: ignore[arg-type]
+    assert clock.sleeps == [7.0] and calls[0] == 2
+
+    calls, attempt = _flaky(AuthError("401"), AuthError("401"))
+    with pytest.raises(AuthError) as info:
+        asyncio.run(manager("s", attempt))  # type: ignore[arg-type]
+    assert calls[0] == 1 and info.value.attempts == 1
+
+
+def test_attempts_are_limited_and_reported() -> None:
+    clock = _Clock()
+    manager, _ = _manager(clock, max_attempts=3)
+    calls, attempt = _flaky(*[ServerError("500")] * 10)
+    with pytest.raises(ServerError) as info:
+        asyncio.run(manager("s", attempt))  # type: ignore[arg-type]
+    assert calls[0] == 3 and info.value.attempts == 3
+
+
+def test_each_attempt_gets_a_longer_timeout() -> None:
+    manager = RetryManager(RetryPolicy(max_attempts=3, base_delay=0.001, timeout=0.2))
+    durations = iter([0.25, 0.25])  # too slow for the first 0.2 s; fine within the next 0.3 s
+    seen = []
+
+    async def attempt() -> Completion:
+        seen.append(time.perf_counter())
+        await asyncio.sleep(next(durations))
+        return Completion("late but fine")
+
+    assert asyncio.run(manager("s", attempt)).text == "late but fine"
+    assert len(seen) == 2  # the same slow answer timed out once, then fit the longer timeout
+
+
+def test_the_breaker_opens_fails_fast_half_opens_and_closes() -> None:
+    clock = _Clock()
+    breaker = CircuitBreaker("p", threshold=3, cooldown=30, clock=clock)
+    for _ in range(3):
+        breaker.before_call()
+        breaker.failure()
+    assert breaker.state == "open" and breaker.trips == 1
+    with pytest.raises(CircuitOpenError):
+        breaker.before_call()
+    clock.now += 31
+    breaker.before_call()  # the one probe of the half-open state
+    assert breaker.state == "half-open"
+    with pytest.raises(CircuitOpenError):
+        breaker.before_call()  # only one probe at a time
+    breaker.failure()
+    assert breaker.state == "open" and breaker.trips == 2
+    clock.now += 31
+    breaker.before_call()
+    breaker.success()
+    assert breaker.state == "closed" and breaker.failures == 0
+
+
+def test_pacing_spreads_requests_and_tokens_and_slows_after_429() -> None:
+    clock = _Clock()
+    pacer = Pacer(requests_per_minute=30, clock=clock, sleep=clock.sleep)
+
+    async def go(n: int, tokens: int = 0) -> None:
+        for _ in range(n):
+            await pacer.acquire(tokens)
+
+    asyncio.run(go(4))
+    assert clock.sleeps == [2.0, 2.0, 2.0]  # 30 a minute: one every 2 s, no burst
+    pacer.slow_down()
+    clock.sleeps.clear()
+    asyncio.run(go(2))
+    assert clock.sleeps[-1] == pytest.approx(2.0 / 0.7)
+
+    clock = _Clock()
+    pacer = Pacer(tokens_per_minute=6000, clock=clock, sleep=clock.sleep)
+    asyncio.run(go(3, tokens=1000))  # 1,000 a request; 100 a second refill; 1,000 bucket
+    assert clock.sleeps == [pytest.approx(10.0), pytest.approx(10.0)]
+
+
+def _hash(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+class _Faults:
+    """Deterministic transient faults: a chosen share of prompts fail their first tries,
+    each with a different kind of fault, then succeed."""
+
+    KINDS = ("429", "500", "503", "drop", "stall", "html")
+
+    def __init__(self, share: float, failures_per_prompt: int = 1) -> None:
+        self.share = share
+        self.failures_per_prompt = failures_per_prompt
+        self.seen: Counter[str] = Counter()
+
+    def __call__(self, call: ChatCall) -> tuple[int, dict[str, str], bytes] | None:
+        key = call.user
+        self.seen[key] += 1
+        if _hash(key) % 100 >= self.share * 100 or self.seen[key] > self.failures_per_prompt:
+            return None
+        kind = self.KINDS[_hash(key + str(self.seen[key])) % len(self.KINDS)]
+        if kind == "429":
+            return (429, {"Retry-After": "0.1"}, b'{"error": {"message": "slow down"}}')
+        if kind == "drop":
+            return DROP
+        if kind == "stall":
+            time.sleep(2.5)  # past the 2 s request timeout; the client has gone
+            return DROP
+        if kind == "html":
+            return (200, {"Content-Type": "text/html"}, b"<html>gateway hiccup</html>")
+        return (int(kind), {}, b'{"error": {"message": "server trouble"}}')
+
+
+def _fast_retries(*extra: str) -> list[str]:
+    return ["--retry-base-delay", "0.05", "--request-timeout", "2", "--retry-max-attempts", "4",
+            *extra]  # fmt: skip
+
+
+def _args(server: LoopbackServer, source: Path, out: Path, *extra: str) -> list[str]:
+    return [str(source), "-lp", "openai", "-ou", server.openai_base_url, "-o", str(out),
+            "-f", "json", "-f", "md", "--no-open", *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize("share", [0.3])
+def test_a_third_of_calls_failing_transiently_still_completes_every_section_once(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str], share: float
+) -> None:
+    faults = _Faults(share)
+    server.state.fault = faults
+    info = two_hour_video(server, tmp_path)
+    result = run_yttl(_args(server, info, tmp_path / "o", *_fast_retries()), clean_env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "o" / "twohour-12.json").read_text())
+    assert [s["status"] for h in doc["hours"] for s in h["sections"]] == ["ok"] * 24
+    assert [h["status"] for h in doc["hours"]] == ["ok", "ok"]
+    answered = Counter(c.user for c in server.state.successful_calls())
+    assert len(answered) == 26 and set(answered.values()) == {1}  # each done exactly once
+    assert len(server.state.calls) > 26  # and there were faults to get past
+    assert doc["stats"]["retries"] >= len(server.state.calls) - 26 - 2
+
+
+def test_a_dead_provider_opens_the_breaker_and_the_run_ends_fast_and_marked(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    server.state.fault = lambda call: (503, {}, b'{"error": {"message": "down"}}')
+    info = two_hour_video(server, tmp_path)
+    started = time.monotonic()
+    result = run_yttl(_args(server, info, tmp_path / "o", *_fast_retries()), clean_env)
+    assert time.monotonic() - started < 30
+    assert result.returncode in (1, 3), result.stderr
+    doc = json.loads((tmp_path / "o" / "twohour-12.json").read_text())
+    assert all(s["status"] == "failed" for h in doc["hours"] for s in h["sections"])
+    categories = Counter(f["category"] for f in doc["failures"])
+    assert categories["circuit_open"] > 0 and doc["stats"]["breaker_trips"] >= 1
+    assert len(server.state.calls) < 26  # the breaker stopped the hammering
+    assert "failed" in result.stderr
+
+
+def test_a_rerun_after_failures_repeats_no_successful_call(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    server.state.fault = lambda call: (
+        (500, {}, b"{}") if "his own practice" in call.user else None
+    )  # fmt: skip
+    first = run_yttl(_args(server, info, tmp_path / "o", *_fast_retries()), clean_env)
+    assert first.returncode == 3
+    succeeded = {c.user for c in server.state.successful_calls()}
+    server.state.fault = None
+    second = run_yttl(_args(server, info, tmp_path / "o", *_fast_retries()), clean_env)
+    assert second.returncode == 0, second.stderr
+    answered = Counter(c.user for c in server.state.successful_calls())
+    assert all(answered[prompt] == 1 for prompt in succeeded)
+    doc = json.loads((tmp_path / "o" / "vo4pMVb0R6M.json").read_text())
+    assert doc["stats"]["cache_hits"] >= 1 and not doc["failures"]
+
+
+def test_ctrl_c_writes_what_finished_and_a_rerun_completes_without_repeats(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    server.state.latency = 0.4
+    info = two_hour_video(server, tmp_path)
+    args = [sys.executable, "-m", "yttl", *_args(server, info, tmp_path / "o",
+            "--max-concurrent-llm", "2")]  # fmt: skip
+    process = subprocess.Popen(args, env=clean_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(server.state.successful_calls()) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    doc = json.loads((tmp_path / "o" / "twohour-12.json").read_text())
+    statuses = [s["status"] for h in doc["hours"] for s in h["sections"]]
+    assert statuses.count("ok") >= 5 and "failed" in statuses
+
+    server.state.latency = 0.0
+    rerun = run_yttl(_args(server, info, tmp_path / "o"), clean_env)
+    assert rerun.returncode == 0, rerun.stderr
+    answered = Counter(c.user for c in server.state.successful_calls())
+    assert len(answered) == 26 and set(answered.values()) == {1}
+
+
+def test_a_context_length_refusal_falls_back_to_smaller_parts(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    too_long = json.dumps({"error": {"message": "This model's maximum context length is 1024 "
+                                     "tokens", "code": "context_length_exceeded"}}).encode()  # fmt: skip
+    server.state.fault = lambda call: (400, {}, too_long) if len(call.user) > 3000 else None
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    result = run_yttl(_args(server, info, tmp_path / "o", *_fast_retries()), clean_env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "o" / "vo4pMVb0R6M.json").read_text())
+    assert all(s["status"] == "ok" for s in doc["hours"][0]["sections"])
+    assert max(len(c.user) for c in server.state.successful_calls()) <= 3000
+
+
+def test_a_fallback_provider_takes_over_from_a_failing_one(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    server.state.fault = lambda call: (500, {}, b"{}")
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    with LoopbackServer() as backup:
+        clean_env["BACKUP_API_KEY"] = "sk-backup-0123456789"
+        args = _args(server, info, tmp_path / "o", *_fast_retries(), "-aop", "backup",
+                     "--backup-base-url", backup.openai_base_url, "--backup-model", "b1",
+                     "--fallback-provider", "backup")  # fmt: skip
+        result = run_yttl(args, clean_env)
+        assert result.returncode == 0, result.stderr
+        assert len(backup.state.calls) == 3 and {c.model for c in backup.state.calls} == {"b1"}
+    doc = json.loads((tmp_path / "o" / "vo4pMVb0R6M.json").read_text())
+    assert all(s["status"] == "ok" for s in doc["hours"][0]["sections"])
+
+
+def test_requests_are_paced_under_the_budget(server: LoopbackServer, tmp_path: Path,
+                                             clean_env: dict[str, str]) -> None:  # fmt: skip
+    info = two_hour_video(server, tmp_path, parts=2)  # 4 sections and an hour: 5 calls
+    result = run_yttl(_args(server, info, tmp_path / "o", "--requests-per-minute", "300",
+                            "--max-concurrent-llm", "8"), clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    starts = sorted(c.start for c in server.state.calls)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # one every 0.2 s, though 8 may be in flight (the first pays for opening a connection)
+    assert len(starts) == 5 and min(gaps) >= 0.12 and sum(gaps) / len(gaps) >= 0.18
+
+
+def test_an_unreachable_caption_server_is_retried_then_reported(
+    tmp_path: Path, clean_env: dict[str, str], server: LoopbackServer
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    doc = json.loads(info.read_text())
+    for formats in doc["subtitles"].values():
+        for fmt in formats:
+            fmt["url"] = "http://127.0.0.1:9/nothing.json3"
+    doc["automatic_captions"] = {}
+    info.write_text(json.dumps(doc))
+    clean_env["YTTL_RETRY_BASE_DELAY"] = "0.01"
+    result = run_yttl(_args(server, info, tmp_path / "o", "-lwm", os.devnull), clean_env)
+    assert "falling back to transcription" in result.stderr
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
