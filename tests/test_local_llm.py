@@ -140,6 +140,7 @@ def test_the_engine_splits_for_the_local_context_end_to_end(
     gguf: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
     info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    clean_env["YTTL_MAX_OUTPUT_TOKENS"] = "48"  # short answers keep a CPU test short
     result = run_yttl([str(info), "--local-model-path", str(gguf), "--context-tokens", "1024",
                        "--max-concurrent-llm", "2", "-o", str(tmp_path / "o"), "-f", "json",
                        "--no-open"], clean_env, timeout=600)  # fmt: skip

@@ -34,7 +34,7 @@ __all__ = [
 
 DEFAULT_PROFILE_CONTEXT = 32_000
 DEFAULT_PROFILE_CONCURRENCY = 8
-LOCAL_CONCURRENCY = 1
+LOCAL_CONCURRENCY = 2  # keeps the local worker fed: 1.07x over 1 (measured, Gemma 270M)
 DEFAULT_WHISPER_UPLOADS = 4
 
 
@@ -105,6 +105,15 @@ def max_concurrent_llm(settings: Settings, environ: Mapping[str, str] | None = N
     return llm_endpoint(settings, environ).max_concurrent
 
 
+def _require_key(endpoint: LLMEndpoint, purpose: str, alternative: str = "") -> str:
+    if not endpoint.api_key:
+        raise UsageError(
+            f"no API key for {purpose}",
+            hint=f"set {endpoint.api_key_env} in the environment{alternative}",
+        )
+    return endpoint.api_key
+
+
 def build_llm(
     settings: Settings, environ: Mapping[str, str] | None = None, name: str | None = None
 ) -> LLMProvider:
@@ -116,16 +125,11 @@ def build_llm(
 
         return build_local_provider(settings)
     endpoint = _endpoint(settings, name, environ)
-    if not endpoint.api_key:
-        raise UsageError(
-            f"no API key for the {endpoint.name} provider",
-            hint=f"set {endpoint.api_key_env} in the environment",
-        )
     return OpenAICompatibleProvider(
         name=endpoint.name,
         model=endpoint.model,
         base_url=endpoint.base_url,
-        api_key=endpoint.api_key,
+        api_key=_require_key(endpoint, f"the {endpoint.name} provider"),
         context_tokens=endpoint.context_tokens,
         timeout=settings.request_timeout or 120.0,
     )
@@ -166,15 +170,10 @@ def build_transcriber(
             download_root=str(root),
         )  # fmt: skip
     endpoint, model = whisper_endpoint(settings, environ)
-    if not endpoint.api_key:
-        raise UsageError(
-            f"no API key for transcription with {endpoint.name}",
-            hint=f"set {endpoint.api_key_env} in the environment, or use -wp local",
-        )
     return ApiTranscriber(
         provider=endpoint.name,
         base_url=endpoint.base_url,
-        api_key=endpoint.api_key,
+        api_key=_require_key(endpoint, f"transcription with {endpoint.name}", ", or use -wp local"),
         model=model,
         language=settings.language,
         upload_limit_mb=settings.whisper_upload_limit_mb,
