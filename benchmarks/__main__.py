@@ -17,6 +17,7 @@ BENCHMARKS = {
     "transcribe": ["benchmarks.bench_transcribe", "speed", "overlap"],
     "memory": ["benchmarks.bench_transcribe", "memory"],
     "local_llm": ["benchmarks.bench_local_llm"],
+    "faults": ["benchmarks.bench_faults"],
 }
 
 

@@ -327,3 +327,55 @@ def test_yt_dlp_option_values_are_parsed_as_json_when_they_are(clean_env: dict[s
     assert flags["yt_dlp_options"] == {"socket_timeout": 30, "format": "bestaudio"}
     result = run_yttl(["x", "--yt-dlp-option", "novalue"], clean_env)
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("ext", "body", "message"),
+    [
+        ("json3", b"{not json", "malformed json3 captions"),
+        ("json3", b'{"events": {"a": 1}}', "malformed json3 captions"),
+        ("vtt", b"00:00:01.000 --> 00:00:02.000\nno header\n", "malformed vtt captions"),
+    ],
+)
+def test_malformed_caption_tracks_are_exit_2(server: LoopbackServer, tmp_path: Path,
+                                             clean_env: dict[str, str], ext: str, body: bytes,
+                                             message: str) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    doc = json.loads(info.read_text())
+    doc["subtitles"] = {"en": [{"ext": ext, "url": f"{server.url}/files/broken.{ext}"}]}
+    info.write_text(json.dumps(doc))
+    server.state.files[f"broken.{ext}"] = body
+    result = run_yttl(_args(server, info, tmp_path / "o"), clean_env)
+    assert result.returncode == 2
+    _assert_one_line_error(result.stderr, message)
+    assert server.state.calls == []
+
+
+@pytest.mark.parametrize(
+    ("ext", "body", "expected"),
+    [
+        ("srt", "1\n00:00:01,000 --> 00:00:04,000\n<i>Caf\xe9</i> &amp; <b>cr\xe8me</b>\n",
+         "Café & crème"),  # markup, entities and cp1252 bytes
+        ("vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:09.000\n" + "word " * 30_000 + "\n",
+         "word word"),  # one enormous line: split to fit the model, not a crash
+    ],
+)  # fmt: skip
+def test_odd_but_valid_captions_are_read(server: LoopbackServer, tmp_path: Path,
+                                         clean_env: dict[str, str], ext: str, body: str,
+                                         expected: str) -> None:  # fmt: skip
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    doc = json.loads(info.read_text())
+    doc["subtitles"] = {"en": [{"ext": ext, "url": f"{server.url}/files/odd.{ext}"}]}
+    info.write_text(json.dumps(doc))
+    server.state.files[f"odd.{ext}"] = body.encode("cp1252")
+    result = run_yttl(_args(server, info, tmp_path / "o", "-f", "txt", "-f", "json",
+                            "--context-tokens", "8000"), clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert expected in (tmp_path / "o" / "vo4pMVb0R6M.txt").read_text()
+    assert server.state.calls and all(len(c.user) < 8000 * 4 for c in server.state.calls)
+
+
+def test_an_invalid_url_is_exit_2(clean_env: dict[str, str], tmp_path: Path) -> None:
+    result = run_yttl(["https://", "-lp", "openai", "-o", str(tmp_path), "--no-open"], clean_env)
+    assert result.returncode == 2
+    _assert_one_line_error(result.stderr, "yt-dlp")

@@ -171,7 +171,7 @@ def llama_server(gguf: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma-270m"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -180,7 +180,8 @@ def llama_server(gguf: Path) -> Iterator[str]:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
             except OSError:
-                assert process.poll() is None, "llama_cpp.server exited"
+                if process.poll() is not None:
+                    raise AssertionError(f"llama_cpp.server exited: {process.stderr.read()}")  # type: ignore[union-attr]
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
@@ -206,3 +207,39 @@ def test_the_openai_provider_against_llama_cpp_server(llama_server: str) -> None
 
     texts = asyncio.run(run())
     assert all(len(t.split()) >= 2 for t in texts)
+
+
+def test_a_gguf_without_a_chat_template_gets_a_plain_prompt(gguf: Path) -> None:
+    import dataclasses
+
+    footprint = dataclasses.replace(read_footprint(gguf, 1024), has_chat_template=False)
+    provider = LocalLlamaProvider(gguf, footprint, InstancePlan(1, 2, "test"), temperature=0.0)
+
+    async def run() -> str:
+        try:
+            return (await provider.complete(prompts.section_messages("The sky is blue."),
+                                            max_tokens=16)).text  # fmt: skip
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(run()).strip()
+
+
+def test_cancelled_requests_are_dropped_from_the_queue(gguf: Path) -> None:
+    provider = _provider(gguf, 1, threads=2)
+
+    async def run() -> None:
+        try:
+            first = asyncio.create_task(provider.complete([Message("user", "Hi")], max_tokens=24))
+            queued = [asyncio.create_task(provider.complete([Message("user", f"Q{i}")],
+                                                            max_tokens=24)) for i in range(5)]  # fmt: skip
+            await asyncio.sleep(0.5)
+            for task in queued:
+                task.cancel()
+            await first
+            await asyncio.gather(*queued, return_exceptions=True)
+        finally:
+            await provider.aclose()  # the workers drain the queue before they stop
+
+    asyncio.run(run())
+    assert provider.served == 1  # the five cancelled while queued were never generated

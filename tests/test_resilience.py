@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import json
 import os
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.server import DROP, ChatCall, LoopbackServer
+from tests.support.faults import Faults
+from tests.support.server import LoopbackServer
 from tests.support.videos import serve_video, two_hour_video
 from yttl.errors import (
     AuthError,
@@ -157,39 +157,6 @@ def test_pacing_spreads_requests_and_tokens_and_slows_after_429() -> None:
     assert clock.sleeps == [pytest.approx(10.0), pytest.approx(10.0)]
 
 
-def _hash(text: str) -> int:
-    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
-
-
-class _Faults:
-    """Deterministic transient faults: a chosen share of prompts fail their first tries,
-    each with a different kind of fault, then succeed."""
-
-    KINDS = ("429", "500", "503", "drop", "stall", "html")
-
-    def __init__(self, share: float, failures_per_prompt: int = 1) -> None:
-        self.share = share
-        self.failures_per_prompt = failures_per_prompt
-        self.seen: Counter[str] = Counter()
-
-    def __call__(self, call: ChatCall) -> tuple[int, dict[str, str], bytes] | None:
-        key = call.user
-        self.seen[key] += 1
-        if _hash(key) % 100 >= self.share * 100 or self.seen[key] > self.failures_per_prompt:
-            return None
-        kind = self.KINDS[_hash(key + str(self.seen[key])) % len(self.KINDS)]
-        if kind == "429":
-            return (429, {"Retry-After": "0.1"}, b'{"error": {"message": "slow down"}}')
-        if kind == "drop":
-            return DROP
-        if kind == "stall":
-            time.sleep(2.5)  # past the 2 s request timeout; the client has gone
-            return DROP
-        if kind == "html":
-            return (200, {"Content-Type": "text/html"}, b"<html>gateway hiccup</html>")
-        return (int(kind), {}, b'{"error": {"message": "server trouble"}}')
-
-
 def _fast_retries(*extra: str) -> list[str]:
     return ["--retry-base-delay", "0.05", "--request-timeout", "2", "--retry-max-attempts", "4",
             *extra]  # fmt: skip
@@ -204,7 +171,7 @@ def _args(server: LoopbackServer, source: Path, out: Path, *extra: str) -> list[
 def test_a_third_of_calls_failing_transiently_still_completes_every_section_once(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str], share: float
 ) -> None:
-    faults = _Faults(share)
+    faults = Faults(share)
     server.state.fault = faults
     info = two_hour_video(server, tmp_path)
     result = run_yttl(_args(server, info, tmp_path / "o", *_fast_retries()), clean_env)

@@ -175,6 +175,7 @@ class LocalLlamaProvider:
         self._loaded = 0
         self._ready: Future[None] | None = None
         self.owners: dict[int, str] = {}  # id(instance) -> the one thread that used it
+        self.served = 0  # jobs generated (cancelled ones are skipped, not counted)
 
     def _ensure_started(self) -> None:
         """Start the workers once; every caller waits until all instances have loaded."""
@@ -231,6 +232,7 @@ class LocalLlamaProvider:
                     job.future.set_exception(ProcessingError("model instance shared by threads"))
                     continue
                 try:
+                    self.served += 1
                     job.future.set_result(self._generate(llama, job))
                 except BaseException as exc:
                     job.future.set_exception(

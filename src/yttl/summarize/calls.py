@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from yttl.perf import CallRecord, PerformanceTracker
 from yttl.summarize.prompts import PROMPT_VERSION, estimate_tokens
 
 __all__ = ["CallPolicy", "CallRunner", "Route", "direct_call"]
+
+logger = logging.getLogger(__name__)
 
 
 class CallPolicy(Protocol):
@@ -96,12 +99,17 @@ class CallRunner:
                     completion = await provider.complete(messages, max_tokens=self._max_tokens)
                     return completion
                 finally:
-                    self._tracker.record_call(CallRecord(
+                    record = CallRecord(
                         label, start, time.perf_counter(),
                         completion.prompt_tokens if completion else 0,
                         completion.completion_tokens if completion else 0,
                         completion is not None,
-                    ))  # fmt: skip
+                    )  # fmt: skip
+                    self._tracker.record_call(record)
+                    logger.debug("%s: %s in %.2f s (%d+%d tokens) via %s", label,
+                                 "ok" if record.ok else "failed", record.end - record.start,
+                                 record.prompt_tokens, record.completion_tokens,
+                                 provider.name)  # fmt: skip
 
         tokens = sum(estimate_tokens(m.content) for m in messages) + self._max_tokens
         completion = await route.policy(label, attempt, tokens=tokens)
