@@ -181,7 +181,8 @@ def llama_server(gguf: Path) -> Iterator[str]:
                     break
             except OSError:
                 if process.poll() is not None:
-                    raise AssertionError(f"llama_cpp.server exited: {process.stderr.read()}")  # type: ignore[union-attr]
+                    message = process.stderr.read() if process.stderr else ""
+                    raise AssertionError(f"llama_cpp.server exited: {message}") from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
