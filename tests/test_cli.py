@@ -378,4 +378,4 @@ def test_odd_but_valid_captions_are_read(server: LoopbackServer, tmp_path: Path,
 def test_an_invalid_url_is_exit_2(clean_env: dict[str, str], tmp_path: Path) -> None:
     result = run_yttl(["https://", "-lp", "openai", "-o", str(tmp_path), "--no-open"], clean_env)
     assert result.returncode == 2
-    _assert_one_line_error(result.stderr, "yt-dlp")
+    _assert_one_line_error(result.stderr, "not a valid URL")

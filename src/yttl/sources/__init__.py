@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 
@@ -26,6 +27,8 @@ def resolve_source(source: str, ytdlp_params: Mapping[str, Any]) -> VideoInfo:
     if "://" in source:
         if not source.lower().startswith(("http://", "https://")):
             raise InputError(f"unsupported URL scheme in {source!r}; use http(s)")
+        if not urlsplit(source).hostname:
+            raise InputError(f"{source!r} is not a valid URL: it names no host")
         return resolve_url(source, ytdlp_params)
     path = Path(source).expanduser()
     if path.name.endswith(".info.json") and path.is_file():
