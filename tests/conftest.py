@@ -15,6 +15,15 @@ if not DATA.is_dir():  # pragma: no cover - a broken checkout, not a test outcom
     raise RuntimeError(f"test data not found at {DATA}; set YTTL_TEST_DATA")
 
 
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the user's config or reuses (or fills) the user's results cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
+    for key in [k for k in os.environ if k.startswith("YTTL_")]:
+        monkeypatch.delenv(key)
+
+
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as srv:

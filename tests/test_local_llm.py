@@ -165,24 +165,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server(gguf: Path) -> Iterator[str]:
+def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's own OpenAI-compatible server on 127.0.0.1."""
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma-270m"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("w") as sink:  # a file, not a pipe: the server logs a lot
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host",
+             "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma-270m"],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
             except OSError:
-                if process.poll() is not None:
-                    message = process.stderr.read() if process.stderr else ""
-                    raise AssertionError(f"llama_cpp.server exited: {message}") from None
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text()[-2000:]
+                    raise AssertionError(f"llama_cpp.server is not up:\n{tail}") from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
