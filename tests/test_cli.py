@@ -379,3 +379,17 @@ def test_an_invalid_url_is_exit_2(clean_env: dict[str, str], tmp_path: Path) -> 
     result = run_yttl(["https://", "-lp", "openai", "-o", str(tmp_path), "--no-open"], clean_env)
     assert result.returncode == 2
     _assert_one_line_error(result.stderr, "not a valid URL")
+
+
+def test_an_info_file_without_duration_takes_it_from_the_captions(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    doc = json.loads(info.read_text())
+    doc.pop("duration")
+    info.write_text(json.dumps(doc))
+    result = run_yttl(_args(server, info, tmp_path / "o", "-f", "json", "-f", "txt"), clean_env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads((tmp_path / "o" / "vo4pMVb0R6M.json").read_text())
+    assert 640 < out["video"]["duration"] <= 660 and out["transcript"]["segments"] > 100
+    assert len((tmp_path / "o" / "vo4pMVb0R6M.txt").read_text().splitlines()) > 100

@@ -128,8 +128,7 @@ class _Run:
             if end <= 0:
                 raise InputError(f"{self.video.id} has no duration and an empty transcript")
             self.video = replace(self.video, duration=end)
-            segments = iterate(list(stream.collected))
-            stream.collected = []
+            segments = iterate(list(stream.collected))  # again, now that the plan is known
         self.plan = plan_for(self.video, settings)
         options = EngineOptions(tracker.max_concurrent_llm, settings.sequential,
                                 settings.max_output_tokens)  # fmt: skip
