@@ -131,7 +131,9 @@ def build_llm(
         base_url=endpoint.base_url,
         api_key=_require_key(endpoint, f"the {endpoint.name} provider"),
         context_tokens=endpoint.context_tokens,
-        timeout=settings.request_timeout or 120.0,
+        # The retry policy gives each attempt its own, growing timeout; the SDK's is only
+        # a ceiling above the last attempt's, or it would cut every retry short.
+        timeout=(settings.request_timeout or 120.0) * 1.5**settings.retry_max_attempts,
     )
 
 

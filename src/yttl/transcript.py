@@ -215,7 +215,8 @@ async def collect(
             observer.progress("audio_done", int(segment.end - reported))
             reported = float(int(segment.end))
         yield segment
-    phase = "transcribe" if stream.transcriber is not None else "captions"
-    tracker.add_phase(phase, time.perf_counter() - started)
+    if stream.transcriber is not None:  # captions were timed when downloaded; reading
+        # them here only spans the summaries that consume them
+        tracker.add_phase("transcribe", time.perf_counter() - started)
     if stream.on_complete is not None:
         stream.on_complete(stream.collected)
