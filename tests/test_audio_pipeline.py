@@ -84,6 +84,27 @@ def test_the_api_whisper_provider_end_to_end(server: LoopbackServer, tmp_path: P
     assert "ask not what your country" in server.state.calls[0].user
 
 
+def test_api_uploads_are_retried_and_paced_by_the_scheduler(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """A 429 and a 503 on the upload are retried like chat calls, not the end of the run."""
+    server.state.transcribe = transcribe_upload
+    faults = iter([(429, {"Retry-After": "0.2"}, b'{"error": {"message": "slow down"}}'),
+                   (503, {}, b'{"error": {"message": "busy"}}')])  # fmt: skip
+    server.state.transcribe_fault = lambda call: next(faults, None)
+    media = tmp_path / "jfk.flac"
+    media.write_bytes((AUDIO / "jfk.flac").read_bytes())
+    args = [str(media), "-lp", "openai", "-ou", server.openai_base_url, "-wp", "openai",
+            "-o", str(tmp_path / "o"), "-f", "json", "--no-open", "--retry-base-delay", "0.05"]  # fmt: skip
+    result = run_yttl(args, clean_env)
+    assert result.returncode == 0, result.stderr
+    calls = server.state.transcription_calls
+    assert [c.status for c in calls] == [429, 503, 200]
+    assert calls[1].start - calls[0].start >= 0.2  # Retry-After honoured
+    doc = json.loads((tmp_path / "o" / "jfk.json").read_text())
+    assert doc["transcript"]["source"] == "api_whisper" and doc["transcript"]["segments"] >= 1
+
+
 class _TimedTranscriber:
     """Wraps a real transcriber and notes when its last segment came out."""
 

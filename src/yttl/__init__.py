@@ -8,8 +8,7 @@ print(yttl.render(result, "md"))
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from yttl._version import __version__
 from yttl.config import Settings, load_settings
 from yttl.errors import YttlError
 from yttl.models import HourSummary, RunResult, SectionSummary, Transcript, VideoInfo

@@ -13,31 +13,30 @@ import sys
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.traceback import Traceback
 
-from yttl import __version__
+from yttl._version import __version__
+from yttl.batch import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    VideoOutcome,
+    exit_code_for,
+    worst_exit,
+)
 from yttl.config import FORMATS, Profile, Settings, load_settings, parse_assignment
-from yttl.errors import ConfigError, InputError, UsageError, YttlError
+from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.models import RunResult
-from yttl.perf import PerformanceTracker
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "exit_code_for", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 logger = logging.getLogger("yttl")
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The single mapping from errors to exit codes (DESIGN §3)."""
-    if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
-        return EXIT_INTERRUPTED
-    if isinstance(exc, UsageError | InputError):
-        return EXIT_USAGE
-    return EXIT_FAILED
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -59,17 +58,31 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = _ArgumentParser(
         prog="yttl",
         description="Summarize a video (URL, media file or yt-dlp info.json), hour by hour "
-        "and 5 minutes at a time, with links to each moment.",
+        "and 5 minutes at a time, with links to each moment. Several sources, a playlist "
+        "or a batch file run as one batch under the provider's limits.",
         allow_abbrev=False,
     )
-    add = p.add_argument
-    add("sources", nargs="+", metavar="SOURCE", help="URL, media file or *.info.json")
-    add("--version", action="version", version=f"yttl {__version__}")
-    add("-o", "--output-dir", help="where outputs go (DIR/<video_id>.<ext>; default ./out)")
-    add("-f", "--format", action="append", choices=FORMATS, help="repeatable; default html")
-    add("--transcript-only", action="store_true", default=None, help="write the transcript only")
-    add("--open", action=argparse.BooleanOptionalAction, default=None,
-        help="open the HTML when done (default: only on a terminal)")  # fmt: skip
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="URL (a video, playlist or channel), media file, or *.info.json "
+                   "(a video's or a playlist's)")  # fmt: skip
+    p.add_argument("--version", action="version", version=f"yttl {__version__}")
+
+    add = p.add_argument_group("input").add_argument
+    add("-a", "--batch-file", action="append", metavar="FILE",
+        help="sources from FILE, one a line (# comments; - for standard input)")  # fmt: skip
+    add("--playlist-items", metavar="SPEC", help="entries of a playlist, e.g. 1-3,7,-2:")
+    add("--max-videos", type=int, metavar="N", help="at most N entries of a playlist")
+    add("--dateafter", metavar="DATE", help="only entries uploaded on or after DATE")
+    add("--language", help="preferred caption language (default en)")
+    add("--cookies", metavar="FILE", help="cookies file for yt-dlp")
+    add("--cookies-from-browser", metavar="BROWSER", help="let yt-dlp read a browser's cookies")
+    add("--yt-dlp-option", action="append", metavar="KEY=VALUE", default=None,
+        help="pass an option to yt-dlp (VALUE as JSON when it parses); repeatable")  # fmt: skip
+    add("-sb", "--sponsorblock", action="append", metavar="CAT",
+        help="drop SponsorBlock segments of this category; repeatable")  # fmt: skip
+    add("--sponsorblock-api", metavar="URL", help="SponsorBlock API base URL")
+
+    add = p.add_argument_group("summarization").add_argument
     add("-lp", "--llm-provider", help="local, openai, groq, chatgpt, huggingchat or a profile")
     add("-om", "--openai-model", help="model of the OpenAI-compatible provider")
     add("-ou", "--openai-base-url", help="base URL of the OpenAI-compatible provider")
@@ -86,39 +99,52 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--local-llm-instances", type=int, help="model instances of the local provider")
     add("--local-llm-threads", type=int, help="threads per local model instance")
     add("--context-tokens", type=int, help="largest request to send to the model, in tokens")
+    add("--sections", choices=("fixed", "chapters"))
+    add("--transcript-only", action="store_true", default=None, help="write the transcript only")
+
+    add = p.add_argument_group("transcription").add_argument
     add("-wp", "--whisper-provider", help="local, openai, or a profile")
     add("-lwm", "--local-whisper-model", help="faster-whisper model name or directory")
     add("-owm", "--openai-whisper-model", help="model for API transcription")
-    add("--language", help="preferred caption language (default en)")
-    add("-sb", "--sponsorblock", action="append", metavar="CAT",
-        help="drop SponsorBlock segments of this category; repeatable")  # fmt: skip
-    add("--sponsorblock-api", metavar="URL", help="SponsorBlock API base URL")
-    add("--force-local-transcribe", action="store_true", default=None)
-    add("--sections", choices=("fixed", "chapters"))
-    add("--cookies", metavar="FILE", help="cookies file for yt-dlp")
-    add("--cookies-from-browser", metavar="BROWSER", help="let yt-dlp read a browser's cookies")
-    add("--yt-dlp-option", action="append", metavar="KEY=VALUE", default=None,
-        help="pass an option to yt-dlp (VALUE as JSON when it parses); repeatable")  # fmt: skip
-    add("--max-concurrent-llm", type=int, metavar="N")
-    add("--max-concurrent-whisper", type=int, metavar="N")
+    add("--force-local-transcribe", action="store_true", default=None,
+        help="ignore caption tracks")  # fmt: skip
     add("--chunk-strategy", choices=("adaptive", "fixed", "memory_optimized"))
     add("--chunk-seconds", type=float, metavar="S")
     add("--beam-size", type=int, metavar="N", help="whisper beam (default: 1 on CPU, 5 on GPU)")
     add("--vad", action=argparse.BooleanOptionalAction, default=None)
     add("--silence-threshold-db", type=float, metavar="DB")
     add("--min-silence-seconds", type=float, metavar="S")
+
+    add = p.add_argument_group("resilience").add_argument
     add("--fallback-provider", metavar="NAME",
         help="provider to try when a call still fails after its retries")  # fmt: skip
     add("--retry-max-attempts", type=int, metavar="N")
     add("--retry-base-delay", type=float, metavar="S")
-    add("--request-timeout", type=float, metavar="S")
-    add("--requests-per-minute", type=float, metavar="N")
-    add("--tokens-per-minute", type=float, metavar="N")
-    add("--memory-limit-mb", type=int, metavar="MB")
-    add("--sequential", action="store_true", default=None,
-        help="one LLM call at a time, in order (the original behaviour)")  # fmt: skip
+    add("--request-timeout", type=float, metavar="S",
+        help="per attempt, counted from sending (never while a call waits its turn)")  # fmt: skip
+    add("--breaker-deadline", type=float, metavar="S",
+        help="how long calls wait for a failing endpoint to come back (default 60)")  # fmt: skip
     add("--no-cache", dest="cache", action="store_false", default=None)
     add("--cache-dir", metavar="DIR")
+
+    add = p.add_argument_group("performance and batches").add_argument
+    add("--max-concurrent-llm", type=int, metavar="N", help="LLM calls in flight, whole run")
+    add("--requests-per-minute", type=float, metavar="N")
+    add("--tokens-per-minute", type=float, metavar="N")
+    add("--sequential", action="store_true", default=None,
+        help="one LLM call at a time, in order (the original behaviour)")  # fmt: skip
+    add("--max-concurrent-videos", type=int, metavar="N",
+        help="videos resolved, downloaded and transcribed at once (default: hardware)")  # fmt: skip
+    add("--max-concurrent-whisper", type=int, metavar="N")
+    add("--memory-limit-mb", type=int, metavar="MB")
+    add("--executor", choices=("local", "ray"), help="where a batch runs (default local)")
+    add("--ray-address", metavar="ADDR", help="Ray cluster (auto, ray://host:port)")
+
+    add = p.add_argument_group("output").add_argument
+    add("-o", "--output-dir", help="where outputs go (DIR/<video_id>.<ext>; default ./out)")
+    add("-f", "--format", action="append", choices=FORMATS, help="repeatable; default html")
+    add("--open", action=argparse.BooleanOptionalAction, default=None,
+        help="open the HTML when done (default: only on a terminal)")  # fmt: skip
     add("--report", action="store_true", default=None, help="performance table on stderr")
     add("--report-json", metavar="PATH", help="write the performance report as JSON")
     add("-v", "--verbose", action="store_true", default=None)
@@ -129,7 +155,7 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 def _flags(ns: argparse.Namespace, profiles: Sequence[str]) -> dict[str, Any]:
     values = {k: v for k, v in vars(ns).items() if not k.startswith("profile__")}
-    for key in ("sources", "config", "add_openai_profile"):
+    for key in ("sources", "config", "add_openai_profile", "batch_file"):
         values.pop(key, None)
     if values.get("yt_dlp_option") is not None:
         try:
@@ -151,55 +177,6 @@ def _flags(ns: argparse.Namespace, profiles: Sequence[str]) -> dict[str, Any]:
             for name in profiles
         }
     return values
-
-
-class _Display:
-    """Progress on stderr with rich: LLM calls, download bytes, seconds transcribed.
-    Silent when quiet or not on a terminal."""
-
-    LABELS: ClassVar[dict[str, str]] = {
-        "resolve": "Getting video info",
-        "captions": "Getting the transcript",
-        "download": "Downloading audio",
-        "transcribe": "Transcribing and summarizing",
-        "summarize": "Summarizing",
-    }
-    TASKS: ClassVar[dict[str, str]] = {
-        "total": "calls", "done": "calls",
-        "download_total": "download", "download_done": "download",
-        "audio_total": "audio", "audio_done": "audio",
-    }  # fmt: skip
-
-    def __init__(self, console: Console, enabled: bool) -> None:
-        self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), console=console, transient=True, disable=not enabled,
-        )  # fmt: skip
-        self._tasks = {"calls": self._progress.add_task("Starting", total=None)}
-
-    def __enter__(self) -> _Display:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def phase(self, name: str) -> None:
-        self._progress.update(self._tasks["calls"], description=self.LABELS.get(name, name))
-
-    def progress(self, kind: str, amount: int) -> None:
-        name = self.TASKS.get(kind)
-        if name is None:
-            return
-        if name not in self._tasks:
-            label = {"download": "  audio bytes", "audio": "  seconds transcribed"}[name]
-            self._tasks[name] = self._progress.add_task(label, total=0)
-        task_id = self._tasks[name]
-        if kind == "total" or kind.endswith("_total"):
-            task = next(t for t in self._progress.tasks if t.id == task_id)
-            self._progress.update(task_id, total=(task.total or 0) + amount)
-        else:
-            self._progress.advance(task_id, amount)
 
 
 class _RedactSecrets(logging.Filter):
@@ -239,18 +216,45 @@ def _summary_line(result: RunResult, written: Sequence[Path]) -> str:
             f"(max {stats.get('max_in_flight', 0)} in flight)"
         )
     if result.failures:
-        categories = sorted({f.category.replace("_", " ") for f in result.failures})
-        parts.append(f"{len(result.failures)} failed ({', '.join(categories)})")
+        parts.append(f"{len(result.failures)} failed ({_failure_kinds(result)})")
     return "; ".join(parts)
 
 
-def _run_one(source: str, settings: Settings, console: Console) -> int:
-    from yttl.pipeline import RunInterrupted, process_video
+def _interrupted_line(written: Sequence[Path]) -> str:
+    if not written:
+        return "yttl: interrupted"
+    return (f"yttl: interrupted; wrote what was finished to {', '.join(map(str, written))}; "
+            "run the same command to finish")  # fmt: skip
 
-    tracker = PerformanceTracker()
+
+def _sources(ns: argparse.Namespace) -> list[str]:
+    from yttl.sources.playlists import read_batch_file
+
+    sources = list(ns.sources)
+    for path in ns.batch_file or ():
+        sources.extend(read_batch_file(path))
+    if not sources:
+        raise UsageError(
+            "no SOURCE given", hint="give a URL, a media file, an info.json, or -a FILE"
+        )
+    return sources
+
+
+def _run(sources: Sequence[str], settings: Settings, console: Console) -> int:
+    from yttl.batch import run_batch
+    from yttl.display import BatchDisplay
+    from yttl.factory import build_components, max_concurrent_videos
+    from yttl.sources.playlists import PlaylistSelection, expand_sources
+    from yttl.transcript import ytdlp_settings
+
+    selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
+    selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
+    output_dir = Path(settings.output_dir)
     display_on = not settings.quiet and console.is_terminal
 
-    async def run(display: _Display) -> RunResult:
+    async def run() -> tuple[list[VideoOutcome], bool]:
+        from yttl.aio import blocking
+
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         main = asyncio.current_task()
@@ -265,53 +269,105 @@ def _run_one(source: str, settings: Settings, console: Console) -> int:
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        return await process_video(source, settings, observer=display, tracker=tracker,
-                                   stop=stop)  # fmt: skip
+        entries, is_batch = await blocking(expand_sources, sources, ytdlp_settings(settings),
+                                           selection, stop=stop, name="yttl-expand")  # fmt: skip
+        components = build_components(settings, stop=stop)
+        try:
+            written: list[Path] = []
+
+            async def write(result: RunResult) -> list[Path]:
+                paths = await asyncio.to_thread(_write, result, settings)
+                written.extend(paths)
+                return paths
+
+            with BatchDisplay(console, display_on, len(entries)) as display:
+                outcomes = await run_batch(
+                    entries, components, write=write, observer=display,
+                    max_concurrent_videos=max_concurrent_videos(settings, len(entries)),
+                )  # fmt: skip
+            return outcomes, is_batch
+        finally:
+            await components.aclose()
+
+    from yttl.errors import RunInterrupted
 
     try:
-        with _Display(console, display_on) as display:
-            result = asyncio.run(run(display))
-    except RunInterrupted as exc:
-        # Whatever finished is in the cache; write it too, marked, so nothing is lost.
-        if exc.partial is not None and exc.partial.hours:
-            written = _write(exc.partial, settings, tracker, console)
-            console.print(f"yttl: interrupted; wrote what was finished to "
-                          f"{', '.join(map(str, written))}; run the same command to finish",
-                          highlight=False, soft_wrap=True)  # fmt: skip
-        else:
-            console.print("yttl: interrupted", highlight=False)
+        outcomes, is_batch = asyncio.run(run())
+    except RunInterrupted:
+        console.print("yttl: interrupted", highlight=False)
         return EXIT_INTERRUPTED
-    written = _write(result, settings, tracker, console)
-    if result.interrupted:
-        console.print(f"yttl: interrupted; wrote what was finished to "
-                      f"{', '.join(map(str, written))}; run the same command to finish",
-                      highlight=False, soft_wrap=True)  # fmt: skip
-        return EXIT_INTERRUPTED
+    for outcome in outcomes:
+        _report(outcome, settings, console, batch=is_batch)
+    if is_batch:
+        from yttl.render import atomic_write
+        from yttl.render.index import index_html, index_json
+
+        atomic_write(output_dir / "index.json", index_json(outcomes, output_dir))
+        atomic_write(output_dir / "index.html", index_html(outcomes, output_dir))
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if not settings.quiet:
+            summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            console.print(
+                f"yttl: {len(outcomes)} videos: {summary}; index: {output_dir / 'index.html'}",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+    code = worst_exit([o.exit_code for o in outcomes])
+    opened = output_dir / "index.html" if is_batch else next(
+        (p for o in outcomes for p in o.outputs if p.suffix == ".html"), None
+    )  # fmt: skip
+    wants_open = settings.open if settings.open is not None else sys.stdout.isatty()
+    if opened is not None and wants_open and not settings.transcript_only and code != 130:
+        webbrowser.open(opened.resolve().as_uri())
+    return code
+
+
+def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batch: bool) -> None:
+    """The lines a video's end is worth: its error, or what was written and how it went."""
+    prefix = f"{outcome.entry.label}: " if batch else ""
+    result = outcome.result
+    if outcome.status == "interrupted":
+        line = _interrupted_line(outcome.outputs)
+        console.print(line.replace("yttl: ", f"yttl: {prefix}", 1), highlight=False,
+                      soft_wrap=True)  # fmt: skip
+        return
+    if outcome.error is not None:
+        if settings.verbose and outcome.error.__traceback__ is not None:
+            console.print(Traceback.from_exception(type(outcome.error), outcome.error,
+                                                   outcome.error.__traceback__))  # fmt: skip
+        _print_error(console, outcome.error, prefix)
+        return
+    if result is None:
+        return
     if settings.report:
         from yttl.perf import report_table
 
-        console.print(report_table(tracker.stats()))
-    if not settings.quiet:
-        console.print(_summary_line(result, written), highlight=False, soft_wrap=True)
-    html = next((p for p in written if p.suffix == ".html"), None)
-    wants_open = settings.open if settings.open is not None else sys.stdout.isatty()
-    if html is not None and wants_open and not settings.transcript_only:
-        webbrowser.open(html.resolve().as_uri())
-    return EXIT_PARTIAL if result.partial else EXIT_OK
+        console.print(report_table(result.stats))
+    if settings.report_json:
+        from yttl.render import atomic_write
+
+        atomic_write(Path(settings.report_json), json.dumps(result.stats, indent=2) + "\n")
+    if outcome.status == "failed":
+        console.print(f"yttl: error: {prefix}no section could be summarized "
+                      f"({_failure_kinds(result)}); wrote {', '.join(map(str, outcome.outputs))}",
+                      highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    elif not settings.quiet:
+        console.print(prefix + _summary_line(result, outcome.outputs), highlight=False,
+                      soft_wrap=True, markup=False)  # fmt: skip
 
 
-def _write(result: RunResult, settings: Settings, tracker: PerformanceTracker,
-           console: Console) -> list[Path]:  # fmt: skip
-    from yttl.render import TRANSCRIPT_FORMATS, atomic_write, write_outputs
+def _failure_kinds(result: RunResult) -> str:
+    return ", ".join(sorted({f.category.replace("_", " ") for f in result.failures}))
+
+
+def _write(result: RunResult, settings: Settings) -> list[Path]:
+    from yttl.render import TRANSCRIPT_FORMATS, write_outputs
 
     formats = list(settings.format)
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
-    with tracker.phase("render"):
-        written = write_outputs(result, formats, Path(settings.output_dir))
-    if settings.report_json:
-        atomic_write(Path(settings.report_json), json.dumps(tracker.stats(), indent=2) + "\n")
-    return written
+    return write_outputs(result, formats, Path(settings.output_dir))
 
 
 def _config_command(argv: Sequence[str], console: Console) -> int:
@@ -356,8 +412,9 @@ def _suggest(ns: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _print_error(console: Console, exc: YttlError) -> None:
-    console.print(f"yttl: error: {exc.message}", highlight=False, markup=False, soft_wrap=True)
+def _print_error(console: Console, exc: YttlError, prefix: str = "") -> None:
+    console.print(f"yttl: error: {prefix}{exc.message}", highlight=False, markup=False,
+                  soft_wrap=True)  # fmt: skip
     if exc.hint:
         console.print(f"  {exc.hint}", highlight=False, markup=False, soft_wrap=True)
 
@@ -373,17 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = build_parser(profiles).parse_intermixed_args(argv)
         settings, _ = load_settings(_flags(ns, profiles), config_file=ns.config)
         _configure_logging(console, settings)
-        worst = EXIT_OK
-        for source in ns.sources:
-            try:
-                code = _run_one(source, settings, console)
-            except YttlError as exc:
-                if settings.verbose:
-                    console.print_exception()
-                _print_error(console, exc)
-                code = exit_code_for(exc)
-            worst = code if code in (EXIT_FAILED, EXIT_USAGE) or worst == EXIT_OK else worst
-        return worst
+        return _run(_sources(ns), settings, console)
     except ConfigError as exc:
         _print_error(console, exc)
         return EXIT_USAGE

@@ -99,10 +99,20 @@ class Settings:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     fallback_provider: str | None = None
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 30.0
+    breaker_window: int = 20
+    breaker_min_calls: int = 10
+    breaker_failure_rate: float = 0.7
+    breaker_cooldown: float = 5.0
+    breaker_deadline: float = 60.0
     cache: bool = True
     cache_dir: str | None = None
+    # batches
+    max_concurrent_videos: int | None = None
+    playlist_items: str | None = None
+    max_videos: int | None = None
+    dateafter: str | None = None
+    executor: str = "local"
+    ray_address: str | None = None
     # output
     output_dir: str = "out"
     format: tuple[str, ...] = ("html",)
@@ -124,10 +134,23 @@ class Settings:
             raise ConfigError(
                 f"unknown output format {unknown[0]!r}; choose from {', '.join(FORMATS)}"
             )
-        for name in ("max_concurrent_llm", "max_concurrent_whisper", "retry_max_attempts"):
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"executor must be 'local' or 'ray', not {self.executor!r}")
+        for name in ("max_concurrent_llm", "max_concurrent_whisper", "retry_max_attempts",
+                     "max_concurrent_videos", "max_videos", "breaker_window",
+                     "breaker_min_calls"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, not {value}")
+        for name in ("breaker_cooldown", "breaker_deadline", "request_timeout",
+                     "requests_per_minute", "tokens_per_minute", "chunk_seconds"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be above 0, not {value}")
+        if not 0 < self.breaker_failure_rate <= 1:
+            raise ConfigError("breaker-failure-rate must be above 0 and at most 1")
+        if self.retry_base_delay < 0:
+            raise ConfigError(f"retry-base-delay must not be negative, not {self.retry_base_delay}")
         return self
 
 

@@ -10,11 +10,14 @@ place (``yttl.cli.exit_code_for``)::
     │   └── UnsupportedSourceError  no extractor, no audio, no duration  (exit 2)
     ├── MissingDependencyError  an optional extra is not installed      (exit 1)
     ├── ResourceError         not enough memory for the job             (exit 1)
+    ├── RunInterrupted        Ctrl-C mid-run; carries what was finished (exit 130)
     └── ProviderError         a remote or local model call failed       (exit 1)
         ├── NetworkError      connect, reset, timeout
         ├── RateLimitError    429; carries ``retry_after``
         ├── ServerError       5xx
         ├── AuthError         401/403 or missing key; never retried
+        ├── RequestRefusedError  another 4xx: the request's fault; never retried
+        │   └── ModelNotFoundError  the provider has no such model      (exit 2)
         ├── BadResponseError  not JSON, no choices
         ├── ContextLengthError  the request does not fit the model
         ├── CircuitOpenError  not attempted: the provider's breaker is open
@@ -27,6 +30,11 @@ Every ``ProviderError`` has a ``category`` string (DESIGN §7) used in the JSON
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from yttl.models import RunResult
+
 __all__ = [
     "AuthError",
     "BadResponseError",
@@ -35,11 +43,14 @@ __all__ = [
     "ContextLengthError",
     "InputError",
     "MissingDependencyError",
+    "ModelNotFoundError",
     "NetworkError",
     "ProcessingError",
     "ProviderError",
     "RateLimitError",
+    "RequestRefusedError",
     "ResourceError",
+    "RunInterrupted",
     "ServerError",
     "StopRequested",
     "UnsupportedSourceError",
@@ -83,6 +94,16 @@ class ResourceError(YttlError):
     category = "memory"
 
 
+class RunInterrupted(YttlError):
+    """Ctrl-C (or cancellation) mid-run; ``partial`` holds what was finished, if anything."""
+
+    category = "interrupted"
+
+    def __init__(self, partial: RunResult | None = None) -> None:
+        super().__init__("interrupted")
+        self.partial = partial
+
+
 class ProviderError(YttlError):
     category = "processing"
     attempts = 1  # how many times the call was tried before this was given up
@@ -112,6 +133,18 @@ class ServerError(ProviderError):
 
 class AuthError(ProviderError):
     category = "auth"
+
+
+class RequestRefusedError(ProviderError):
+    """A 4xx other than 401/403/429: the request's fault, not the endpoint's health."""
+
+    category = "request_refused"
+
+
+class ModelNotFoundError(RequestRefusedError):
+    """The provider says the model does not exist: no call of this run can succeed."""
+
+    category = "input"
 
 
 class BadResponseError(ProviderError):

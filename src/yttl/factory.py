@@ -1,10 +1,12 @@
-"""The one place that turns ``Settings`` into concrete providers."""
+"""The one place that turns ``Settings`` into concrete pieces: providers, lanes of the
+run's scheduler, the transcriber and the cache. Stages receive these, not ``Settings``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -14,21 +16,24 @@ from yttl.config import Settings
 from yttl.errors import UsageError
 from yttl.llm.base import LLMProvider
 from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
-from yttl.perf import PerformanceTracker
-from yttl.resilience import CircuitBreaker, Pacer, RetryManager, RetryPolicy
+from yttl.resilience import BreakerOptions, CircuitBreaker, Pacer, RetryPolicy
+from yttl.scheduler import Lane, Scheduler
 from yttl.transcribe.api import ApiTranscriber
 from yttl.transcribe.base import Transcriber
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware, probe_hardware
-from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions
+from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions, WhisperModelHolder
 
 __all__ = [
     "LLMEndpoint",
+    "RunComponents",
     "build_cache",
-    "build_call_policy",
+    "build_components",
+    "build_lane",
     "build_llm",
     "build_transcriber",
     "llm_endpoint",
     "max_concurrent_llm",
+    "max_concurrent_videos",
     "whisper_endpoint",
 ]
 
@@ -94,15 +99,18 @@ def _endpoint(
     )
 
 
-def max_concurrent_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> int:
+def max_concurrent_llm(
+    settings: Settings, environ: Mapping[str, str] | None = None, name: str | None = None
+) -> int:
     """The flag or config value, else the provider's preset default."""
+    name = name or settings.llm_provider
     if settings.sequential:
         return 1
     if settings.max_concurrent_llm is not None:
         return settings.max_concurrent_llm
-    if settings.llm_provider == "local":
+    if name == "local":
         return LOCAL_CONCURRENCY
-    return llm_endpoint(settings, environ).max_concurrent
+    return _endpoint(settings, name, environ).max_concurrent
 
 
 def _require_key(endpoint: LLMEndpoint, purpose: str, alternative: str = "") -> str:
@@ -154,8 +162,13 @@ def build_transcriber(
     settings: Settings,
     environ: Mapping[str, str] | None = None,
     hardware: Hardware | None = None,
+    *,
+    holder: WhisperModelHolder | None = None,
+    scheduler: Scheduler | None = None,
 ) -> Transcriber:
-    """faster-whisper for ``-wp local``, else an OpenAI-compatible transcription API."""
+    """faster-whisper for ``-wp local``, else an OpenAI-compatible transcription API.
+    ``holder`` shares one loaded Whisper model between the videos of a batch; uploads go
+    through ``scheduler``'s lane for the transcription endpoint."""
     if settings.whisper_provider == "local":
         plan = ChunkOptimizer(hardware or probe_hardware(), settings.memory_limit_mb).plan(
             settings.chunk_strategy,
@@ -169,9 +182,15 @@ def build_transcriber(
         root = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl")) / "whisper"
         return FasterWhisperTranscriber(
             settings.local_whisper_model, plan, language=settings.language, silence=silence,
-            download_root=str(root),
+            download_root=str(root), holder=holder,
         )  # fmt: skip
     endpoint, model = whisper_endpoint(settings, environ)
+    uploads = settings.max_concurrent_whisper or DEFAULT_WHISPER_UPLOADS
+    lane = (scheduler or Scheduler()).lane(
+        f"{endpoint.name} transcription",
+        lambda stop: build_lane(settings, endpoint.name, uploads, stop, environ,
+                                timeout=settings.request_timeout or 600.0),
+    )  # fmt: skip
     return ApiTranscriber(
         provider=endpoint.name,
         base_url=endpoint.base_url,
@@ -179,34 +198,104 @@ def build_transcriber(
         model=model,
         language=settings.language,
         upload_limit_mb=settings.whisper_upload_limit_mb,
-        max_concurrent=settings.max_concurrent_whisper or DEFAULT_WHISPER_UPLOADS,
-        timeout=settings.request_timeout or 600.0,
+        max_concurrent=uploads,
+        timeout=(settings.request_timeout or 600.0) * 1.5**settings.retry_max_attempts,
         silence_threshold_db=settings.silence_threshold_db,
         min_silence_seconds=settings.min_silence_seconds,
+        policy=lane,
     )
 
 
-def build_call_policy(
+def build_lane(
     settings: Settings,
-    provider: LLMProvider,
-    tracker: PerformanceTracker,
+    provider: str,
+    max_concurrent: int,
+    stop: asyncio.Event,
     environ: Mapping[str, str] | None = None,
-) -> RetryManager:
-    """Retries, timeouts, pacing and a circuit breaker for one provider."""
+    *,
+    timeout: float | None = None,
+) -> Lane:
+    """Slots, retries, timeouts, pacing and a circuit breaker for one provider."""
     rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
-    if provider.name != "local":
-        endpoint = _endpoint(settings, provider.name, environ)
+    if provider != "local":
+        endpoint = _endpoint(settings, provider, environ)
         rpm = rpm or endpoint.requests_per_minute
         tpm = tpm or endpoint.tokens_per_minute
-    timeout = settings.request_timeout or (None if provider.name == "local" else 120.0)
-    return RetryManager(
-        RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, timeout=timeout),
-        breaker=CircuitBreaker(
-            provider.name, settings.breaker_threshold, settings.breaker_cooldown
-        ),
+    if timeout is None:
+        timeout = settings.request_timeout or (None if provider == "local" else 120.0)
+    breaker = BreakerOptions(
+        window=settings.breaker_window, min_calls=settings.breaker_min_calls,
+        failure_rate=settings.breaker_failure_rate, cooldown=settings.breaker_cooldown,
+        deadline=settings.breaker_deadline,
+    )  # fmt: skip
+    return Lane(
+        provider,
+        max_concurrent=max_concurrent,
+        policy=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, timeout=timeout),
+        breaker=CircuitBreaker(provider, breaker),
         pacer=Pacer(rpm, tpm),
-        tracker=tracker,
+        stop=stop,
     )
+
+
+@dataclass
+class RunComponents:
+    """Everything a run is wired from, built once and shared by every video of a batch:
+    the scheduler (and so the providers' budgets), the providers, one Whisper model,
+    the cache."""
+
+    settings: Settings
+    scheduler: Scheduler
+    cache: ResultsCache
+    concurrency: int
+    llm: LLMProvider | None = None
+    fallback: LLMProvider | None = None
+    environ: Mapping[str, str] | None = None
+    hardware: Hardware | None = None
+    whisper: WhisperModelHolder = field(default_factory=WhisperModelHolder)
+
+    def lane(self, provider: LLMProvider) -> Lane:
+        concurrency = self.concurrency
+        if provider is self.fallback and self.settings.max_concurrent_llm is None:
+            concurrency = max_concurrent_llm(self.settings, self.environ, provider.name)
+        return self.scheduler.lane(
+            f"{provider.name} chat",
+            lambda stop: build_lane(self.settings, provider.name, concurrency, stop, self.environ),
+        )
+
+    def transcriber(self) -> Transcriber:
+        """A transcriber for one video; every one shares the loaded model and the lane."""
+        return build_transcriber(self.settings, self.environ, self.hardware,
+                                 holder=self.whisper, scheduler=self.scheduler)  # fmt: skip
+
+    async def aclose(self) -> None:
+        for provider in (self.llm, self.fallback):
+            if provider is not None:
+                await provider.aclose()
+        self.cache.close()
+
+
+def build_components(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    llm: LLMProvider | None = None,
+) -> RunComponents:
+    """Providers first: a missing key or a bad setting fails here, before any work."""
+    components = RunComponents(
+        settings, Scheduler(stop), build_cache(settings),
+        max_concurrent_llm(settings, environ), environ=environ,
+    )  # fmt: skip
+    try:
+        if not settings.transcript_only:
+            components.llm = llm or build_llm(settings, environ)
+            if settings.fallback_provider:
+                components.fallback = build_llm(settings, environ, name=settings.fallback_provider)
+    except BaseException:
+        components.cache.close()
+        raise
+    return components
 
 
 def build_cache(settings: Settings) -> ResultsCache:
@@ -214,3 +303,17 @@ def build_cache(settings: Settings) -> ResultsCache:
         return ResultsCache(None)
     root = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl"))
     return ResultsCache(root / "results.sqlite")
+
+
+VIDEO_MEMORY_MB = 600  # audio buffers and decoding of one video being transcribed
+
+
+def max_concurrent_videos(settings: Settings, videos: int,
+                          hardware: Hardware | None = None) -> int:  # fmt: skip
+    """The flag, else what the machine holds: a video being transcribed locally keeps a
+    core busy and some memory; resolving and captions are mostly waiting on the network."""
+    if settings.max_concurrent_videos is not None:
+        return max(1, min(settings.max_concurrent_videos, videos))
+    hardware = hardware or probe_hardware()
+    by_memory = max(1, hardware.available_mb // VIDEO_MEMORY_MB)
+    return max(1, min(videos, max(2, hardware.cores), by_memory, 8))

@@ -5,14 +5,16 @@ source -> ``VideoInfo`` -> ``Transcript`` -> ``SectionPlan`` -> ``HourSummary`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "CaptionTrack",
     "Chapter",
     "Failure",
     "HourSummary",
+    "InfoEntry",
     "RunResult",
     "Section",
     "SectionSummary",
@@ -24,6 +26,15 @@ __all__ = [
 SourceKind = Literal["url", "file", "info_json"]
 TranscriptSource = Literal["captions", "local_whisper", "api_whisper"]
 SectionStatus = Literal["ok", "empty", "failed"]
+
+
+@dataclass(frozen=True)
+class InfoEntry:
+    """A video known by its yt-dlp info dict (a playlist's entry, or a URL already read);
+    ``kind`` is how it came. A flat entry (``_type: url``) is resolved by its URL."""
+
+    info: Mapping[str, Any]
+    kind: SourceKind
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ class VideoInfo:
     subtitles: tuple[CaptionTrack, ...] = ()
     automatic_captions: tuple[CaptionTrack, ...] = ()
     media_path: str | None = None  # local file, or None for a site video
+    upload_date: str | None = None  # YYYYMMDD, when the site says
+    channel: str | None = None
 
     @property
     def is_youtube(self) -> bool:

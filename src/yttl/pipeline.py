@@ -3,6 +3,8 @@
 With captions the whole transcript is there at once; with whisper its segments stream
 in, and each section is summarized as soon as the transcript has passed its end.
 Interrupted runs raise ``RunInterrupted`` carrying everything finished so far.
+In a batch, every video is given the same ``RunComponents`` (one scheduler, one Whisper
+model) and a ``video_slot`` held while it is resolved, downloaded and transcribed.
 """
 
 from __future__ import annotations
@@ -10,26 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from yttl.cache import ResultsCache
+from yttl.aio import blocking
 from yttl.config import Settings
-from yttl.errors import InputError, YttlError
-from yttl.factory import (
-    build_cache,
-    build_call_policy,
-    build_llm,
-    build_transcriber,
-    max_concurrent_llm,
-)
+from yttl.errors import InputError, RunInterrupted
+from yttl.factory import RunComponents, build_components
 from yttl.llm.base import LLMProvider
-from yttl.models import HourSummary, RunResult, VideoInfo
+from yttl.models import HourSummary, InfoEntry, RunResult, TranscriptSegment, VideoInfo
 from yttl.perf import MemorySampler, PerformanceTracker
-from yttl.resilience import RetryManager
 from yttl.sources import resolve_source
 from yttl.sources.local import probe_media
+from yttl.sources.ytdlp import info_from_dict
 from yttl.summarize import prompts
 from yttl.summarize.calls import Route
 from yttl.summarize.engine import EngineOptions, SummaryEngine
@@ -46,7 +42,18 @@ from yttl.transcript import (
     ytdlp_settings,
 )
 
-__all__ = ["NullObserver", "RunInterrupted", "RunObserver", "plan_for", "process_video"]
+__all__ = [
+    "NullObserver",
+    "RunInterrupted",
+    "RunObserver",
+    "VideoSource",
+    "plan_for",
+    "process_video",
+    "resolve_video",
+]
+
+VideoSource = str | InfoEntry
+"""A URL, a path (media or info.json), or an info dict (a playlist's entry, a URL read)."""
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +66,6 @@ class NullObserver:
         pass
 
 
-class RunInterrupted(YttlError):
-    """Ctrl-C (or cancellation) mid-run; ``partial`` holds what was finished, if anything."""
-
-    def __init__(self, partial: RunResult | None) -> None:
-        super().__init__("interrupted")
-        self.partial = partial
-
-
 def plan_for(video: VideoInfo, settings: Settings) -> SectionPlan:
     if settings.sections == "chapters":
         if video.chapters:
@@ -75,36 +74,47 @@ def plan_for(video: VideoInfo, settings: Settings) -> SectionPlan:
     return plan_fixed(video.duration)
 
 
+def resolve_video(source: VideoSource, settings: Settings) -> VideoInfo:
+    """Blocking (yt-dlp, disk): callers run it in a thread so Ctrl-C stays responsive."""
+    if isinstance(source, InfoEntry):
+        info = source.info
+        if info.get("_type") in ("url", "url_transparent") and info.get("url"):  # flat entry
+            video = resolve_source(str(info["url"]), ytdlp_settings(settings))
+            if info.get("_type") == "url_transparent" and info.get("title"):
+                video = replace(video, title=str(info["title"]))  # the playlist knows better
+            return video
+        return info_from_dict(info, source=source.kind, origin=f"entry {info.get('id')!r}")
+    return resolve_source(source, ytdlp_settings(settings))
+
+
 class _Run:
     """One video's run: the pieces it is wired from, and what it has produced so far."""
 
-    def __init__(self, settings: Settings, observer: RunObserver, tracker: PerformanceTracker,
-                 cache: ResultsCache, environ: Mapping[str, str] | None,
-                 stop: asyncio.Event) -> None:  # fmt: skip
-        self.stop = stop
-        self.settings = settings
+    def __init__(self, components: RunComponents, observer: RunObserver,
+                 tracker: PerformanceTracker) -> None:  # fmt: skip
+        self.components = components
+        self.stop = components.scheduler.stop
+        self.settings = components.settings
         self.observer = observer
         self.tracker = tracker
-        self.cache = cache
-        self.environ = environ
+        self.cache = components.cache
         self.video: VideoInfo | None = None
         self.stream: TranscriptStream | None = None
         self.engine: SummaryEngine | None = None
         self.plan: SectionPlan | None = None
-        self.providers: list[LLMProvider] = []
-        self.policies: list[RetryManager] = []
         self.memory = MemorySampler()
 
-    async def transcript(self, source: str, transcriber: Transcriber | None,
+    async def transcript(self, source: VideoSource, transcriber: Transcriber | None,
                          workdir: Path) -> TranscriptStream:  # fmt: skip
         settings, tracker = self.settings, self.tracker
         self.observer.phase("resolve")
         with tracker.phase("resolve"):
-            self.video = resolve_source(source, ytdlp_settings(settings))
+            self.video = await blocking(resolve_video, source, settings, stop=self.stop,
+                                        name="yttl-resolve")  # fmt: skip
         self.observer.phase("captions")
         stream = await caption_stream(self.video, settings, tracker)
         if stream is None:
-            transcriber = transcriber or build_transcriber(settings, self.environ)
+            transcriber = transcriber or self.components.transcriber()
             stream = await whisper_stream(self.video, settings, transcriber, workdir,
                                           self.observer, tracker, self.cache)  # fmt: skip
             if self.video.duration <= 0 and stream.audio is not None:
@@ -116,11 +126,12 @@ class _Run:
         return stream
 
     async def summarize(self, stream: TranscriptStream, provider: LLMProvider,
-                        fallback: LLMProvider | None) -> list[HourSummary]:  # fmt: skip
+                        fallback: LLMProvider | None,
+                        transcribed: Callable[[], None]) -> list[HourSummary]:  # fmt: skip
         assert self.video is not None
         settings, tracker = self.settings, self.tracker
-        segments = collect(stream, sponsor_filter(self.video, settings, stream.segments),
-                           self.observer, tracker, self.stop)  # fmt: skip
+        segments = _then(collect(stream, sponsor_filter(self.video, settings, stream.segments),
+                                 self.observer, tracker, self.stop), transcribed)  # fmt: skip
         if self.video.duration <= 0:  # captions of a video whose length nobody reported
             async for _ in segments:
                 pass
@@ -132,12 +143,11 @@ class _Run:
         self.plan = plan_for(self.video, settings)
         options = EngineOptions(tracker.max_concurrent_llm, settings.sequential,
                                 settings.max_output_tokens)  # fmt: skip
-        self.policies = [build_call_policy(settings, p, tracker, self.environ)
-                         for p in (provider, fallback) if p is not None]  # fmt: skip
-        second = Route(fallback, self.policies[1]) if fallback is not None else None
+        second = Route(fallback, self.components.lane(fallback)) if fallback is not None else None
         self.engine = SummaryEngine(
             provider, options, tracker=tracker, on_progress=self.observer.progress,
-            policy=self.policies[0], fallback=second, cache=self.cache, stop=self.stop,
+            policy=self.components.lane(provider), fallback=second, cache=self.cache,
+            stop=self.stop,
         )  # fmt: skip
         if stream.transcriber is None:
             self.observer.phase("summarize")
@@ -155,9 +165,7 @@ class _Run:
             tracker.count("chunks", stats.chunks)
             tracker.transcription = {"provider": stats.provider, "model": stats.model,
                                      **stats.options}  # fmt: skip
-        tracker.counters["breaker_trips"] = sum(
-            p.breaker.trips for p in self.policies if p.breaker is not None
-        )
+        tracker.counters["breaker_trips"] = self.components.scheduler.breaker_trips
         self.memory.sample()
         tracker.memory_peak_bytes = max(tracker.memory_peak_bytes, self.memory.peak_bytes)
         return RunResult(
@@ -176,50 +184,69 @@ class _Run:
         if self.video is None or self.stream is None:
             return None
         hours = self.engine.snapshot(self.plan) if self.engine and self.plan else []
-        return self.result(hours, self.providers[0] if self.providers else None)
+        return self.result(hours, self.components.llm)
+
+
+async def _then(segments: AsyncIterator[TranscriptSegment],
+                done: Callable[[], None]) -> AsyncIterator[TranscriptSegment]:  # fmt: skip
+    try:
+        async for segment in segments:
+            yield segment
+    finally:
+        done()
 
 
 async def process_video(
-    source: str,
+    source: VideoSource,
     settings: Settings,
     *,
+    components: RunComponents | None = None,
     observer: RunObserver | None = None,
     tracker: PerformanceTracker | None = None,
     provider: LLMProvider | None = None,
     transcriber: Transcriber | None = None,
     environ: Mapping[str, str] | None = None,
     stop: asyncio.Event | None = None,
+    video_slot: asyncio.Semaphore | None = None,
 ) -> RunResult:
     """Summarize one video. Raises ``yttl.errors.YttlError`` subclasses on bad input.
 
     Setting ``stop`` (the CLI does on the first Ctrl-C) stops it gracefully: calls in
-    flight finish and are cached, nothing new starts, the rest is marked interrupted."""
-    concurrency = max_concurrent_llm(settings, environ)
+    flight finish and are cached, nothing new starts, the rest is marked interrupted.
+    ``components`` (from ``yttl.factory.build_components``) are shared by the videos of a
+    batch; without them the run builds its own and closes them at the end."""
+    own = components is None
+    if components is None:  # providers first: a missing key must fail before any download
+        components = build_components(settings, environ, stop=stop, llm=provider)
     tracker = tracker or PerformanceTracker()
-    tracker.max_concurrent_llm = concurrency
-    run = _Run(settings, observer or NullObserver(), tracker, build_cache(settings), environ,
-               stop or asyncio.Event())  # fmt: skip
-    fallback: LLMProvider | None = None
+    tracker.max_concurrent_llm = components.concurrency
+    run = _Run(components, observer or NullObserver(), tracker)
+    held = False
+
+    def release() -> None:  # the transcript is complete: let the next video start on its own
+        nonlocal held
+        if held and video_slot is not None:
+            video_slot.release()
+        held = False
+
     try:
-        # Providers first: a missing key must fail before any download.
-        if not settings.transcript_only:
-            provider = provider or build_llm(settings, environ)
-            run.providers.append(provider)
-            if settings.fallback_provider:
-                fallback = build_llm(settings, environ, name=settings.fallback_provider)
-                run.providers.append(fallback)
+        if video_slot is not None:
+            await video_slot.acquire()
+            held = True
         with run.memory, tempfile.TemporaryDirectory(prefix="yttl-") as work:
             stream = await run.transcript(source, transcriber, Path(work))
-            if settings.transcript_only or provider is None:
+            llm = components.llm
+            if settings.transcript_only or llm is None:
                 filtered = sponsor_filter(run.video, settings, stream.segments)  # type: ignore[arg-type]
                 async for _ in collect(stream, filtered, run.observer, tracker, run.stop):
                     pass
+                release()
                 return run.result([], None)
-            hours = await run.summarize(stream, provider, fallback)
-            return run.result(hours, provider)
+            hours = await run.summarize(stream, llm, components.fallback, release)
+            return run.result(hours, llm)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         raise RunInterrupted(run.partial()) from exc
     finally:
-        for each in run.providers:
-            await each.aclose()
-        run.cache.close()
+        release()
+        if own:
+            await components.aclose()

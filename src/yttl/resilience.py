@@ -1,10 +1,9 @@
-"""Retries, pacing and the circuit breaker: how one logical call is attempted.
+"""Retries, pacing and the circuit breaker: the parts a provider's lane is made of.
 
-``RetryManager`` is the engine's ``CallPolicy``. Per error category (DESIGN §7) it decides
-whether and how often to try again, waits with exponential backoff and jitter (or what
-``Retry-After`` asks), gives each attempt a longer timeout than the last, paces requests
-and tokens under the provider's budget, and consults the provider's circuit breaker so a
-dead endpoint fails fast instead of being hammered.
+``RetryPolicy`` says per error category (DESIGN §7) whether and how often a call is worth
+repeating; ``Pacer`` spreads requests and tokens under the provider's budget;
+``CircuitBreaker`` judges the endpoint's health on the failure rate of its recent calls
+and makes callers wait for a probe while it is down. ``yttl.scheduler`` puts them together.
 """
 
 from __future__ import annotations
@@ -12,27 +11,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
+from typing import Literal
 
 from yttl.errors import (
     AuthError,
+    BadResponseError,
     CircuitOpenError,
     ContextLengthError,
     NetworkError,
     ProviderError,
     RateLimitError,
+    RequestRefusedError,
     ResourceError,
+    ServerError,
     StopRequested,
 )
-from yttl.llm.base import Completion
-from yttl.perf import PerformanceTracker
 
-__all__ = ["CircuitBreaker", "Pacer", "RetryManager", "RetryPolicy"]
+__all__ = ["BreakerOptions", "CircuitBreaker", "Pacer", "RetryPolicy", "health_outcome"]
 
 logger = logging.getLogger(__name__)
+
+Outcome = Literal["success", "failure", "neutral"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,15 @@ class RetryPolicy:
     max_attempts: int = 3
     base_delay: float = 1.0
     max_delay: float = 60.0
-    timeout: float | None = 120.0  # first attempt; each retry gets 50 % more
-    # categories whose calls are worth repeating, and how many attempts each may have
-    rate_limit_attempts: int = 6
+    timeout: float | None = 120.0  # first attempt, from the moment it is sent; +50 % each retry
+    rate_limit_attempts: int = 6  # a 429 asks for patience, not for giving up
 
     def attempts_for(self, error: BaseException) -> int:
         if isinstance(
-            error, AuthError | ContextLengthError | ResourceError | CircuitOpenError | StopRequested
-        ):
+            error,
+            AuthError | ContextLengthError | RequestRefusedError | ResourceError
+            | CircuitOpenError | StopRequested,
+        ):  # fmt: skip
             return 1  # repeating cannot help
         if isinstance(error, RateLimitError):
             return max(self.max_attempts, self.rate_limit_attempts)
@@ -55,53 +58,132 @@ class RetryPolicy:
             return self.max_attempts
         return 1
 
+    def timeout_for(self, attempt: int) -> float | None:
+        return None if self.timeout is None else self.timeout * 1.5 ** (attempt - 1)
+
+
+def health_outcome(error: BaseException | None) -> Outcome:
+    """What a call's end says about the endpoint: only connection trouble, 5xx and
+    garbage answers are failures; an answer that refuses the request (4xx, 429) shows a
+    live endpoint, and a call that never reached it says nothing."""
+    if error is None:
+        return "success"
+    if isinstance(error, NetworkError | ServerError | BadResponseError):
+        return "failure"
+    if isinstance(error, AuthError | RequestRefusedError | ContextLengthError | RateLimitError):
+        return "success"
+    if isinstance(error, ProviderError) and not isinstance(error, CircuitOpenError | StopRequested):
+        return "failure"  # the model itself failed (local provider)
+    return "neutral"
+
+
+@dataclass(frozen=True)
+class BreakerOptions:
+    window: int = 20  # the recent calls the failure rate is taken over
+    min_calls: int = 10  # no verdict on fewer
+    failure_rate: float = 0.7  # open at this share of failures in the window
+    cooldown: float = 5.0  # before the first probe; doubles after each failed probe
+    deadline: float = 60.0  # down this long: waiting calls fail instead of waiting on
+
 
 class CircuitBreaker:
-    """Closed, open after ``threshold`` failures in a row, half-open after ``cooldown``."""
+    """Closed, open, half-open; judged on the failure rate over a window of recent calls.
 
-    def __init__(self, name: str, threshold: int = 5, cooldown: float = 30.0,
+    With many calls in flight, "N failures in a row" happens by chance at a modest fault
+    rate, so the verdict is a rate over at least ``min_calls``. While the endpoint is
+    down, callers wait (in ``permit``) for one probe call instead of failing; only when it
+    stays down past ``deadline`` do they fail with ``CircuitOpenError``.
+    """
+
+    def __init__(self, name: str, options: BreakerOptions | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.name = name
-        self.threshold = threshold
-        self.cooldown = cooldown
+        self.options = options or BreakerOptions()
         self._clock = clock
-        self.state = "closed"
-        self.failures = 0
+        self.state: Literal["closed", "open", "half-open"] = "closed"
         self.trips = 0
+        self._window: deque[bool] = deque(maxlen=self.options.window)
         self._opened_at = 0.0
-        self._probe_out = False
+        self._down_since = 0.0
+        self._cooldown = self.options.cooldown
+        self._changed = asyncio.Event()
 
-    def before_call(self) -> None:
-        if self.state == "open":
-            if self._clock() - self._opened_at < self.cooldown:
+    @property
+    def failure_rate(self) -> float:
+        return sum(self._window) / len(self._window) if self._window else 0.0
+
+    def _set(self, state: Literal["closed", "open", "half-open"]) -> None:
+        self.state = state
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def permit(self, stop: asyncio.Event | None = None) -> bool:
+        """Wait until a call may go; True when this call is the half-open probe. Setting
+        ``stop`` ends the wait with ``StopRequested``."""
+        while True:
+            if self.state == "closed":
+                return False
+            if stop is not None and stop.is_set():
+                raise StopRequested(f"{self.name}: not called, the run is stopping")
+            now = self._clock()
+            left = self._down_since + self.options.deadline - now
+            if left <= 0:
                 raise CircuitOpenError(
-                    f"{self.name}: not called; {self.threshold} calls in a row failed and the "
-                    f"circuit is open for {self.cooldown:.0f} s",
+                    f"{self.name}: not called; the endpoint has failed for "
+                    f"{self.options.deadline:.0f} s (circuit open)",
+                    hint="check that the provider is up, or raise breaker_deadline",
                 )
-            self.state = "half-open"
-            self._probe_out = False
-            logger.info("%s: circuit half-open, trying one call", self.name)
-        if self.state == "half-open":
-            if self._probe_out:
-                raise CircuitOpenError(f"{self.name}: not called while the circuit is half-open")
-            self._probe_out = True
+            changed = self._changed
+            if self.state == "open":
+                until_probe = self._opened_at + self._cooldown - now
+                if until_probe <= 0:
+                    self._set("half-open")
+                    logger.info("%s: circuit half-open, trying one call", self.name)
+                    return True
+                left = min(left, until_probe)
+            # half-open (a probe is out) or cooling down: wait for news, or for Ctrl-C
+            waits = [asyncio.ensure_future(changed.wait())]
+            if stop is not None:
+                waits.append(asyncio.ensure_future(stop.wait()))
+            try:
+                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for each in waits:
+                    each.cancel()
 
-    def success(self) -> None:
-        if self.state != "closed":
-            logger.info("%s: circuit closed again", self.name)
-        self.state, self.failures, self._probe_out = "closed", 0, False
-
-    def failure(self) -> None:
-        self.failures += 1
-        if self.state == "half-open" or (
-            self.state == "closed" and self.failures >= self.threshold
-        ):
-            self.state = "open"
+    def record(self, outcome: Outcome, *, probe: bool = False) -> None:
+        """The end of a call that ``permit`` let through."""
+        if outcome == "neutral":
+            if probe and self.state == "half-open":  # no verdict: let the next caller probe
+                self._opened_at = self._clock() - self._cooldown
+                self._set("open")
+            return
+        if outcome == "success":
+            self._window.append(False)
+            if self.state != "closed":
+                logger.info("%s: the endpoint answers again; circuit closed", self.name)
+                self._window.clear()
+                self._cooldown = self.options.cooldown
+                self._set("closed")
+            return
+        self._window.append(True)
+        if self.state == "half-open" and probe:
+            self._cooldown *= 2
             self._opened_at = self._clock()
-            self._probe_out = False
+            self._set("open")
+            logger.info("%s: the probe failed; next in %.0f s", self.name, self._cooldown)
+        elif (
+            self.state == "closed"
+            and len(self._window) >= self.options.min_calls
+            and self.failure_rate >= self.options.failure_rate
+        ):
             self.trips += 1
-            logger.warning("%s: %d calls in a row failed; circuit open for %.0f s",
-                           self.name, self.failures, self.cooldown)  # fmt: skip
+            self._opened_at = self._down_since = self._clock()
+            self._cooldown = self.options.cooldown
+            self._set("open")
+            logger.warning("%s: %.0f %% of the last %d calls failed; circuit open, calls wait "
+                           "for a probe in %.0f s", self.name, 100 * self.failure_rate,
+                           len(self._window), self._cooldown)  # fmt: skip
 
 
 @dataclass
@@ -163,93 +245,3 @@ class Pacer:
 
     def recover(self) -> None:
         self.factor = min(self.factor * 1.05, 1.0)
-
-
-class RetryManager:
-    """The engine's ``CallPolicy``: retries with backoff, pacing, and the breaker."""
-
-    def __init__(
-        self,
-        policy: RetryPolicy,
-        *,
-        breaker: CircuitBreaker | None = None,
-        pacer: Pacer | None = None,
-        tracker: PerformanceTracker | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.policy = policy
-        self.breaker = breaker
-        self.pacer = pacer or Pacer()
-        self.tracker = tracker
-        self._sleep = sleep
-        self._backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            return min(error.retry_after, self.policy.max_delay)
-        return float(self._backoff(state))
-
-    def _should_retry(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        return isinstance(error, ProviderError) and (
-            state.attempt_number < self.policy.attempts_for(error)
-        )
-
-    async def __call__(
-        self, label: str, attempt: Callable[[], Awaitable[Completion]], *, tokens: int = 0
-    ) -> Completion:
-        attempts = 0
-
-        async def one_attempt() -> Completion:
-            nonlocal attempts
-            attempts += 1
-            if self.breaker is not None:
-                self.breaker.before_call()
-            await self.pacer.acquire(tokens)
-            timeout = self.policy.timeout
-            if timeout is not None:
-                timeout *= 1.5 ** (attempts - 1)
-            try:
-                async with asyncio.timeout(timeout):
-                    completion = await attempt()
-            except TimeoutError as exc:
-                error: ProviderError = NetworkError(f"{label}: no answer within {timeout:.0f} s")
-                self._failed(label, error, attempts)
-                raise error from exc
-            except ProviderError as exc:
-                self._failed(label, exc, attempts)
-                raise
-            if self.breaker is not None:
-                self.breaker.success()
-            self.pacer.recover()
-            return completion
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(self.policy.max_attempts, self.policy.rate_limit_attempts)),
-            wait=self._wait,
-            retry=self._should_retry,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            return await retrying(one_attempt)
-        except ProviderError as exc:
-            exc.attempts = attempts
-            raise
-
-    def _failed(self, label: str, error: ProviderError, attempt: int) -> None:
-        # the endpoint answered these, so they say nothing about its health
-        answered = isinstance(
-            error, CircuitOpenError | AuthError | ContextLengthError | StopRequested
-        )
-        if self.breaker is not None and not answered:
-            self.breaker.failure()
-        if isinstance(error, RateLimitError):
-            self.pacer.slow_down()
-        if self.tracker is not None:
-            self.tracker.error(error.category)
-            if attempt < self.policy.attempts_for(error):
-                self.tracker.count("retries")
-        logger.debug("%s: attempt %d failed (%s): %s", label, attempt, error.category,
-                     error.message)  # fmt: skip

@@ -63,6 +63,7 @@ class LoopbackState:
     sponsor_segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[ChatCall] = field(default_factory=list)
     transcribe: Callable[[bytes], dict[str, Any]] | None = None
+    transcribe_fault: Callable[[ChatCall], Fault | None] | None = None
     transcription_calls: list[ChatCall] = field(default_factory=list)
     max_transcriptions_in_flight: int = 0
     transcriptions_in_flight: int = 0
@@ -192,6 +193,11 @@ def _transcription(self: _Handler, raw: bytes) -> None:
             state.max_transcriptions_in_flight, state.transcriptions_in_flight
         )
     try:
+        fault = state.transcribe_fault(call) if state.transcribe_fault else None
+        if fault is not None:
+            call.status, call.faulted = fault[0], True
+            self._send(fault[0], fault[2], fault[1])
+            return
         if fields.get("response_format") != b"verbose_json" or state.transcribe is None:
             self._send(400, b'{"error": {"message": "verbose_json only"}}')
             return

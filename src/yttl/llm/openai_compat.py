@@ -17,9 +17,11 @@ from yttl.errors import (
     AuthError,
     BadResponseError,
     ContextLengthError,
+    ModelNotFoundError,
     NetworkError,
     ProviderError,
     RateLimitError,
+    RequestRefusedError,
     ServerError,
 )
 from yttl.llm.base import Completion, Message
@@ -87,6 +89,32 @@ def _retry_after(response: object) -> float | None:
         return None
 
 
+_CONTEXT_CODES = {
+    "context_length_exceeded",  # OpenAI
+    "request_too_large",
+    "string_above_max_length",
+    "exceed_context_size_error",  # llama.cpp server
+}
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    """The machine-readable ``error.code`` (or ``type``) of an OpenAI-style error body."""
+    code = getattr(exc, "code", None)
+    if code:
+        return str(code)
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            value = error.get("code") or error.get("type")
+            return str(value) if value else None
+    return None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else ""
+
+
 def translate_error(exc: Exception, provider: str) -> ProviderError:
     """Map an ``openai`` SDK exception onto yttl's error categories (DESIGN §7)."""
     where = f"{provider}: "
@@ -104,12 +132,20 @@ def translate_error(exc: Exception, provider: str) -> ProviderError:
             where + "rate limited (HTTP 429)", retry_after=_retry_after(exc.response)
         )
     if isinstance(exc, openai.APIStatusError):
-        text = str(exc).lower()
-        if exc.status_code == 413 or "context" in text or "too large" in text:
-            return ContextLengthError(where + f"request too large (HTTP {exc.status_code})")
-        if exc.status_code >= 500:
-            return ServerError(where + f"server error (HTTP {exc.status_code})")
-        return ProviderError(where + f"request refused (HTTP {exc.status_code}): {exc.message}")
+        status, code = exc.status_code, _error_code(exc)
+        if status >= 500:
+            return ServerError(where + f"server error (HTTP {status})")
+        if status == 413 or code in _CONTEXT_CODES:
+            return ContextLengthError(where + f"request too large (HTTP {status})")
+        if code == "model_not_found" or (status == 404 and "model" in exc.message.lower()):
+            return ModelNotFoundError(
+                where + f"the provider has no model by this name (HTTP {status}): "
+                f"{_first_line(exc.message)}",
+                hint="check the model name (-om, --NAME-model or the profile's model)",
+            )
+        return RequestRefusedError(
+            where + f"request refused (HTTP {status}): {_first_line(exc.message)}"
+        )
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
         return BadResponseError(where + "the response was not a valid chat completion")
     return ProviderError(where + f"{type(exc).__name__}: {exc}")

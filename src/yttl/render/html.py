@@ -6,23 +6,25 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from yttl import __version__
+from yttl._version import __version__
 from yttl.models import RunResult
 from yttl.render.jsonout import result_to_dict
 from yttl.render.links import format_clock, timestamp_url
 
-__all__ = ["safe_url", "to_html"]
+__all__ = ["environment", "safe_url", "to_html"]
 
 _SAFE_SCHEMES = {"http", "https", "file"}
 
 
 def safe_url(url: object) -> str:
-    """Only web and file links reach an ``href``; ``javascript:`` and friends become ``#``."""
+    """Only web, file and relative links reach an ``href``; ``javascript:`` and friends
+    become ``#``."""
     text = str(url)
-    return text if urlsplit(text).scheme.lower() in _SAFE_SCHEMES else "#"
+    scheme = urlsplit(text).scheme.lower()
+    return text if scheme in _SAFE_SCHEMES or (not scheme and ":" not in text) else "#"
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("yttl.render", "templates"),
         autoescape=True,
@@ -36,7 +38,7 @@ def _environment() -> jinja2.Environment:
 
 def to_html(result: RunResult, *, include_transcript: bool = True) -> str:
     view = result_to_dict(result)
-    template = _environment().get_template("summary.html.j2")
+    template = environment().get_template("summary.html.j2")
     return template.render(
         **view,
         version=__version__,

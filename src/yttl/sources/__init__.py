@@ -17,19 +17,35 @@ from yttl.sources.captions import choose_track, decode_caption_bytes, parse_capt
 from yttl.sources.local import resolve_file
 from yttl.sources.ytdlp import load_info_json, resolve_url
 
-__all__ = ["choose_track", "fetch_track_text", "parse_captions", "resolve_source"]
+__all__ = [
+    "check_url",
+    "choose_track",
+    "fetch_track_text",
+    "looks_like_url",
+    "parse_captions",
+    "resolve_source",
+]
 
 _BARE_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 
+def looks_like_url(source: str) -> bool:
+    return "://" in source
+
+
+def check_url(source: str) -> str:
+    """An http(s) URL with a host, or an ``InputError`` before anything is fetched."""
+    if not source.lower().startswith(("http://", "https://")):
+        raise InputError(f"unsupported URL scheme in {source!r}; use http(s)")
+    if not urlsplit(source).hostname:
+        raise InputError(f"{source!r} is not a valid URL: it names no host")
+    return source
+
+
 def resolve_source(source: str, ytdlp_params: Mapping[str, Any]) -> VideoInfo:
     """A URL goes to yt-dlp, ``*.info.json`` is read as an info dict, a path is media."""
-    if "://" in source:
-        if not source.lower().startswith(("http://", "https://")):
-            raise InputError(f"unsupported URL scheme in {source!r}; use http(s)")
-        if not urlsplit(source).hostname:
-            raise InputError(f"{source!r} is not a valid URL: it names no host")
-        return resolve_url(source, ytdlp_params)
+    if looks_like_url(source):
+        return resolve_url(check_url(source), ytdlp_params)
     path = Path(source).expanduser()
     if path.name.endswith(".info.json") and path.is_file():
         return load_info_json(path)

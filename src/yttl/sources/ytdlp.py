@@ -12,7 +12,14 @@ from typing import Any
 from yttl.errors import InputError, NetworkError, UnsupportedSourceError
 from yttl.models import CaptionTrack, Chapter, SourceKind, VideoInfo
 
-__all__ = ["YtDlpOptions", "info_from_dict", "load_info_json", "resolve_url", "ytdlp_params"]
+__all__ = [
+    "YtDlpOptions",
+    "info_from_dict",
+    "load_info_json",
+    "resolve_url",
+    "ytdlp_error",
+    "ytdlp_params",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +68,23 @@ def resolve_url(url: str, params: Mapping[str, Any]) -> VideoInfo:
         with yt_dlp.YoutubeDL(dict(params)) as ydl:
             info = ydl.extract_info(url, download=False)
     except yt_dlp.utils.DownloadError as exc:
-        message = _ERROR_PREFIX.sub("", str(exc).strip().splitlines()[0])
-        if "Unsupported URL" in message or "is not a valid URL" in message:
-            raise UnsupportedSourceError(
-                f"yt-dlp cannot read this URL: {message}",
-                hint="give a video URL of a site yt-dlp supports, a media file or an info.json",
-            ) from exc
-        if "Unable to download" in message or "timed out" in message:
-            raise NetworkError(f"cannot reach the video site: {message}") from exc
-        raise InputError(f"yt-dlp: {message}") from exc
+        raise ytdlp_error(exc) from exc
     if not isinstance(info, dict):
         raise InputError(f"yt-dlp returned no information for {url}")
     return info_from_dict(info, source="url")
+
+
+def ytdlp_error(exc: BaseException) -> InputError | NetworkError:
+    """A yt-dlp ``DownloadError`` as one of yttl's errors, in one line."""
+    message = _ERROR_PREFIX.sub("", (str(exc).strip().splitlines() or [""])[0])
+    if "Unsupported URL" in message or "is not a valid URL" in message:
+        return UnsupportedSourceError(
+            f"yt-dlp cannot read this URL: {message}",
+            hint="give a video URL of a site yt-dlp supports, a media file or an info.json",
+        )
+    if "Unable to download" in message or "timed out" in message:
+        return NetworkError(f"cannot reach the video site: {message}")
+    return InputError(f"yt-dlp: {message}")
 
 
 def load_info_json(path: Path) -> VideoInfo:
@@ -153,4 +165,6 @@ def info_from_dict(
         chapters=_chapters(info.get("chapters"), float(duration)),
         subtitles=_tracks(info.get("subtitles"), automatic=False),
         automatic_captions=_tracks(info.get("automatic_captions"), automatic=True),
+        upload_date=str(info["upload_date"]) if info.get("upload_date") else None,
+        channel=str(info.get("channel") or info.get("uploader") or "") or None,
     )

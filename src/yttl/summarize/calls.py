@@ -1,39 +1,24 @@
-"""How one LLM call is made: cache first, a concurrency slot per attempt, the call policy
-(retries, pacing, breaker), a fallback provider, and a record of every attempt."""
+"""How one LLM call is made: cache first, then the provider's lane of the run's scheduler
+(slot, pacing, breaker, retries), a fallback provider, and a record of every attempt."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from yttl.cache import ResultsCache, completion_key
-from yttl.errors import AuthError, ProviderError, StopRequested
+from yttl.errors import AuthError, ModelNotFoundError, ProviderError, StopRequested
 from yttl.llm.base import Completion, LLMProvider, Message
 from yttl.perf import CallRecord, PerformanceTracker
+from yttl.scheduler import CallPolicy, direct_call
 from yttl.summarize.prompts import PROMPT_VERSION, estimate_tokens
 
-__all__ = ["CallPolicy", "CallRunner", "Route", "direct_call"]
+__all__ = ["CallRunner", "Route"]
 
 logger = logging.getLogger(__name__)
-
-
-class CallPolicy(Protocol):
-    """How one logical call is attempted: the seam where retries and breakers plug in."""
-
-    async def __call__(
-        self, label: str, attempt: Callable[[], Awaitable[Completion]], *, tokens: int = 0
-    ) -> Completion: ...
-
-
-async def direct_call(
-    label: str, attempt: Callable[[], Awaitable[Completion]], *, tokens: int = 0
-) -> Completion:
-    """One attempt, no retry."""
-    return await attempt()
 
 
 @dataclass(frozen=True)
@@ -47,7 +32,6 @@ class CallRunner:
         self,
         primary: Route,
         *,
-        slots: asyncio.Semaphore,
         tracker: PerformanceTracker,
         max_output_tokens: int,
         fallback: Route | None = None,
@@ -57,7 +41,6 @@ class CallRunner:
         self.primary = primary
         self._stop = stop or asyncio.Event()
         self.fallback = fallback
-        self._slots = slots
         self._tracker = tracker
         self._max_tokens = max_output_tokens
         self._cache = cache or ResultsCache(None)
@@ -79,7 +62,7 @@ class CallRunner:
                 return cached.text
         try:
             return await self._through(self.primary, label, messages)
-        except (AuthError, StopRequested):
+        except (AuthError, ModelNotFoundError, StopRequested):
             raise
         except ProviderError:
             if self.fallback is None:
@@ -90,28 +73,25 @@ class CallRunner:
         provider = route.provider
 
         async def attempt() -> Completion:
-            async with self._slots:
-                if self._stop.is_set():
-                    raise StopRequested(f"{label}: not started, the run is stopping")
-                start = time.perf_counter()
-                completion: Completion | None = None
-                try:
-                    completion = await provider.complete(messages, max_tokens=self._max_tokens)
-                    return completion
-                finally:
-                    record = CallRecord(
-                        label, start, time.perf_counter(),
-                        completion.prompt_tokens if completion else 0,
-                        completion.completion_tokens if completion else 0,
-                        completion is not None,
-                    )  # fmt: skip
-                    self._tracker.record_call(record)
-                    logger.debug("%s: %s in %.2f s (%d+%d tokens) via %s", label,
-                                 "ok" if record.ok else "failed", record.end - record.start,
-                                 record.prompt_tokens, record.completion_tokens,
-                                 provider.name)  # fmt: skip
+            start = time.perf_counter()
+            completion: Completion | None = None
+            try:
+                completion = await provider.complete(messages, max_tokens=self._max_tokens)
+                return completion
+            finally:
+                record = CallRecord(
+                    label, start, time.perf_counter(),
+                    completion.prompt_tokens if completion else 0,
+                    completion.completion_tokens if completion else 0,
+                    completion is not None,
+                )  # fmt: skip
+                self._tracker.record_call(record)
+                logger.debug("%s: %s in %.2f s (%d+%d tokens) via %s", label,
+                             "ok" if record.ok else "failed", record.end - record.start,
+                             record.prompt_tokens, record.completion_tokens,
+                             provider.name)  # fmt: skip
 
         tokens = sum(estimate_tokens(m.content) for m in messages) + self._max_tokens
-        completion = await route.policy(label, attempt, tokens=tokens)
+        completion = await route.policy(label, attempt, tokens=tokens, tracker=self._tracker)
         self._cache.put_completion(self._key(provider, messages), completion)
         return completion.text

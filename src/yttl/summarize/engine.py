@@ -13,12 +13,14 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from yttl.cache import ResultsCache
-from yttl.errors import AuthError, ContextLengthError, ProviderError
+from yttl.errors import AuthError, ContextLengthError, ModelNotFoundError, ProviderError
 from yttl.llm.base import LLMProvider, Message
 from yttl.models import Failure, HourSummary, Section, SectionSummary
 from yttl.perf import PerformanceTracker
+from yttl.resilience import RetryPolicy
+from yttl.scheduler import CallPolicy, Lane, direct_call
 from yttl.summarize import prompts
-from yttl.summarize.calls import CallPolicy, CallRunner, Route, direct_call
+from yttl.summarize.calls import CallRunner, Route
 from yttl.summarize.sections import FilledSection, SectionPlan
 
 __all__ = ["CallPolicy", "EngineOptions", "ProgressCallback", "SummaryEngine", "direct_call"]
@@ -45,7 +47,7 @@ class SummaryEngine:
         *,
         tracker: PerformanceTracker | None = None,
         on_progress: ProgressCallback | None = None,
-        policy: CallPolicy = direct_call,
+        policy: CallPolicy | None = None,
         fallback: Route | None = None,
         cache: ResultsCache | None = None,
         stop: asyncio.Event | None = None,
@@ -53,9 +55,12 @@ class SummaryEngine:
         self._options = options
         self._tracker = tracker or PerformanceTracker(max_concurrent_llm=options.max_concurrent)
         self._progress = on_progress or (lambda kind, n: None)
-        limit = 1 if options.sequential else max(1, options.max_concurrent)
+        if policy is None:  # on its own (no scheduler): just the bound, one attempt a call
+            limit = 1 if options.sequential else options.max_concurrent
+            once = RetryPolicy(max_attempts=1, rate_limit_attempts=1, timeout=None)
+            policy = Lane(provider.name, max_concurrent=limit, policy=once, stop=stop)
         self._calls = CallRunner(
-            Route(provider, policy), slots=asyncio.Semaphore(limit), tracker=self._tracker,
+            Route(provider, policy), tracker=self._tracker,
             max_output_tokens=options.max_output_tokens, fallback=fallback, cache=cache,
             stop=stop,
         )  # fmt: skip
@@ -151,7 +156,7 @@ class SummaryEngine:
         for share in (1.0, 0.5, 0.25):  # after a context-length error, smaller parts
             try:
                 summary = await self._summarize_text(label, text, section.title, share)
-            except AuthError:
+            except (AuthError, ModelNotFoundError):
                 raise
             except ContextLengthError as exc:
                 if share > 0.25:
@@ -206,7 +211,7 @@ class SummaryEngine:
                 f"hour {hour + 1}", [s.summary for s in ok], prompts.hour_messages,
                 prompts.HOUR_SYSTEM,
             )  # fmt: skip
-        except AuthError:
+        except (AuthError, ModelNotFoundError):
             raise
         except ProviderError as exc:
             self._fail(f"hour {hour + 1}", exc)
@@ -267,8 +272,6 @@ class SummaryEngine:
         return text
 
     def _fail(self, where: str, exc: ProviderError) -> None:
-        if exc.attempts <= 1:  # a retry policy counts its own errors
-            self._tracker.error(exc.category)
         self.failures.append(Failure(where, exc.category, exc.message, exc.attempts))
         self._progress("done", 1)
 

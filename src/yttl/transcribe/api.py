@@ -19,6 +19,7 @@ import openai
 from yttl.errors import BadResponseError
 from yttl.llm.openai_compat import translate_error
 from yttl.models import TranscriptSegment
+from yttl.scheduler import CallPolicy, direct_call
 from yttl.transcribe.audio import EncodedChunk, decode_stream, iter_encoded_chunks
 from yttl.transcribe.base import MonotonicClock, TranscriptionStats
 from yttl.transcribe.local import is_hallucination, stream_in_thread
@@ -54,7 +55,9 @@ class ApiTranscriber:
         timeout: float = 600.0,
         silence_threshold_db: float = -40.0,
         min_silence_seconds: float = 2.0,
+        policy: CallPolicy = direct_call,
     ) -> None:
+        self._policy = policy
         self._provider = provider
         self._model = model
         self._language = language
@@ -81,16 +84,21 @@ class ApiTranscriber:
         if chunk.active_seconds < 0.5:
             stats.skipped_chunks += 1
             return []
-        try:
-            response = await self._client.audio.transcriptions.create(
-                model=self._model,
-                file=(f"chunk-{chunk.index}.ogg", chunk.data, "audio/ogg"),
-                response_format="verbose_json",
-                timestamp_granularities=["segment"],
-                language=self._language or openai.omit,
-            )
-        except openai.OpenAIError as exc:
-            raise translate_error(exc, self._provider) from exc
+
+        async def attempt() -> object:
+            try:
+                return await self._client.audio.transcriptions.create(
+                    model=self._model,
+                    file=(f"chunk-{chunk.index}.ogg", chunk.data, "audio/ogg"),
+                    response_format="verbose_json",
+                    timestamp_granularities=["segment"],
+                    language=self._language or openai.omit,
+                )
+            except openai.OpenAIError as exc:
+                raise translate_error(exc, self._provider) from exc
+
+        # through the run's scheduler: the same slots, pacing, retries and breaker as chat
+        response = await self._policy(f"audio chunk {chunk.index}", attempt)
         segments = getattr(response, "segments", None)
         if segments is None:
             raise BadResponseError(f"{self._provider}: the transcription has no segments")

@@ -33,6 +33,7 @@ from yttl.transcribe.chunking import ChunkPlan
 __all__ = [
     "FasterWhisperTranscriber",
     "SilenceOptions",
+    "WhisperModelHolder",
     "is_hallucination",
     "speech_windows",
     "stream_in_thread",
@@ -181,6 +182,44 @@ async def stream_in_thread(
         stop.set()
 
 
+class WhisperModelHolder:
+    """One loaded Whisper model (and its batched pipeline), loaded on first use and shared
+    by every transcriber of a run: a batch of videos loads the model once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+    def get(self, name: str, plan: ChunkPlan, download_root: str | None) -> tuple[Any, Any]:
+        key = (name, plan.device, plan.compute_type, plan.cpu_threads)
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = self._load(name, plan, download_root)
+            return self._loaded[key]
+
+    @staticmethod
+    def _load(name: str, plan: ChunkPlan, download_root: str | None) -> tuple[Any, Any]:
+        try:
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise MissingDependencyError("faster-whisper is not installed") from exc
+        try:
+            model = WhisperModel(
+                name,
+                device=plan.device,
+                compute_type=plan.compute_type,
+                cpu_threads=plan.cpu_threads,
+                download_root=download_root,
+            )
+        except Exception as exc:
+            raise ProcessingError(
+                f"cannot load the whisper model {name!r}: {exc}",
+                hint="give a faster-whisper model name (tiny.en, base.en, small, ...) or the "
+                "directory of a CTranslate2 model with --local-whisper-model",
+            ) from exc
+        return model, BatchedInferencePipeline(model)
+
+
 class FasterWhisperTranscriber:
     name = "local_whisper"
 
@@ -192,7 +231,9 @@ class FasterWhisperTranscriber:
         language: str | None = "en",
         silence: SilenceOptions | None = None,
         download_root: str | None = None,
+        holder: WhisperModelHolder | None = None,
     ) -> None:
+        self._holder = holder or WhisperModelHolder()
         self._model_name = model
         self._plan = plan
         self._language = language
@@ -206,27 +247,10 @@ class FasterWhisperTranscriber:
         )
 
     def _load(self) -> None:
-        if self._model is not None:
-            return
-        try:
-            from faster_whisper import BatchedInferencePipeline, WhisperModel
-        except ImportError as exc:  # pragma: no cover - a core dependency
-            raise MissingDependencyError("faster-whisper is not installed") from exc
-        try:
-            self._model = WhisperModel(
-                self._model_name,
-                device=self._plan.device,
-                compute_type=self._plan.compute_type,
-                cpu_threads=self._plan.cpu_threads,
-                download_root=self._download_root,
+        if self._model is None:
+            self._model, self._pipeline = self._holder.get(
+                self._model_name, self._plan, self._download_root
             )
-        except Exception as exc:
-            raise ProcessingError(
-                f"cannot load the whisper model {self._model_name!r}: {exc}",
-                hint="give a faster-whisper model name (tiny.en, base.en, small, ...) or the "
-                "directory of a CTranslate2 model with --local-whisper-model",
-            ) from exc
-        self._pipeline = BatchedInferencePipeline(self._model)
 
     def _prepare(self, chunk: AudioChunk) -> _Prepared:
         """Loudness and speech spans of a chunk: runs in the decoding thread, so the VAD of

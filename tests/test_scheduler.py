@@ -1,0 +1,234 @@
+"""The run's scheduler: slots before timeouts, a breaker that judges health, shared lanes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from yttl.errors import (
+    CircuitOpenError,
+    ModelNotFoundError,
+    NetworkError,
+    RequestRefusedError,
+    ServerError,
+    StopRequested,
+)
+from yttl.perf import PerformanceTracker
+from yttl.resilience import BreakerOptions, CircuitBreaker, RetryPolicy
+from yttl.scheduler import Lane, Scheduler
+
+
+def _lane(max_concurrent: int = 2, *, timeout: float | None = None, attempts: int = 3,
+          breaker: BreakerOptions | None = None) -> Lane:  # fmt: skip
+    return Lane(
+        "p", max_concurrent=max_concurrent,
+        policy=RetryPolicy(max_attempts=attempts, base_delay=0.01, timeout=timeout),
+        breaker=CircuitBreaker("p", breaker) if breaker else None,
+    )  # fmt: skip
+
+
+def test_the_timeout_counts_from_sending_not_from_queueing() -> None:
+    """Eight 0.3 s calls through two slots queue for up to 1.2 s: with a 0.5 s timeout
+    started at the queue, six would time out; started at sending, none does."""
+    lane = _lane(2, timeout=0.5, attempts=1)
+    sent: list[int] = []
+
+    async def call(i: int) -> int:
+        async def attempt() -> int:
+            sent.append(i)
+            await asyncio.sleep(0.3)
+            return i
+
+        return await lane(f"call {i}", attempt)
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(call(i) for i in range(8))))
+
+    assert asyncio.run(main()) == list(range(8))
+    assert sorted(sent) == list(range(8))  # every call went out exactly once
+    assert lane.max_in_flight == 2 and lane.sent == 8
+
+
+def test_a_shared_lane_bounds_the_calls_of_every_user_together() -> None:
+    scheduler = Scheduler()
+    made: list[Lane] = []
+
+    def build(stop: asyncio.Event) -> Lane:
+        made.append(Lane("p", max_concurrent=3, policy=RetryPolicy(), stop=stop))
+        return made[-1]
+
+    first, second = scheduler.lane("p chat", build), scheduler.lane("p chat", build)
+    assert first is second and len(made) == 1
+    in_flight = peak = 0
+
+    async def attempt() -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+
+    async def main() -> None:  # two "videos", ten calls each
+        await asyncio.gather(*(lane("c", attempt) for lane in (first, second) for _ in range(10)))
+
+    asyncio.run(main())
+    assert peak == 3
+
+
+def test_scattered_transient_faults_never_open_the_breaker() -> None:
+    """About 30 % of attempts fail at random (up to twice for one call), 16 at a time, 20
+    runs in a row: never a trip, never a lost call."""
+    rng = random.Random(7)
+    breaker = CircuitBreaker("p")
+
+    async def one(lane: Lane) -> str:
+        failures = 0 if rng.random() < 0.65 else 1 if rng.random() < 0.7 else 2
+
+        async def attempt() -> str:
+            nonlocal failures
+            await asyncio.sleep(rng.random() * 0.002)
+            if failures:
+                failures -= 1
+                raise ServerError("500")
+            return "ok"
+
+        return await lane("c", attempt)
+
+    async def run() -> list[str]:
+        lane = Lane("p", max_concurrent=16, breaker=breaker,
+                    policy=RetryPolicy(max_attempts=4, base_delay=0.001))  # fmt: skip
+        return list(await asyncio.gather(*(one(lane) for _ in range(30))))
+
+    for _ in range(20):
+        assert asyncio.run(run()) == ["ok"] * 30
+    assert breaker.trips == 0
+
+
+def test_a_dead_endpoint_opens_within_a_few_calls_and_fails_waiters_at_the_deadline() -> None:
+    options = BreakerOptions(window=10, min_calls=5, failure_rate=0.7, cooldown=0.1, deadline=0.5)
+    lane = _lane(4, breaker=options, attempts=5)
+    sent = 0
+
+    async def attempt() -> str:
+        nonlocal sent
+        sent += 1
+        raise NetworkError("connection refused")
+
+    async def main() -> list[BaseException | str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(20)),
+                                         return_exceptions=True))  # fmt: skip
+
+    started = time.monotonic()
+    results = asyncio.run(main())
+    assert all(isinstance(r, CircuitOpenError | NetworkError) for r in results)
+    assert sum(isinstance(r, CircuitOpenError) for r in results) >= 10
+    assert lane.breaker is not None and lane.breaker.trips == 1
+    assert sent <= 5 + 4 + 3  # the verdict, the calls already sent, a probe or two
+    assert time.monotonic() - started < 2
+
+
+def test_waiting_calls_wait_for_the_probe_and_go_through_when_it_answers() -> None:
+    options = BreakerOptions(window=10, min_calls=4, failure_rate=0.7, cooldown=0.2, deadline=5)
+    lane = _lane(8, breaker=options, attempts=4)
+    down_until = time.monotonic() + 0.15
+    sent_while_open = 0
+
+    async def attempt() -> str:
+        nonlocal sent_while_open
+        if time.monotonic() < down_until:
+            raise ServerError("503")
+        assert lane.breaker is not None
+        if lane.breaker.state != "closed":
+            sent_while_open += 1
+        return "ok"
+
+    async def main() -> list[str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(12))))
+
+    assert asyncio.run(main()) == ["ok"] * 12  # nobody failed with "circuit open"
+    assert lane.breaker is not None and lane.breaker.trips == 1
+    assert lane.breaker.state == "closed" and sent_while_open == 1  # only the probe
+
+
+def test_a_refused_request_never_counts_against_the_endpoint_and_is_never_retried() -> None:
+    lane = _lane(4, breaker=BreakerOptions(window=5, min_calls=3, failure_rate=0.5), attempts=3)
+    tries = 0
+
+    async def attempt() -> str:
+        nonlocal tries
+        tries += 1
+        raise ModelNotFoundError("no such model") if tries % 2 else RequestRefusedError("400")
+
+    async def main() -> list[BaseException | str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(10)),
+                                         return_exceptions=True))  # fmt: skip
+
+    results = asyncio.run(main())
+    assert tries == 10  # one attempt each
+    assert all(isinstance(r, RequestRefusedError) for r in results)
+    assert lane.breaker is not None and lane.breaker.state == "closed"
+
+
+def test_a_probe_that_ends_without_an_answer_releases_the_half_open_state() -> None:
+    async def main() -> None:
+        breaker = CircuitBreaker("p", BreakerOptions(min_calls=2, window=2, cooldown=0.05))
+        breaker.record("failure")
+        breaker.record("failure")
+        assert breaker.state == "open"
+        assert await breaker.permit() is True  # the probe, after the cooldown
+        waiter = asyncio.create_task(breaker.permit())
+        await asyncio.sleep(0.02)
+        assert not waiter.done()  # waits while the probe is out
+        breaker.record("neutral", probe=True)  # cancelled: no verdict
+        assert await asyncio.wait_for(waiter, 1) is True  # the next caller probes
+        breaker.record("success", probe=True)
+        assert breaker.state == "closed"
+
+    asyncio.run(main())
+
+
+def test_stopping_ends_calls_waiting_for_a_slot_or_the_breaker() -> None:
+    async def main() -> list[BaseException | str]:
+        stop = asyncio.Event()
+        lane = Lane("p", max_concurrent=1, policy=RetryPolicy(), stop=stop)
+
+        async def slow() -> str:
+            await asyncio.sleep(0.1)
+            return "done"
+
+        calls = [asyncio.create_task(lane("c", slow)) for _ in range(3)]
+        await asyncio.sleep(0.02)
+        stop.set()
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    first, *rest = asyncio.run(main())
+    assert first == "done"  # in flight: finishes
+    assert all(isinstance(r, StopRequested) for r in rest)
+
+
+def test_errors_and_retries_are_counted_once_per_attempt() -> None:
+    tracker = PerformanceTracker()
+    lane = _lane(1, attempts=3)
+    tries = 0
+
+    async def attempt() -> str:
+        nonlocal tries
+        tries += 1
+        if tries < 3:
+            raise ServerError("500")
+        return "ok"
+
+    assert asyncio.run(lane("c", attempt, tracker=tracker)) == "ok"
+    assert tracker.stats()["errors"] == {"server": 2} and tracker.stats()["retries"] == 2
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.5])
+def test_breaker_settings_out_of_range_are_refused(rate: float) -> None:
+    from yttl.config import load_settings
+    from yttl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="breaker-failure-rate"):
+        load_settings({"breaker_failure_rate": rate}, environ={})
