@@ -101,7 +101,10 @@ def test_a_batch_file_with_a_bad_line_runs_the_others_and_reports_the_worst(
     assert "Traceback" not in result.stderr
     videos = _index(out)["videos"]
     assert [v["status"] for v in videos] == ["ok", "failed", "ok"]
-    assert videos[1]["error"]["category"] == "input" and "no such file" in videos[1]["error"]["message"]
+    assert (
+        videos[1]["error"]["category"] == "input"
+        and "no such file" in videos[1]["error"]["message"]
+    )
     assert "missing.mp4: " in result.stderr and "no such file" in result.stderr
     html = (out / "index.html").read_text()
     assert "no such file" in html and html.count('class="status failed"') == 1
@@ -140,7 +143,7 @@ def test_ctrl_c_stops_the_whole_batch_and_a_rerun_finishes_it(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
     server.state.latency = 0.4
-    playlist, ids = _playlist(server, tmp_path, 5)
+    playlist, _ = _playlist(server, tmp_path, 5)
     out = tmp_path / "out"
     args = [sys.executable, "-m", "yttl", str(playlist),
             *_args(server, out, "--max-concurrent-llm", "2", "--max-concurrent-videos", "1")]  # fmt: skip
@@ -190,7 +193,8 @@ def podcast(tmp_path: Path) -> Any:
     (root / "feed.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
         f"<title>Test podcast</title><link>{base}/</link><description>d</description>"
-        + "".join(items) + "</channel></rss>"
+        + "".join(items)
+        + "</channel></rss>"
     )
     thread = Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -18,15 +18,14 @@ from yttl.errors import (
 )
 from yttl.perf import PerformanceTracker
 from yttl.resilience import BreakerOptions, CircuitBreaker, RetryPolicy
-from yttl.scheduler import Lane, Scheduler
+from yttl.scheduler import Lane, LaneSpec, LocalAdmission, Scheduler
 
 
 def _lane(max_concurrent: int = 2, *, timeout: float | None = None, attempts: int = 3,
           breaker: BreakerOptions | None = None) -> Lane:  # fmt: skip
     return Lane(
-        "p", max_concurrent=max_concurrent,
-        policy=RetryPolicy(max_attempts=attempts, base_delay=0.01, timeout=timeout),
-        breaker=CircuitBreaker("p", breaker) if breaker else None,
+        "p", policy=RetryPolicy(max_attempts=attempts, base_delay=0.01, timeout=timeout),
+        admission=LocalAdmission(LaneSpec("p", max_concurrent, breaker=breaker)),
     )  # fmt: skip
 
 
@@ -82,7 +81,7 @@ def test_scattered_transient_faults_never_open_the_breaker() -> None:
     """About 30 % of attempts fail at random (up to twice for one call), 16 at a time, 20
     runs in a row: never a trip, never a lost call."""
     rng = random.Random(7)
-    breaker = CircuitBreaker("p")
+    admissions: list[LocalAdmission] = []
 
     async def one(lane: Lane) -> str:
         failures = 0 if rng.random() < 0.65 else 1 if rng.random() < 0.7 else 2
@@ -98,13 +97,15 @@ def test_scattered_transient_faults_never_open_the_breaker() -> None:
         return await lane("c", attempt)
 
     async def run() -> list[str]:
-        lane = Lane("p", max_concurrent=16, breaker=breaker,
+        admissions.append(LocalAdmission(LaneSpec("p", 16)))
+        lane = Lane("p", admission=admissions[-1],
                     policy=RetryPolicy(max_attempts=4, base_delay=0.001))  # fmt: skip
         return list(await asyncio.gather(*(one(lane) for _ in range(30))))
 
     for _ in range(20):
         assert asyncio.run(run()) == ["ok"] * 30
-    assert breaker.trips == 0
+    assert all(a.breaker is not None and a.breaker.trips == 0 for a in admissions)
+    assert sum(a.sent for a in admissions) > 20 * 30  # there were failures to get past
 
 
 def test_a_dead_endpoint_opens_within_a_few_calls_and_fails_waiters_at_the_deadline() -> None:

@@ -40,7 +40,9 @@ __all__ = [
     "BatchObserver",
     "VideoOutcome",
     "VideoStatus",
+    "Writer",
     "exit_code_for",
+    "outcome_of",
     "run_batch",
     "worst_exit",
 ]

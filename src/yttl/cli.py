@@ -13,7 +13,7 @@ import sys
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -27,12 +27,17 @@ from yttl.batch import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     VideoOutcome,
+    Writer,
     exit_code_for,
     worst_exit,
 )
 from yttl.config import FORMATS, Profile, Settings, load_settings, parse_assignment
 from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.models import RunResult
+
+if TYPE_CHECKING:
+    from yttl.display import BatchDisplay
+    from yttl.sources.playlists import BatchEntry
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "exit_code_for", "main"]
 
@@ -271,20 +276,21 @@ def _run(sources: Sequence[str], settings: Settings, console: Console) -> int:
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
         entries, is_batch = await blocking(expand_sources, sources, ytdlp_settings(settings),
                                            selection, stop=stop, name="yttl-expand")  # fmt: skip
-        components = build_components(settings, stop=stop)
+        components = build_components(settings, stop=stop)  # a missing key fails here
+        videos = max_concurrent_videos(settings, len(entries))
+
+        async def write(result: RunResult) -> list[Path]:
+            return await asyncio.to_thread(_write, result, settings)
+
         try:
-            written: list[Path] = []
-
-            async def write(result: RunResult) -> list[Path]:
-                paths = await asyncio.to_thread(_write, result, settings)
-                written.extend(paths)
-                return paths
-
             with BatchDisplay(console, display_on, len(entries)) as display:
-                outcomes = await run_batch(
-                    entries, components, write=write, observer=display,
-                    max_concurrent_videos=max_concurrent_videos(settings, len(entries)),
-                )  # fmt: skip
+                if settings.executor == "ray":
+                    outcomes = await _run_on_ray(entries, settings, stop, videos, write, display)
+                else:
+                    outcomes = await run_batch(
+                        entries, components, write=write, observer=display,
+                        max_concurrent_videos=videos,
+                    )  # fmt: skip
             return outcomes, is_batch
         finally:
             await components.aclose()
@@ -321,6 +327,25 @@ def _run(sources: Sequence[str], settings: Settings, console: Console) -> int:
     if opened is not None and wants_open and not settings.transcript_only and code != 130:
         webbrowser.open(opened.resolve().as_uri())
     return code
+
+
+async def _run_on_ray(
+    entries: Sequence[BatchEntry],
+    settings: Settings,
+    stop: asyncio.Event,
+    videos: int,
+    write: Writer,
+    display: BatchDisplay,
+) -> list[VideoOutcome]:
+    from yttl.distributed import RayExecutor
+
+    executor = RayExecutor(settings, settings.ray_address)
+    try:
+        return await executor.run(entries, stop=stop, max_concurrent_videos=videos, write=write,
+                                  observer=display)  # fmt: skip
+    finally:
+        logger.debug("budget actor: %s", executor.budget_stats)
+        await asyncio.to_thread(executor.shutdown)
 
 
 def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batch: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +16,8 @@ from yttl.config import Settings
 from yttl.errors import UsageError
 from yttl.llm.base import LLMProvider
 from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
-from yttl.resilience import BreakerOptions, CircuitBreaker, Pacer, RetryPolicy
-from yttl.scheduler import Lane, Scheduler
+from yttl.resilience import BreakerOptions, RetryPolicy
+from yttl.scheduler import Admission, Lane, LaneSpec, LocalAdmission, Scheduler
 from yttl.transcribe.api import ApiTranscriber
 from yttl.transcribe.base import Transcriber
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware, probe_hardware
@@ -31,7 +31,9 @@ __all__ = [
     "build_lane",
     "build_llm",
     "build_transcriber",
+    "lane_spec",
     "llm_endpoint",
+    "local_admission",
     "max_concurrent_llm",
     "max_concurrent_videos",
     "whisper_endpoint",
@@ -41,6 +43,15 @@ DEFAULT_PROFILE_CONTEXT = 32_000
 DEFAULT_PROFILE_CONCURRENCY = 8
 LOCAL_CONCURRENCY = 2  # keeps the local worker fed: 1.07x over 1 (measured, Gemma 270M)
 DEFAULT_WHISPER_UPLOADS = 4
+
+
+AdmissionFactory = Callable[[str, LaneSpec, asyncio.Event], Admission]
+"""Makes a lane's admission from its key and spec: in-process by default, a Ray actor's
+on a cluster."""
+
+
+def local_admission(key: str, spec: LaneSpec, stop: asyncio.Event) -> Admission:
+    return LocalAdmission(spec, stop)
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,7 @@ def build_transcriber(
     *,
     holder: WhisperModelHolder | None = None,
     scheduler: Scheduler | None = None,
+    admissions: AdmissionFactory = local_admission,
 ) -> Transcriber:
     """faster-whisper for ``-wp local``, else an OpenAI-compatible transcription API.
     ``holder`` shares one loaded Whisper model between the videos of a batch; uploads go
@@ -186,10 +198,12 @@ def build_transcriber(
         )  # fmt: skip
     endpoint, model = whisper_endpoint(settings, environ)
     uploads = settings.max_concurrent_whisper or DEFAULT_WHISPER_UPLOADS
+    key = f"{endpoint.name} transcription"
     lane = (scheduler or Scheduler()).lane(
-        f"{endpoint.name} transcription",
+        key,
         lambda stop: build_lane(settings, endpoint.name, uploads, stop, environ,
-                                timeout=settings.request_timeout or 600.0),
+                                timeout=settings.request_timeout or 600.0, key=key,
+                                admissions=admissions),
     )  # fmt: skip
     return ApiTranscriber(
         provider=endpoint.name,
@@ -206,6 +220,24 @@ def build_transcriber(
     )
 
 
+def lane_spec(
+    settings: Settings, provider: str, max_concurrent: int,
+    environ: Mapping[str, str] | None = None,
+) -> LaneSpec:  # fmt: skip
+    """A provider's budgets: calls in flight, requests and tokens a minute, the breaker."""
+    rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
+    if provider != "local":
+        endpoint = _endpoint(settings, provider, environ)
+        rpm = rpm or endpoint.requests_per_minute
+        tpm = tpm or endpoint.tokens_per_minute
+    breaker = BreakerOptions(
+        window=settings.breaker_window, min_calls=settings.breaker_min_calls,
+        failure_rate=settings.breaker_failure_rate, cooldown=settings.breaker_cooldown,
+        deadline=settings.breaker_deadline,
+    )  # fmt: skip
+    return LaneSpec(provider, max_concurrent, rpm, tpm, breaker)
+
+
 def build_lane(
     settings: Settings,
     provider: str,
@@ -214,26 +246,17 @@ def build_lane(
     environ: Mapping[str, str] | None = None,
     *,
     timeout: float | None = None,
+    key: str | None = None,
+    admissions: AdmissionFactory = local_admission,
 ) -> Lane:
     """Slots, retries, timeouts, pacing and a circuit breaker for one provider."""
-    rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
-    if provider != "local":
-        endpoint = _endpoint(settings, provider, environ)
-        rpm = rpm or endpoint.requests_per_minute
-        tpm = tpm or endpoint.tokens_per_minute
     if timeout is None:
         timeout = settings.request_timeout or (None if provider == "local" else 120.0)
-    breaker = BreakerOptions(
-        window=settings.breaker_window, min_calls=settings.breaker_min_calls,
-        failure_rate=settings.breaker_failure_rate, cooldown=settings.breaker_cooldown,
-        deadline=settings.breaker_deadline,
-    )  # fmt: skip
+    spec = lane_spec(settings, provider, max_concurrent, environ)
     return Lane(
         provider,
-        max_concurrent=max_concurrent,
         policy=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, timeout=timeout),
-        breaker=CircuitBreaker(provider, breaker),
-        pacer=Pacer(rpm, tpm),
+        admission=admissions(key or provider, spec, stop),
         stop=stop,
     )
 
@@ -253,20 +276,34 @@ class RunComponents:
     environ: Mapping[str, str] | None = None
     hardware: Hardware | None = None
     whisper: WhisperModelHolder = field(default_factory=WhisperModelHolder)
+    admissions: AdmissionFactory = local_admission
+    transcribers: Callable[[], Transcriber] | None = None  # instead of building one
 
     def lane(self, provider: LLMProvider) -> Lane:
         concurrency = self.concurrency
         if provider is self.fallback and self.settings.max_concurrent_llm is None:
             concurrency = max_concurrent_llm(self.settings, self.environ, provider.name)
+        key = f"{provider.name} chat"
         return self.scheduler.lane(
-            f"{provider.name} chat",
-            lambda stop: build_lane(self.settings, provider.name, concurrency, stop, self.environ),
+            key,
+            lambda stop: build_lane(
+                self.settings,
+                provider.name,
+                concurrency,
+                stop,
+                self.environ,
+                key=key,
+                admissions=self.admissions,
+            ),
         )
 
     def transcriber(self) -> Transcriber:
         """A transcriber for one video; every one shares the loaded model and the lane."""
+        if self.transcribers is not None:
+            return self.transcribers()
         return build_transcriber(self.settings, self.environ, self.hardware,
-                                 holder=self.whisper, scheduler=self.scheduler)  # fmt: skip
+                                 holder=self.whisper, scheduler=self.scheduler,
+                                 admissions=self.admissions)  # fmt: skip
 
     async def aclose(self) -> None:
         for provider in (self.llm, self.fallback):

@@ -30,7 +30,14 @@ from yttl.errors import (
     StopRequested,
 )
 
-__all__ = ["BreakerOptions", "CircuitBreaker", "Pacer", "RetryPolicy", "health_outcome"]
+__all__ = [
+    "BreakerOptions",
+    "CircuitBreaker",
+    "Outcome",
+    "Pacer",
+    "RetryPolicy",
+    "health_outcome",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -13,15 +13,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from yttl.errors import NetworkError, ProviderError, RateLimitError, StopRequested
 from yttl.perf import PerformanceTracker
-from yttl.resilience import CircuitBreaker, Pacer, RetryPolicy, health_outcome
+from yttl.resilience import (
+    BreakerOptions,
+    CircuitBreaker,
+    Outcome,
+    Pacer,
+    RetryPolicy,
+    health_outcome,
+)
 
-__all__ = ["CallPolicy", "Lane", "Scheduler", "direct_call"]
+__all__ = [
+    "Admission",
+    "CallPolicy",
+    "Lane",
+    "LaneSpec",
+    "LocalAdmission",
+    "Scheduler",
+    "direct_call",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,32 +67,110 @@ async def direct_call(
     return await attempt()
 
 
+@dataclass(frozen=True)
+class LaneSpec:
+    """A provider's budgets, as plain data: what a lane's admission is built from, here or
+    in the Ray actor that keeps one limit for a whole cluster."""
+
+    name: str
+    max_concurrent: int
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    breaker: BreakerOptions | None = field(default_factory=BreakerOptions)
+
+
+class Admission(Protocol):
+    """Who lets an attempt be sent: ``enter`` returns with a slot held, the breaker's
+    permission and the pacing budget spent (True when the attempt is the breaker's probe);
+    ``leave`` gives the slot back with what the attempt said of the endpoint."""
+
+    async def enter(self, label: str, tokens: int) -> bool: ...
+
+    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool) -> None: ...
+
+
+class LocalAdmission:
+    """Admission within this process: a semaphore, a breaker and a pacer."""
+
+    def __init__(self, spec: LaneSpec, stop: asyncio.Event | None = None) -> None:
+        self.spec = spec
+        self.breaker = CircuitBreaker(spec.name, spec.breaker) if spec.breaker else None
+        self.pacer = Pacer(spec.requests_per_minute, spec.tokens_per_minute)
+        self.stop = stop or asyncio.Event()
+        self._slots = asyncio.Semaphore(max(1, spec.max_concurrent))
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.sent = 0
+
+    def _check_stop(self, label: str) -> None:
+        if self.stop.is_set():
+            raise StopRequested(f"{label}: not started, the run is stopping")
+
+    async def enter(self, label: str, tokens: int) -> bool:
+        await self._slots.acquire()
+        probe = False
+        try:
+            # The breaker is asked with the slot in hand, right before sending: calls
+            # that queued while the endpoint was healthy do not rush a dead one.
+            if self.breaker is not None:
+                probe = await self.breaker.permit(self.stop)
+            self._check_stop(label)
+            await self.pacer.acquire(tokens)
+            self._check_stop(label)
+        except BaseException:
+            if probe and self.breaker is not None:
+                self.breaker.record("neutral", probe=True)
+            self._slots.release()
+            raise
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.sent += 1
+        return probe
+
+    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool) -> None:
+        self.in_flight -= 1
+        self._slots.release()
+        if self.breaker is not None:
+            self.breaker.record(outcome, probe=probe)
+        if rate_limited:
+            self.pacer.slow_down()
+        elif outcome == "success":
+            self.pacer.recover()
+
+
 class Lane:
-    """One provider's share of the scheduler: its slots, pacing, breaker and retries."""
+    """One provider's share of the scheduler: its admission (slots, breaker, pacing) and
+    how each call is attempted (retries, backoff, a timeout from sending)."""
 
     def __init__(
         self,
         name: str,
         *,
-        max_concurrent: int,
         policy: RetryPolicy,
-        breaker: CircuitBreaker | None = None,
-        pacer: Pacer | None = None,
+        max_concurrent: int = 1,
+        admission: Admission | None = None,
         stop: asyncio.Event | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.name = name
-        self.max_concurrent = max(1, max_concurrent)
         self.policy = policy
-        self.breaker = breaker
-        self.pacer = pacer or Pacer()
         self._stop = stop or asyncio.Event()
-        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self.admission = admission or LocalAdmission(LaneSpec(name, max_concurrent, breaker=None),
+                                                     self._stop)  # fmt: skip
         self._sleep = sleep
         self._backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.sent = 0
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        return self.admission.breaker if isinstance(self.admission, LocalAdmission) else None
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.admission.max_in_flight if isinstance(self.admission, LocalAdmission) else 0
+
+    @property
+    def sent(self) -> int:
+        return self.admission.sent if isinstance(self.admission, LocalAdmission) else 0
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -94,42 +188,23 @@ class Lane:
 
     async def _send(self, label: str, attempt: Callable[[], Awaitable[T]], number: int,
                     tokens: int) -> T:  # fmt: skip
-        probe = False
-        error: BaseException | None = None
-        answered = False
+        probe = await self.admission.enter(label, tokens)
+        outcome: Outcome = "neutral"  # cancelled before an answer: no verdict
+        rate_limited = False
+        timeout = self.policy.timeout_for(number)
         try:
-            async with self._slots:
-                # The breaker is asked with the slot in hand, right before sending: calls
-                # that queued while the endpoint was healthy do not rush a dead one.
-                if self.breaker is not None:
-                    probe = await self.breaker.permit(self._stop)
-                if self._stop.is_set():
-                    raise StopRequested(f"{label}: not started, the run is stopping")
-                await self.pacer.acquire(tokens)
-                if self._stop.is_set():
-                    raise StopRequested(f"{label}: not started, the run is stopping")
-                timeout = self.policy.timeout_for(number)
-                self.in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                self.sent += 1
-                try:
-                    async with asyncio.timeout(timeout):  # from sending, not from queueing
-                        result = await attempt()
-                except TimeoutError as exc:
-                    raise NetworkError(f"{label}: no answer within {timeout:.0f} s") from exc
-                finally:
-                    self.in_flight -= 1
-            answered = True
+            async with asyncio.timeout(timeout):  # from sending, not from queueing
+                result = await attempt()
+            outcome = "success"
             return result
+        except TimeoutError as exc:
+            outcome = "failure"
+            raise NetworkError(f"{label}: no answer within {timeout:.0f} s") from exc
         except ProviderError as exc:
-            error, answered = exc, True
+            outcome, rate_limited = health_outcome(exc), isinstance(exc, RateLimitError)
             raise
         finally:
-            if self.breaker is not None:
-                outcome = health_outcome(error) if answered else "neutral"
-                self.breaker.record(outcome, probe=probe)
-            if answered and error is None:
-                self.pacer.recover()
+            await self.admission.leave(outcome, probe, rate_limited)
 
     async def __call__(
         self,
@@ -165,8 +240,6 @@ class Lane:
 
     def _failed(self, label: str, error: ProviderError, attempt: int,
                 tracker: PerformanceTracker | None) -> None:  # fmt: skip
-        if isinstance(error, RateLimitError):
-            self.pacer.slow_down()
         if tracker is not None and not isinstance(error, StopRequested):
             tracker.error(error.category)
             if attempt < self.policy.attempts_for(error) and not self._stop.is_set():
@@ -198,3 +271,9 @@ class Scheduler:
     @property
     def breaker_trips(self) -> int:
         return sum(lane.breaker.trips for lane in self._lanes.values() if lane.breaker)
+
+    def stats(self) -> dict[str, dict[str, object]]:
+        """Per lane: calls sent, the most in flight at once, breaker trips."""
+        return {key: {"sent": lane.sent, "max_in_flight": lane.max_in_flight,
+                      "breaker_trips": lane.breaker.trips if lane.breaker else 0}
+                for key, lane in self._lanes.items()}  # fmt: skip

@@ -1,0 +1,55 @@
+"""``--executor ray`` on a local Ray instance: same results as at home, one provider
+budget for every worker, Whisper in an actor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.server import LoopbackServer
+from tests.support.videos import AUDIO, serve_video, video_ids
+from tests.support.whisper import MODEL_DIR
+
+pytest.importorskip("ray", reason="the ray extra is not installed")
+
+
+def _summaries(path: Path) -> list[Any]:
+    doc = json.loads(path.read_text())
+    return [(h["summary"], [(s["start"], s["summary"], s["status"]) for s in h["sections"]])
+            for h in doc["hours"]]  # fmt: skip
+
+
+def test_a_batch_on_ray_matches_the_local_executor_under_one_budget(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    server.state.latency = 0.2
+    ids = video_ids()[:3]
+    sources = [str(serve_video(server, vid, tmp_path)) for vid in ids]
+    media = tmp_path / "jfk.flac"
+    media.write_bytes((AUDIO / "jfk.flac").read_bytes())
+    common = ["-lp", "openai", "-ou", server.openai_base_url, "-f", "json", "--no-open",
+              "--max-concurrent-llm", "2", "-lwm", MODEL_DIR, "--max-concurrent-videos", "4"]  # fmt: skip
+    on_ray = run_yttl([*sources, str(media), *common, "-o", str(tmp_path / "ray"),
+                       "--executor", "ray"], clean_env, timeout=300)  # fmt: skip
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert server.state.max_in_flight == 2  # the budget actor kept one limit for all workers
+    ray_calls = len(server.state.calls)
+    assert ray_calls == 3 * 3 + 1  # three episodes of 2 sections + an hour, and jfk's one
+
+    clean_env["XDG_CACHE_HOME"] = str(tmp_path / "other-cache")  # no reuse: really run again
+    local = run_yttl([*sources, str(media), *common, "-o", str(tmp_path / "local")], clean_env,
+                     timeout=300)  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    for name in [*ids, "jfk"]:
+        assert _summaries(tmp_path / "ray" / f"{name}.json") == \
+            _summaries(tmp_path / "local" / f"{name}.json")  # fmt: skip
+    index = json.loads((tmp_path / "ray" / "index.json").read_text())
+    assert [v["status"] for v in index["videos"]] == ["ok"] * 4
+    jfk = json.loads((tmp_path / "ray" / "jfk.json").read_text())
+    assert jfk["transcript"]["source"] == "local_whisper"  # in the Whisper actor
+    assert "ask not what your country" in " ".join(
+        c.user for c in server.state.calls[:ray_calls]).lower().replace(",", "")
