@@ -18,6 +18,7 @@ BENCHMARKS = {
     "memory": ["benchmarks.bench_transcribe", "memory"],
     "local_llm": ["benchmarks.bench_local_llm"],
     "faults": ["benchmarks.bench_faults"],
+    "batch": ["benchmarks.bench_batch"],
 }
 
 

@@ -72,3 +72,47 @@ def test_the_page_fits_a_phone_screen(tmp_path: Path) -> None:
     assert shot.read_bytes()[16:24] == (390).to_bytes(4, "big") + (844).to_bytes(4, "big")
     if os.environ.get("YTTL_SCREENSHOT_DIR"):  # to look at it: the file tool shows PNGs
         shutil.copy(shot, Path(os.environ["YTTL_SCREENSHOT_DIR"]) / "phone.png")
+
+
+INDEX_WRAPPER = """<!doctype html><body><iframe id="phone" src="index.html" width="390" height="844">
+</iframe><script>
+document.getElementById('phone').addEventListener('load', function () {
+  var doc = this.contentDocument, body = document.body;
+  body.setAttribute('data-scroll-width', doc.documentElement.scrollWidth);
+  body.setAttribute('data-font-size', doc.defaultView.getComputedStyle(doc.querySelector('li.video .small')).fontSize);
+  body.setAttribute('data-pwned', doc.body.getAttribute('data-pwned') || 'no');
+  body.setAttribute('data-videos', doc.querySelectorAll('li.video').length);
+  body.setAttribute('data-failed', doc.querySelectorAll('.status.failed').length);
+  body.setAttribute('data-links', doc.querySelectorAll('.title a[href$=".html"]').length);
+  body.setAttribute('data-error', doc.querySelector('li.video:last-child p.error').textContent);
+});
+</script></body>"""
+
+
+def test_the_batch_index_lists_every_video_and_fits_a_phone(tmp_path: Path) -> None:
+    from yttl.batch import VideoOutcome, outcome_of
+    from yttl.errors import InputError
+    from yttl.render.index import index_html
+    from yttl.sources.playlists import BatchEntry
+
+    out = tmp_path
+    long_title = PAYLOAD + "Supercalifragilistic" * 9
+    done = outcome_of(BatchEntry("a", "a"), _result(_video(title=long_title)))
+    done.outputs = [out / "abc123.html", out / "abc123.json"]
+    broken = VideoOutcome(BatchEntry("nope.mp4", PAYLOAD + "nope.mp4"), "failed", 2,
+                          error=InputError(f"{PAYLOAD} no such file"))  # fmt: skip
+    (out / "index.html").write_text(index_html([done, broken], out))
+    (out / "wrapper.html").write_text(INDEX_WRAPPER)
+    dom = _chromium(tmp_path, "--allow-file-access-from-files", "--dump-dom",
+                    (out / "wrapper.html").as_uri())  # fmt: skip
+    found = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', dom.split("<body", 1)[1].split(">", 1)[0]))
+    assert found["pwned"] == "no"
+    assert found["videos"] == "2" and found["failed"] == "1" and found["links"] == "1"
+    assert "no such file" in found["error"] and found["error"].startswith("input: ")
+    assert int(found["scroll-width"]) <= 390
+    assert float(found["font-size"].removesuffix("px")) >= 14
+    shot = tmp_path / "index-phone.png"
+    _chromium(tmp_path, "--window-size=390,844", f"--screenshot={shot}", (out / "index.html").as_uri())
+    assert shot.read_bytes()[16:24] == (390).to_bytes(4, "big") + (844).to_bytes(4, "big")
+    if os.environ.get("YTTL_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["YTTL_SCREENSHOT_DIR"]) / "index-phone.png")

@@ -52,4 +52,5 @@ def test_a_batch_on_ray_matches_the_local_executor_under_one_budget(
     jfk = json.loads((tmp_path / "ray" / "jfk.json").read_text())
     assert jfk["transcript"]["source"] == "local_whisper"  # in the Whisper actor
     assert "ask not what your country" in " ".join(
-        c.user for c in server.state.calls[:ray_calls]).lower().replace(",", "")
+        c.user for c in server.state.calls[:ray_calls]
+    ).lower().replace(",", "")

@@ -248,9 +248,8 @@ def _sources(ns: argparse.Namespace) -> list[str]:
 def _run(sources: Sequence[str], settings: Settings, console: Console) -> int:
     from yttl.batch import run_batch
     from yttl.display import BatchDisplay
-    from yttl.factory import build_components, max_concurrent_videos
+    from yttl.factory import build_components, max_concurrent_videos, ytdlp_options
     from yttl.sources.playlists import PlaylistSelection, expand_sources
-    from yttl.transcript import ytdlp_settings
 
     selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
     selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
@@ -274,7 +273,7 @@ def _run(sources: Sequence[str], settings: Settings, console: Console) -> int:
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        entries, is_batch = await blocking(expand_sources, sources, ytdlp_settings(settings),
+        entries, is_batch = await blocking(expand_sources, sources, ytdlp_options(settings),
                                            selection, stop=stop, name="yttl-expand")  # fmt: skip
         components = build_components(settings, stop=stop)  # a missing key fails here
         videos = max_concurrent_videos(settings, len(entries))

@@ -18,10 +18,13 @@ from yttl.llm.base import LLMProvider
 from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
 from yttl.resilience import BreakerOptions, RetryPolicy
 from yttl.scheduler import Admission, Lane, LaneSpec, LocalAdmission, Scheduler
+from yttl.sources.ytdlp import ytdlp_params
+from yttl.summarize.engine import EngineOptions
 from yttl.transcribe.api import ApiTranscriber
 from yttl.transcribe.base import Transcriber
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware, probe_hardware
 from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions, WhisperModelHolder
+from yttl.transcript import TranscriptOptions
 
 __all__ = [
     "LLMEndpoint",
@@ -31,12 +34,15 @@ __all__ = [
     "build_lane",
     "build_llm",
     "build_transcriber",
+    "engine_options",
     "lane_spec",
     "llm_endpoint",
     "local_admission",
     "max_concurrent_llm",
     "max_concurrent_videos",
+    "transcript_options",
     "whisper_endpoint",
+    "ytdlp_options",
 ]
 
 DEFAULT_PROFILE_CONTEXT = 32_000
@@ -261,6 +267,29 @@ def build_lane(
     )
 
 
+def ytdlp_options(settings: Settings) -> dict[str, object]:
+    return ytdlp_params(
+        cookies=settings.cookies,
+        cookies_from_browser=settings.cookies_from_browser,
+        extra=settings.yt_dlp_options,
+    )
+
+
+def transcript_options(settings: Settings) -> TranscriptOptions:
+    return TranscriptOptions(
+        language=settings.language,
+        force_transcription=settings.force_local_transcribe,
+        caption_attempts=settings.retry_max_attempts,
+        ytdlp_params=ytdlp_options(settings),
+        sponsorblock=settings.sponsorblock,
+        sponsorblock_api=settings.sponsorblock_api,
+    )
+
+
+def engine_options(settings: Settings, concurrency: int) -> EngineOptions:
+    return EngineOptions(concurrency, settings.sequential, settings.max_output_tokens)
+
+
 @dataclass
 class RunComponents:
     """Everything a run is wired from, built once and shared by every video of a batch:
@@ -278,6 +307,26 @@ class RunComponents:
     whisper: WhisperModelHolder = field(default_factory=WhisperModelHolder)
     admissions: AdmissionFactory = local_admission
     transcribers: Callable[[], Transcriber] | None = None  # instead of building one
+
+    @property
+    def transcript(self) -> TranscriptOptions:
+        return transcript_options(self.settings)
+
+    @property
+    def engine(self) -> EngineOptions:
+        return engine_options(self.settings, self.concurrency)
+
+    @property
+    def ytdlp(self) -> dict[str, object]:
+        return ytdlp_options(self.settings)
+
+    @property
+    def sections(self) -> str:
+        return self.settings.sections
+
+    @property
+    def transcript_only(self) -> bool:
+        return self.settings.transcript_only or self.llm is None
 
     def lane(self, provider: LLMProvider) -> Lane:
         concurrency = self.concurrency

@@ -28,7 +28,7 @@ from yttl.sources.local import probe_media
 from yttl.sources.ytdlp import info_from_dict
 from yttl.summarize import prompts
 from yttl.summarize.calls import Route
-from yttl.summarize.engine import EngineOptions, SummaryEngine
+from yttl.summarize.engine import SummaryEngine
 from yttl.summarize.sections import SectionPlan, plan_chapters, plan_fixed, stream_sections
 from yttl.transcribe.base import Transcriber
 from yttl.transcript import (
@@ -39,7 +39,6 @@ from yttl.transcript import (
     iterate,
     sponsor_filter,
     whisper_stream,
-    ytdlp_settings,
 )
 
 __all__ = [
@@ -66,25 +65,25 @@ class NullObserver:
         pass
 
 
-def plan_for(video: VideoInfo, settings: Settings) -> SectionPlan:
-    if settings.sections == "chapters":
+def plan_for(video: VideoInfo, sections: str) -> SectionPlan:
+    if sections == "chapters":
         if video.chapters:
             return plan_chapters(video.duration, video.chapters)
         logger.warning("the video has no chapters; using 5-minute sections")
     return plan_fixed(video.duration)
 
 
-def resolve_video(source: VideoSource, settings: Settings) -> VideoInfo:
+def resolve_video(source: VideoSource, ytdlp: Mapping[str, object]) -> VideoInfo:
     """Blocking (yt-dlp, disk): callers run it in a thread so Ctrl-C stays responsive."""
     if isinstance(source, InfoEntry):
         info = source.info
         if info.get("_type") in ("url", "url_transparent") and info.get("url"):  # flat entry
-            video = resolve_source(str(info["url"]), ytdlp_settings(settings))
+            video = resolve_source(str(info["url"]), ytdlp)
             if info.get("_type") == "url_transparent" and info.get("title"):
                 video = replace(video, title=str(info["title"]))  # the playlist knows better
             return video
         return info_from_dict(info, source=source.kind, origin=f"entry {info.get('id')!r}")
-    return resolve_source(source, ytdlp_settings(settings))
+    return resolve_source(source, ytdlp)
 
 
 class _Run:
@@ -94,7 +93,7 @@ class _Run:
                  tracker: PerformanceTracker) -> None:  # fmt: skip
         self.components = components
         self.stop = components.scheduler.stop
-        self.settings = components.settings
+        self.options = components.transcript
         self.observer = observer
         self.tracker = tracker
         self.cache = components.cache
@@ -106,16 +105,16 @@ class _Run:
 
     async def transcript(self, source: VideoSource, transcriber: Transcriber | None,
                          workdir: Path) -> TranscriptStream:  # fmt: skip
-        settings, tracker = self.settings, self.tracker
+        options, tracker = self.options, self.tracker
         self.observer.phase("resolve")
         with tracker.phase("resolve"):
-            self.video = await blocking(resolve_video, source, settings, stop=self.stop,
-                                        name="yttl-resolve")  # fmt: skip
+            self.video = await blocking(resolve_video, source, self.components.ytdlp,
+                                        stop=self.stop, name="yttl-resolve")  # fmt: skip
         self.observer.phase("captions")
-        stream = await caption_stream(self.video, settings, tracker)
+        stream = await caption_stream(self.video, options, tracker)
         if stream is None:
             transcriber = transcriber or self.components.transcriber()
-            stream = await whisper_stream(self.video, settings, transcriber, workdir,
+            stream = await whisper_stream(self.video, options, transcriber, workdir,
                                           self.observer, tracker, self.cache)  # fmt: skip
             if self.video.duration <= 0 and stream.audio is not None:
                 duration, _ = await asyncio.to_thread(probe_media, stream.audio)
@@ -129,8 +128,8 @@ class _Run:
                         fallback: LLMProvider | None,
                         transcribed: Callable[[], None]) -> list[HourSummary]:  # fmt: skip
         assert self.video is not None
-        settings, tracker = self.settings, self.tracker
-        segments = _then(collect(stream, sponsor_filter(self.video, settings, stream.segments),
+        tracker = self.tracker
+        segments = _then(collect(stream, sponsor_filter(self.video, self.options, stream.segments),
                                  self.observer, tracker, self.stop), transcribed)  # fmt: skip
         if self.video.duration <= 0:  # captions of a video whose length nobody reported
             async for _ in segments:
@@ -140,9 +139,8 @@ class _Run:
                 raise InputError(f"{self.video.id} has no duration and an empty transcript")
             self.video = replace(self.video, duration=end)
             segments = iterate(list(stream.collected))  # again, now that the plan is known
-        self.plan = plan_for(self.video, settings)
-        options = EngineOptions(tracker.max_concurrent_llm, settings.sequential,
-                                settings.max_output_tokens)  # fmt: skip
+        self.plan = plan_for(self.video, self.components.sections)
+        options = self.components.engine
         second = Route(fallback, self.components.lane(fallback)) if fallback is not None else None
         self.engine = SummaryEngine(
             provider, options, tracker=tracker, on_progress=self.observer.progress,
@@ -236,8 +234,8 @@ async def process_video(
         with run.memory, tempfile.TemporaryDirectory(prefix="yttl-") as work:
             stream = await run.transcript(source, transcriber, Path(work))
             llm = components.llm
-            if settings.transcript_only or llm is None:
-                filtered = sponsor_filter(run.video, settings, stream.segments)  # type: ignore[arg-type]
+            if components.transcript_only or llm is None:
+                filtered = sponsor_filter(run.video, run.options, stream.segments)  # type: ignore[arg-type]
                 async for _ in collect(stream, filtered, run.observer, tracker, run.stop):
                     pass
                 release()

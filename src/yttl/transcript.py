@@ -10,25 +10,23 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from yttl.cache import ResultsCache, transcript_key
-from yttl.config import Settings
 from yttl.errors import InputError, NetworkError
 from yttl.models import CaptionTrack, Transcript, TranscriptSegment, TranscriptSource, VideoInfo
 from yttl.perf import PerformanceTracker
 from yttl.sources import choose_track, fetch_track_text, parse_captions
 from yttl.sources.sponsorblock import fetch_segments, remove_segments
-from yttl.sources.ytdlp import ytdlp_params
 from yttl.transcribe.base import Transcriber
 
-__all__ = ["RunObserver", "TranscriptStream", "caption_stream", "collect", "iterate",
-           "sponsor_filter", "whisper_stream", "ytdlp_settings"]  # fmt: skip
+__all__ = ["RunObserver", "TranscriptOptions", "TranscriptStream", "caption_stream", "collect",
+           "iterate", "sponsor_filter", "whisper_stream"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +41,18 @@ class RunObserver(Protocol):
     def phase(self, name: str) -> None: ...
 
     def progress(self, kind: str, amount: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class TranscriptOptions:
+    """What the transcript stage needs to know, built once from the settings."""
+
+    language: str | None = "en"
+    force_transcription: bool = False
+    caption_attempts: int = 3
+    ytdlp_params: Mapping[str, Any] = field(default_factory=dict)
+    sponsorblock: tuple[str, ...] = ()
+    sponsorblock_api: str = "https://sponsor.ajay.app"
 
 
 @dataclass
@@ -70,18 +80,18 @@ async def iterate(items: Iterable[TranscriptSegment]) -> AsyncIterator[Transcrip
 
 
 async def caption_stream(
-    video: VideoInfo, settings: Settings, tracker: PerformanceTracker
+    video: VideoInfo, options: TranscriptOptions, tracker: PerformanceTracker
 ) -> TranscriptStream | None:
     """The preferred caption track, or None when there is none or it cannot be had."""
-    if settings.force_local_transcribe:
+    if options.force_transcription:
         return None
-    track = choose_track(video, settings.language)
+    track = choose_track(video, options.language or "en")
     if track is None:
-        logger.info("no caption track in %r; transcribing the audio", settings.language)
+        logger.info("no caption track in %r; transcribing the audio", options.language)
         return None
     with tracker.phase("captions"):
         try:
-            text = await _fetch_with_retries(track, settings.retry_max_attempts, tracker)
+            text = await _fetch_with_retries(track, options.caption_attempts, tracker)
         except NetworkError as exc:
             logger.warning("%s; falling back to transcription", exc.message)
             return None
@@ -112,7 +122,7 @@ async def _fetch_with_retries(track: CaptionTrack, attempts: int,
 
 async def whisper_stream(
     video: VideoInfo,
-    settings: Settings,
+    options: TranscriptOptions,
     transcriber: Transcriber,
     workdir: Path,
     observer: RunObserver,
@@ -136,8 +146,8 @@ async def whisper_stream(
         tracker.count("cache_hits")
         segments, language = cached
         return TranscriptStream(iterate(segments), source, language)
-    audio = await audio_path(video, settings, workdir, observer, tracker)
-    stream = TranscriptStream(transcriber.transcribe(audio), source, settings.language,
+    audio = await audio_path(video, options, workdir, observer, tracker)
+    stream = TranscriptStream(transcriber.transcribe(audio), source, options.language,
                               transcriber, audio=audio)  # fmt: skip
     stream.on_complete = lambda segments: cache.put_transcript(
         key, segments, transcriber.stats.language
@@ -146,7 +156,7 @@ async def whisper_stream(
 
 
 async def audio_path(
-    video: VideoInfo, settings: Settings, workdir: Path, observer: RunObserver,
+    video: VideoInfo, options: TranscriptOptions, workdir: Path, observer: RunObserver,
     tracker: PerformanceTracker,
 ) -> Path:  # fmt: skip
     if video.media_path is not None:
@@ -167,26 +177,19 @@ async def audio_path(
         observer.progress("download_done", done - seen_done)
         seen_done = done
 
-    params = ytdlp_settings(settings)
     with tracker.phase("download"):
-        return await asyncio.to_thread(download_audio, video, params, workdir, progress)
-
-
-def ytdlp_settings(settings: Settings) -> dict[str, object]:
-    return ytdlp_params(
-        cookies=settings.cookies,
-        cookies_from_browser=settings.cookies_from_browser,
-        extra=settings.yt_dlp_options,
-    )
+        return await asyncio.to_thread(
+            download_audio, video, dict(options.ytdlp_params), workdir, progress
+        )
 
 
 async def sponsor_filter(
-    video: VideoInfo, settings: Settings, segments: AsyncIterator[TranscriptSegment]
+    video: VideoInfo, options: TranscriptOptions, segments: AsyncIterator[TranscriptSegment]
 ) -> AsyncIterator[TranscriptSegment]:
     skipped: list[tuple[float, float]] | None = None
-    if settings.sponsorblock and video.is_youtube:
+    if options.sponsorblock and video.is_youtube:
         skipped = await fetch_segments(
-            video.id, settings.sponsorblock, api_base=settings.sponsorblock_api
+            video.id, options.sponsorblock, api_base=options.sponsorblock_api
         )
     removed = 0
     async for segment in segments:

@@ -71,7 +71,22 @@ class LoopbackState:
     file_requests: list[str] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    rate_limit: tuple[int, float] | None = None  # (calls, seconds): N in any T, else 429
+    rate_limited: int = 0
+    accepted: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def over_limit(self, now: float) -> float | None:
+        """Seconds until a call would be allowed, when the window is full (lock held)."""
+        if self.rate_limit is None:
+            return None
+        calls, seconds = self.rate_limit
+        recent = [t for t in self.accepted if t > now - seconds]
+        self.accepted[:] = recent
+        if len(recent) >= calls:
+            return recent[0] + seconds - now
+        recent.append(now)
+        return None
 
     def successful_calls(self) -> list[ChatCall]:
         return [c for c in self.calls if c.status == 200 and not c.faulted and c.end]
@@ -137,8 +152,17 @@ class _Handler(BaseHTTPRequestHandler):
             call = ChatCall(len(state.calls), body.get("messages", []), body.get("model", ""),
                             time.perf_counter())  # fmt: skip
             state.calls.append(call)
-            state.in_flight += 1
-            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            wait = state.over_limit(time.monotonic())
+            if wait is None:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        if wait is not None:
+            with state.lock:
+                state.rate_limited += 1
+            call.status, call.faulted, call.end = 429, True, time.perf_counter()
+            self._send(429, b'{"error": {"message": "rate limit", "code": "rate_limit_exceeded"}}',
+                       {"Retry-After": f"{wait:.2f}"})  # fmt: skip
+            return
         try:
             latency = state.latency(call) if callable(state.latency) else state.latency
             if latency:
