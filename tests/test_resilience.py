@@ -273,7 +273,8 @@ def test_requests_are_paced_under_the_budget(server: LoopbackServer, tmp_path: P
     starts = sorted(c.start for c in server.state.calls)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # one every 0.2 s, though 8 may be in flight (the first pays for opening a connection)
-    assert len(starts) == 5 and min(gaps[1:]) >= 0.15 and sum(gaps) / len(gaps) >= 0.18
+    # (the first call pays for opening the connection, so the first gap is shorter)
+    assert len(starts) == 5 and min(gaps[1:]) >= 0.15 and sum(gaps[1:]) / 3 >= 0.18
 
 
 def test_an_unreachable_caption_server_is_retried_then_reported(

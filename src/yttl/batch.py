@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -44,6 +44,7 @@ __all__ = [
     "exit_code_for",
     "outcome_of",
     "run_batch",
+    "without_transcript",
     "worst_exit",
 ]
 
@@ -87,6 +88,12 @@ class VideoOutcome:
         return sum(1 for s in items if s.status != "failed"), len(items)
 
 
+def without_transcript(result: RunResult) -> RunResult:
+    """The result less its transcript segments: what the index and the summary lines
+    need, small enough to keep for every video of a long batch."""
+    return replace(result, transcript=replace(result.transcript, segments=()))
+
+
 def outcome_of(entry: BatchEntry, result: RunResult) -> VideoOutcome:
     sections = [s for h in result.hours for s in h.sections]
     if result.interrupted:
@@ -124,9 +131,11 @@ async def run_batch(
     max_concurrent_videos: int,
     write: Writer | None = None,
     observer: BatchObserver | None = None,
+    keep_transcripts: bool = True,
 ) -> list[VideoOutcome]:
     """Run every entry; each video's outputs are written (``write``) as soon as it ends,
-    so a Ctrl-C later loses nothing that was finished. Outcomes come in entry order."""
+    so a Ctrl-C later loses nothing that was finished. Outcomes come in entry order;
+    without ``keep_transcripts`` their results drop the transcript once it is written."""
     observer = observer or _Silent()
     settings = components.settings
     slot = asyncio.Semaphore(max(1, max_concurrent_videos))
@@ -162,6 +171,8 @@ async def run_batch(
             and (made.hours or settings.transcript_only or outcome.status != "interrupted")
         ):
             outcome.outputs = await write(made)
+        if made is not None and not keep_transcripts:
+            outcome.result = without_transcript(made)
         observer.finished(outcome)
         return outcome
 

@@ -30,6 +30,7 @@ from yttl.batch import (
     Writer,
     exit_code_for,
     outcome_of,
+    without_transcript,
 )
 from yttl.config import Settings
 from yttl.errors import (
@@ -286,6 +287,7 @@ class RayExecutor:
             outcome = self._outcome(entry, kind, value)
             if write is not None and outcome.result is not None:
                 outcome.outputs = await write(outcome.result)
+                outcome.result = without_transcript(outcome.result)
             observer.finished(outcome)
             return outcome
 

@@ -24,6 +24,7 @@ class TranscriptionStats:
     chunks: int = 0
     skipped_chunks: int = 0
     dropped_segments: int = 0
+    fallback_windows: int = 0  # windows decoded again after a repetition loop
     language: str | None = None
 
     @property

@@ -42,6 +42,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 VAD_SLICE_SECONDS = 60
+LOOP_COMPRESSION = 2.4  # Whisper's own threshold for a repetition loop
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _NOT_WORDS = re.compile(r"^[\W_]*(\[[^\]]*\]|\([^)]*\)|♪+)?[\W_]*$")
 
 
@@ -307,14 +309,35 @@ class FasterWhisperTranscriber:
         logger.debug("chunk %d: %.1f s at %.1f s, %.1f s of speech", chunk.index, chunk.seconds,
                      chunk.offset, getattr(info, "duration_after_vad", chunk.seconds))  # fmt: skip
         for segment in segments:
-            text = segment.text.strip()
-            if is_hallucination(text, segment.no_speech_prob, segment.avg_logprob,
-                                segment.compression_ratio):  # fmt: skip
-                stats.dropped_segments += 1
+            if segment.compression_ratio > LOOP_COMPRESSION and prepared.clips:
+                # The batched pipeline decodes once, at temperature 0, with no fallback: a
+                # repetition loop there would cost the whole window. Decode the window
+                # again the way Whisper does, with rising temperatures.
+                stats.fallback_windows += 1
+                yield from self._fallback(chunk, segment.start, segment.end)
                 continue
-            start = chunk.offset + max(segment.start, 0.0)
-            end = chunk.offset + min(max(segment.end, segment.start), chunk.seconds)
-            yield TranscriptSegment(round(start, 3), round(end, 3), text)
+            yield from self._kept(chunk, 0.0, segment)
+
+    def _kept(self, chunk: AudioChunk, base: float, segment: Any) -> Iterator[TranscriptSegment]:
+        """``segment`` (at ``base`` seconds into ``chunk``) unless Whisper made it up."""
+        text = segment.text.strip()
+        if is_hallucination(text, segment.no_speech_prob, segment.avg_logprob,
+                            segment.compression_ratio):  # fmt: skip
+            self.stats.dropped_segments += 1
+            return
+        start = chunk.offset + base + max(segment.start, 0.0)
+        end = chunk.offset + min(base + max(segment.end, segment.start), chunk.seconds)
+        yield TranscriptSegment(round(start, 3), round(end, 3), text)
+
+    def _fallback(self, chunk: AudioChunk, start: float, end: float) -> Iterator[TranscriptSegment]:
+        window = chunk.samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+        segments, _ = self._model.transcribe(
+            window, language=self._language, vad_filter=False, beam_size=self._plan.beam_size,
+            temperature=FALLBACK_TEMPERATURES, compression_ratio_threshold=LOOP_COMPRESSION,
+            condition_on_previous_text=False,
+        )  # fmt: skip
+        for segment in segments:
+            yield from self._kept(chunk, start, segment)
 
     def segments(self, audio: Path, stop: threading.Event) -> Iterator[TranscriptSegment]:
         """The blocking generator behind ``transcribe``: usable without an event loop."""
