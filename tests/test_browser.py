@@ -112,7 +112,9 @@ def test_the_batch_index_lists_every_video_and_fits_a_phone(tmp_path: Path) -> N
     assert int(found["scroll-width"]) <= 390
     assert float(found["font-size"].removesuffix("px")) >= 14
     shot = tmp_path / "index-phone.png"
-    _chromium(tmp_path, "--window-size=390,844", f"--screenshot={shot}", (out / "index.html").as_uri())
+    _chromium(
+        tmp_path, "--window-size=390,844", f"--screenshot={shot}", (out / "index.html").as_uri()
+    )
     assert shot.read_bytes()[16:24] == (390).to_bytes(4, "big") + (844).to_bytes(4, "big")
     if os.environ.get("YTTL_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["YTTL_SCREENSHOT_DIR"]) / "index-phone.png")
