@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 from tests.support.faults import Faults
 from tests.support.server import LoopbackServer
 from tests.support.videos import YOUTUBE, load_info, point_captions_at, two_hour_video, video_ids
+
+from benchmarks.common import yttl_command
 
 SCENARIOS = ("budget", "throughput", "queued", "faults", "ray")
 
@@ -59,24 +60,7 @@ def yttl(
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "yttl",
-            str(source),
-            "-lp",
-            "openai",
-            "-ou",
-            server.openai_base_url,
-            "-o",
-            str(out),
-            "-f",
-            "json",
-            "--no-open",
-            "--no-cache",
-            "-q",
-            *extra,
-        ],
+        yttl_command(server, source, out, *extra),
         env=env,
         capture_output=True,
         text=True,

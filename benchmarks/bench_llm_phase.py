@@ -18,13 +18,14 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tests.support.server import LoopbackServer
 from tests.support.videos import two_hour_video
+
+from benchmarks.common import yttl_command
 
 IDEAL_CALLS = 26
 
@@ -35,24 +36,7 @@ def run_once(server: LoopbackServer, info: Path, out: Path, extra: list[str]) ->
     env = dict(
         os.environ, OPENAI_API_KEY="sk-benchmark-0123456789", XDG_CONFIG_HOME=str(out / "cfg")
     )
-    args = [
-        sys.executable,
-        "-m",
-        "yttl",
-        str(info),
-        "-lp",
-        "openai",
-        "-ou",
-        server.openai_base_url,
-        "-o",
-        str(out),
-        "-f",
-        "json",
-        "--no-open",
-        "--no-cache",
-        "-q",
-        *extra,
-    ]
+    args = yttl_command(server, info, out, *extra)
     start = time.perf_counter()
     result = subprocess.run(args, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start

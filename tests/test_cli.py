@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import av
@@ -231,11 +232,38 @@ def test_media_without_audio_and_captions(server: LoopbackServer, tmp_path: Path
 def test_a_missing_api_key_fails_before_any_work(server: LoopbackServer, tmp_path: Path,
                                                  clean_env: dict[str, str]) -> None:  # fmt: skip
     info = serve_video(server, "vo4pMVb0R6M", tmp_path)
-    clean_env.pop("OPENAI_API_KEY")
-    result = run_yttl(_args(server, info, tmp_path / "o"), clean_env)
+    result = run_yttl([str(info), "-lp", "groq", "-o", str(tmp_path / "o"), "--no-open"], clean_env)
     assert result.returncode == 2
-    _assert_one_line_error(result.stderr, "OPENAI_API_KEY")
+    _assert_one_line_error(result.stderr, "GROQ_API_KEY")
     assert server.state.file_requests == [] and not (tmp_path / "o").exists()
+
+
+def test_a_local_server_needs_no_key(server: LoopbackServer, tmp_path: Path,
+                                     clean_env: dict[str, str]) -> None:  # fmt: skip
+    """The README's profile example, with no LAB_API_KEY anywhere (llama.cpp, Ollama...)."""
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    clean_env.pop("OPENAI_API_KEY")
+    result = run_yttl([str(info), "-aop", "lab", "-lp", "lab", "--lab-base-url",
+                       server.openai_base_url, "--lab-model", "qwen", "-o", str(tmp_path / "o"),
+                       "-f", "json", "--no-open"], clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {c.model for c in server.state.calls} == {"qwen"}
+
+
+def test_an_unknown_model_stops_at_the_first_answer_with_one_line(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    body = json.dumps({"error": {"message": "The model `gpt-4o-mimi` does not exist",
+                                 "type": "invalid_request_error", "code": "model_not_found"}})  # fmt: skip
+    server.state.fault = lambda call: (404, {}, body.encode())
+    info = two_hour_video(server, tmp_path)
+    result = run_yttl(_args(server, info, tmp_path / "o", "-om", "gpt-4o-mimi", "-f", "json"),
+                      clean_env)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    _assert_one_line_error(result.stderr, "gpt-4o-mimi")
+    assert "has no model 'gpt-4o-mimi'" in result.stderr
+    prompts = [c.user for c in server.state.calls]
+    assert len(prompts) <= 16 and len(set(prompts)) == len(prompts)  # nothing retried
 
 
 def test_a_refused_key_is_exit_1_without_traceback(server: LoopbackServer, tmp_path: Path,
@@ -393,3 +421,37 @@ def test_an_info_file_without_duration_takes_it_from_the_captions(
     out = json.loads((tmp_path / "o" / "vo4pMVb0R6M.json").read_text())
     assert 640 < out["video"]["duration"] <= 660 and out["transcript"]["segments"] > 100
     assert len((tmp_path / "o" / "vo4pMVb0R6M.txt").read_text().splitlines()) > 100
+
+
+def test_an_unwritable_output_folder_is_found_before_any_call(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_yttl(_args(server, info, blocker / "out"), clean_env)
+    assert result.returncode == 2
+    _assert_one_line_error(result.stderr, "cannot write to the output folder")
+    assert not server.state.calls and not server.state.file_requests
+
+
+def test_outputs_get_the_users_umask_and_markdown_links_stay_links(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    import stat
+
+    info_path = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    info = json.loads(info_path.read_text())
+    info["webpage_url"] = "https://example.org/watch?v=a b>c"  # a space and a > in the URL
+    info["extractor_key"] = "Generic"
+    info_path.write_text(json.dumps(info))
+    out = tmp_path / "o"
+    result = run_yttl(_args(server, info_path, out, "-f", "md", "-f", "html"), clean_env)
+    assert result.returncode == 0, result.stderr
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in (out / "vo4pMVb0R6M.md", out / "vo4pMVb0R6M.html"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    markdown = (out / "vo4pMVb0R6M.md").read_text()
+    assert "<https://example.org/watch?v=a%20b%3Ec>" in markdown
+    assert "a b>c" not in markdown

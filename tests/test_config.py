@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_yttl
+from tests.support.server import LoopbackServer
+from tests.support.videos import serve_video
 from yttl.config import config_path, legacy_config_path, load_settings
 from yttl.errors import ConfigError
 
@@ -87,11 +91,17 @@ def test_config_show_and_path_commands(tmp_path: Path, clean_env: dict[str, str]
     clean_env["YTTL_MAX_CONCURRENT_LLM"] = "7"
     shown = run_yttl(["config", "show"], clean_env)
     assert shown.returncode == 0, shown.stderr
-    lines = dict(line.split(" = ", 1) for line in shown.stdout.splitlines())
+    parsed = tomllib.loads(shown.stdout)  # what it prints is TOML a config file can take
+    assert parsed["llm_provider"] == "openai" and parsed["max_concurrent_llm"] == 7
+    assert parsed["max_output_tokens"] == 512  # a setting about tokens, not a secret
+    assert parsed["profiles"]["lab"] == {"base_url": "http://x/v1", "model": "m",
+                                         "api_key": "***"}  # fmt: skip
+    assert "openai_model" not in parsed and "# openai_model =" in shown.stdout  # unset
+    lines = dict(line.split(" = ", 1) for line in shown.stdout.splitlines() if " = " in line)
     assert lines["llm_provider"] == f'"openai"  # {path}'
     assert lines["max_concurrent_llm"] == "7  # env YTTL_MAX_CONCURRENT_LLM"
     assert lines["language"] == '"en"  # default'
-    assert "sk-secret-in-config" not in shown.stdout and "***" in lines["profiles"]
+    assert "sk-secret-in-config" not in shown.stdout
     where = run_yttl(["config", "path"], clean_env)
     assert where.stdout.strip() == str(path)
 
@@ -102,3 +112,56 @@ def test_a_broken_config_file_stops_the_cli_with_exit_2(clean_env: dict[str, str
     result = run_yttl(["whatever.mp4"], clean_env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("yttl: error: config file")
+
+
+def test_a_key_from_the_config_file_never_reaches_logs_or_outputs(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    secret = "sk-config-file-secret-0123456789"
+    path = Path(clean_env["XDG_CONFIG_HOME"]) / "yttl" / "config.toml"
+    _write(path, f'[profiles.lab]\nbase_url = "{server.openai_base_url}"\nmodel = "m"\n'
+           f'api_key = "{secret}"\n')  # fmt: skip
+    echo = json.dumps({"error": {"message": f"bad request from key {secret}"}}).encode()
+    server.state.fault = lambda call: (400, {}, echo)  # a provider that quotes the key back
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    result = run_yttl([str(info), "-lp", "lab", "-o", str(tmp_path / "o"), "-f", "json",
+                       "-f", "md", "--no-open", "-v"], clean_env)  # fmt: skip
+    assert result.returncode == 1, result.stderr  # every section refused: a failure
+    written = "".join(p.read_text() for p in (tmp_path / "o").iterdir())
+    assert "request refused" in written and "***" in written
+    assert secret not in written + result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--chunk-seconds", "-5"], {}, "--chunk-seconds must be above 0, not -5.0"),
+    (["--max-concurrent-llm", "0"], {}, "--max-concurrent-llm must be at least 1, not 0"),
+    (["--request-timeout", "-1"], {}, "--request-timeout must be above 0"),
+    ([], {"YTTL_MAX_CONCURRENT_VIDEOS": "0"}, "YTTL_MAX_CONCURRENT_VIDEOS must be at least 1"),
+    ([], {"YTTL_BREAKER_FAILURE_RATE": "2"}, "YTTL_BREAKER_FAILURE_RATE must be above 0"),
+])  # fmt: skip
+def test_settings_out_of_range_name_where_they_came_from(
+    clean_env: dict[str, str], args: list[str], env: dict[str, str], message: str
+) -> None:
+    clean_env.update(env)
+    result = run_yttl(["whatever.mp4", *args], clean_env, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"yttl: error: {message}"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('max_concurrent = "8"', "profiles.lab.max_concurrent must be a number, not '8'"),
+    ("model = 7", "profiles.lab.model must be text, not 7"),
+    ("context_tokens = 0", "profiles.lab.context_tokens must be at least 1"),
+])  # fmt: skip
+def test_wrong_types_in_a_profile_table_are_refused(tmp_path: Path, table: str,
+                                                    message: str) -> None:  # fmt: skip
+    path = tmp_path / "config.toml"
+    path.write_text(f'[profiles.lab]\nbase_url = "http://127.0.0.1:1/v1"\n{table}\n')
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings({}, config_file=path, environ={})
+    path.write_text("max_output_tokens = 0\n")
+    with pytest.raises(
+        ConfigError, match=re.escape(f"{path}: max_output_tokens must be at least 1")
+    ):
+        load_settings({}, config_file=path, environ={})

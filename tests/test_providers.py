@@ -119,6 +119,32 @@ def test_presets_profiles_and_missing_keys() -> None:
     assert max_concurrent_llm(Settings(llm_provider="openai", sequential=True), environ={}) == 1
 
 
+def test_openai_model_and_url_flags_belong_to_the_openai_provider_only() -> None:
+    flags = {"openai_model": "gpt-4o-mini", "openai_base_url": "http://127.0.0.1:9/v1"}
+    groq = llm_endpoint(Settings(llm_provider="groq", **flags), environ={})  # type: ignore[arg-type]
+    assert (groq.model, groq.base_url) == (PRESETS["groq"].model, PRESETS["groq"].base_url)
+    openai = llm_endpoint(Settings(llm_provider="openai", **flags), environ={})  # type: ignore[arg-type]
+    assert (openai.model, openai.base_url) == ("gpt-4o-mini", "http://127.0.0.1:9/v1")
+
+
+@pytest.mark.parametrize(("url", "local"), [
+    ("http://127.0.0.1:8080/v1", True), ("http://localhost:11434/v1", True),
+    ("http://192.168.1.20:8000/v1", True), ("http://10.0.0.5/v1", True),
+    ("http://[::1]:8080/v1", True), ("https://api.groq.com/openai/v1", False),
+    ("http://8.8.8.8/v1", False),
+])  # fmt: skip
+def test_local_endpoints_need_no_key(url: str, local: bool) -> None:
+    from yttl.factory import is_local_endpoint
+
+    assert is_local_endpoint(url) is local
+    settings = Settings(llm_provider="lab", profiles={"lab": Profile("lab", url, "m")})
+    if local:
+        assert build_llm(settings, environ={}).name == "lab"
+    else:
+        with pytest.raises(UsageError, match="no API key"):
+            build_llm(settings, environ={})
+
+
 def test_the_provider_serves_many_concurrent_requests_on_one_client(server: LoopbackServer) -> None:
     server.state.latency = lambda call: 0.2
     provider = _provider(server)

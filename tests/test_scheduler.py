@@ -161,7 +161,7 @@ def test_a_refused_request_never_counts_against_the_endpoint_and_is_never_retrie
     async def attempt() -> str:
         nonlocal tries
         tries += 1
-        raise ModelNotFoundError("no such model") if tries % 2 else RequestRefusedError("400")
+        raise RequestRefusedError("400: bad request")
 
     async def main() -> list[BaseException | str]:
         return list(await asyncio.gather(*(lane("c", attempt) for _ in range(10)),
@@ -171,6 +171,25 @@ def test_a_refused_request_never_counts_against_the_endpoint_and_is_never_retrie
     assert tries == 10  # one attempt each
     assert all(isinstance(r, RequestRefusedError) for r in results)
     assert lane.breaker is not None and lane.breaker.state == "closed"
+
+
+def test_an_unknown_model_closes_the_lane_at_the_first_answer() -> None:
+    lane = _lane(2, attempts=3)
+    sent = 0
+
+    async def attempt() -> str:
+        nonlocal sent
+        sent += 1
+        await asyncio.sleep(0.01)
+        raise ModelNotFoundError("openai: the provider has no model 'gpt-4o-mimi'")
+
+    async def main() -> list[BaseException | str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(10)),
+                                         return_exceptions=True))  # fmt: skip
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, ModelNotFoundError) for r in results)
+    assert sent == 2  # the two in flight when the first answer came; nothing after
 
 
 def test_a_probe_that_ends_without_an_answer_releases_the_half_open_state() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +23,15 @@ from yttl.batch import (
     EXIT_USAGE,
     exit_code_for,
 )
-from yttl.config import FORMATS, Profile, Settings, load_settings, parse_assignment
+from yttl.config import (
+    FORMATS,
+    Profile,
+    Settings,
+    known_secrets,
+    load_settings,
+    parse_assignment,
+    redact,
+)
 from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.runner import print_error, run_command
 
@@ -175,20 +183,16 @@ def _flags(ns: argparse.Namespace, profiles: Sequence[str]) -> dict[str, Any]:
 class _RedactSecrets(logging.Filter):
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 8]
+        self._secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, ()
+        record.msg, record.args = redact(record.getMessage(), self._secrets), ()
         return True
 
 
 def _configure_logging(console: Console, settings: Settings) -> None:
     handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
-    secrets = [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN"))]
-    handler.addFilter(_RedactSecrets(secrets))
+    handler.addFilter(_RedactSecrets(known_secrets(settings)))
     logger.handlers[:] = [handler]
     logger.propagate = False
     level = (
@@ -211,7 +215,7 @@ def _sources(ns: argparse.Namespace) -> list[str]:
 
 
 def _config_command(argv: Sequence[str], console: Console) -> int:
-    from yttl.config import config_path, redacted
+    from yttl.config import config_path, redacted, toml_value
 
     parser = _ArgumentParser(prog="yttl config", allow_abbrev=False)
     parser.add_argument("action", choices=("show", "path", "suggest"))
@@ -226,8 +230,17 @@ def _config_command(argv: Sequence[str], console: Console) -> int:
         return _suggest(ns, console)
     settings, origins = load_settings({}, config_file=ns.config)
     for name, value in vars(settings).items():
-        shown = json.dumps(redacted(name, value), default=str)
-        print(f"{name} = {shown}  # {origins[name]}")
+        if name == "profiles":
+            continue
+        if value is None or value == {}:
+            print(f"# {name} =  (unset; {origins[name]})")
+        else:
+            print(f"{name} = {toml_value(redacted(name, value))}  # {origins[name]}")
+    for profile in settings.profiles.values():
+        print(f"\n[profiles.{profile.name}]  # {origins['profiles']}")
+        for key, value in dataclasses.asdict(profile).items():
+            if key != "name" and value is not None:
+                print(f"{key} = {toml_value(redacted(key, value))}")
     return EXIT_OK
 
 

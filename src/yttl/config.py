@@ -10,10 +10,11 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,20 @@ __all__ = [
     "Profile",
     "Settings",
     "config_path",
+    "is_secret_name",
+    "known_secrets",
     "legacy_config_path",
     "load_settings",
     "parse_value",
+    "redact",
+    "toml_value",
 ]
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("html", "md", "json", "txt", "srt", "vtt")
-SECRET_WORDS = ("key", "token", "secret", "password")
+_SECRET_NAME = re.compile(r"(^|_)(api_key|key|token|secret|password)$", re.IGNORECASE)
+_SECRET_VARIABLE = re.compile(r"(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$")
 
 
 @dataclass(frozen=True)
@@ -124,34 +130,54 @@ class Settings:
     quiet: bool = False
     profiles: dict[str, Profile] = field(default_factory=dict)
 
-    def validate(self) -> Settings:
-        if self.sections not in ("fixed", "chapters"):
-            raise ConfigError(f"sections must be 'fixed' or 'chapters', not {self.sections!r}")
-        if self.chunk_strategy not in ("adaptive", "fixed", "memory_optimized"):
-            raise ConfigError(f"unknown chunk strategy {self.chunk_strategy!r}")
+    def problems(self) -> list[tuple[str, str]]:
+        """(setting, what is wrong) for every value out of its range."""
+        found: list[tuple[str, str]] = []
+        choices = {"sections": ("fixed", "chapters"), "executor": ("local", "ray"),
+                   "chunk_strategy": ("adaptive", "fixed", "memory_optimized")}  # fmt: skip
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                found.append((name, f"must be one of {', '.join(allowed)}, "
+                                    f"not {getattr(self, name)!r}"))  # fmt: skip
         unknown = [f for f in self.format if f not in FORMATS]
         if unknown:
-            raise ConfigError(
-                f"unknown output format {unknown[0]!r}; choose from {', '.join(FORMATS)}"
-            )
-        if self.executor not in ("local", "ray"):
-            raise ConfigError(f"executor must be 'local' or 'ray', not {self.executor!r}")
+            found.append(("format", f"unknown output format {unknown[0]!r}; choose from "
+                                    f"{', '.join(FORMATS)}"))  # fmt: skip
         for name in ("max_concurrent_llm", "max_concurrent_whisper", "retry_max_attempts",
                      "max_concurrent_videos", "max_videos", "breaker_window",
-                     "breaker_min_calls"):  # fmt: skip
+                     "breaker_min_calls", "context_tokens", "max_output_tokens", "beam_size",
+                     "local_llm_instances", "local_llm_threads", "memory_limit_mb"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"{name.replace('_', '-')} must be at least 1, not {value}")
+                found.append((name, f"must be at least 1, not {value}"))
         for name in ("breaker_cooldown", "breaker_deadline", "request_timeout",
-                     "requests_per_minute", "tokens_per_minute", "chunk_seconds"):  # fmt: skip
+                     "requests_per_minute", "tokens_per_minute", "chunk_seconds",
+                     "whisper_upload_limit_mb", "min_silence_seconds"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be above 0, not {value}")
+                found.append((name, f"must be above 0, not {value}"))
         if not 0 < self.breaker_failure_rate <= 1:
-            raise ConfigError("breaker-failure-rate must be above 0 and at most 1")
+            found.append(("breaker_failure_rate", "must be above 0 and at most 1"))
         if self.retry_base_delay < 0:
-            raise ConfigError(f"retry-base-delay must not be negative, not {self.retry_base_delay}")
+            found.append(("retry_base_delay", f"must not be negative, not {self.retry_base_delay}"))
+        return found
+
+    def validate(self, origins: Mapping[str, str] | None = None) -> Settings:
+        """The settings, or a ``ConfigError`` naming the first bad value and where it came
+        from: the flag, the variable or the config file's key."""
+        for name, problem in self.problems():
+            raise ConfigError(f"{_where(name, (origins or {}).get(name, 'default'))} {problem}")
         return self
+
+
+def _where(name: str, origin: str) -> str:
+    if origin == "command line":
+        return f"--{name.replace('_', '-')}"
+    if origin.startswith("env "):
+        return origin.removeprefix("env ")
+    if origin == "default":
+        return name
+    return f"{origin}: {name}"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -235,12 +261,20 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 def _profiles(raw: Any, origin: str) -> dict[str, Profile]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: 'profiles' must be a table of tables")
-    known = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+    types = {"base_url": str, "model": str, "whisper_model": str, "api_key_env": str,
+             "api_key": str, "context_tokens": int, "max_concurrent": int}  # fmt: skip
     result = {}
     for name, table in raw.items():
-        if not isinstance(table, dict) or set(table) - known:
-            extra = sorted(set(table) - known) if isinstance(table, dict) else []
+        if not isinstance(table, dict) or set(table) - set(types):
+            extra = sorted(set(table) - set(types)) if isinstance(table, dict) else []
             raise ConfigError(f"{origin}: profile {name!r} has unknown keys {extra}")
+        for key, value in table.items():
+            wanted = types[key]
+            if not isinstance(value, wanted) or isinstance(value, bool):
+                kind = "a number" if wanted is int else "text"
+                raise ConfigError(f"{origin}: profiles.{name}.{key} must be {kind}, not {value!r}")
+            if isinstance(value, int) and value < 1:
+                raise ConfigError(f"{origin}: profiles.{name}.{key} must be at least 1")
         result[name] = Profile(name=name, **table)
     return result
 
@@ -307,11 +341,45 @@ def load_settings(
         elif raw is not None:
             values[name] = raw
             origins[name] = "command line"
-    return Settings(**values).validate(), origins
+    return Settings(**values).validate(origins), origins
+
+
+def is_secret_name(name: str) -> bool:
+    """``api_key``, ``hf_token``...: yes; ``max_output_tokens``, ``api_key_env``: no."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def known_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret the settings and the environment hold: keys of profiles from the
+    config file, and every ``*_API_KEY`` / ``*_TOKEN`` variable (whichever is in use)."""
+    environ = os.environ if environ is None else environ
+    found = [v for k, v in environ.items() if _SECRET_VARIABLE.search(k.upper()) and v]
+    found += [p.api_key for p in settings.profiles.values() if p.api_key]
+    return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def toml_value(value: Any) -> str:
+    """A value as TOML (for ``config show``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}"
+                                for k, v in value.items()) + " }"  # fmt: skip
+    return json.dumps(str(value))
 
 
 def redacted(name: str, value: Any) -> Any:
-    if value and any(word in name.lower() for word in SECRET_WORDS) and "env" not in name:
+    if value and is_secret_name(name):
         return "***"
     if isinstance(value, Profile):
         return {k: redacted(k, v) for k, v in dataclasses.asdict(value).items() if v is not None}

@@ -4,10 +4,12 @@ run's scheduler, the transcriber and the cache. Stages receive these, not ``Sett
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -105,8 +107,9 @@ def _endpoint(
         raise UsageError(f"unknown LLM provider {name!r}; choose from {known}")
     return LLMEndpoint(
         name,
-        settings.openai_base_url or preset.base_url,
-        settings.openai_model or preset.model,
+        # -ou and -om belong to the openai provider only: never sent to Groq or a profile
+        (settings.openai_base_url if name == "openai" else None) or preset.base_url,
+        (settings.openai_model if name == "openai" else None) or preset.model,
         preset.api_key_env,
         environ.get(preset.api_key_env),
         settings.context_tokens or preset.context_tokens,
@@ -130,7 +133,25 @@ def max_concurrent_llm(
     return _endpoint(settings, name, environ).max_concurrent
 
 
+def is_local_endpoint(base_url: str) -> bool:
+    """Loopback or a private network: llama.cpp's server, Ollama, LM Studio, vLLM at home
+    need no key."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost" or host.endswith((".local", ".localhost")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+NO_KEY = "no-key-needed"  # the SDK insists on a key; a local server ignores it
+
+
 def _require_key(endpoint: LLMEndpoint, purpose: str, alternative: str = "") -> str:
+    if not endpoint.api_key and is_local_endpoint(endpoint.base_url):
+        return NO_KEY
     if not endpoint.api_key:
         raise UsageError(
             f"no API key for {purpose}",

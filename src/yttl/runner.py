@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -66,6 +67,8 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
 
     selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
     selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
+    from yttl.render import check_writable
+
     output_dir = Path(settings.output_dir)
     display_on = not settings.quiet and console.is_terminal
 
@@ -86,9 +89,18 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        entries, is_batch = await blocking(expand_sources, sources, ytdlp_options(settings),
-                                           selection, stop=stop, name="yttl-expand")  # fmt: skip
-        components = build_components(settings, stop=stop)  # a missing key fails here
+        # Keys, then the output folder, then the sources: what can fail is found before any
+        # work is paid for. Building may download a local model: Ctrl-C must reach it.
+        components = await blocking(functools.partial(build_components, settings, stop=stop),
+                                    stop=stop, name="yttl-build")  # fmt: skip
+        try:
+            check_writable(Path(settings.output_dir))
+            ytdlp = ytdlp_options(settings)
+            entries, is_batch = await blocking(expand_sources, sources, ytdlp, selection,
+                                               stop=stop, name="yttl-expand")  # fmt: skip
+        except BaseException:
+            await components.aclose()
+            raise
         videos = max_concurrent_videos(settings, len(entries))
 
         async def write(result: RunResult) -> list[Path]:

@@ -18,7 +18,14 @@ from typing import Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
-from yttl.errors import NetworkError, ProviderError, RateLimitError, StopRequested
+from yttl.errors import (
+    AuthError,
+    ModelNotFoundError,
+    NetworkError,
+    ProviderError,
+    RateLimitError,
+    StopRequested,
+)
 from yttl.perf import PerformanceTracker
 from yttl.resilience import (
     BreakerOptions,
@@ -159,6 +166,7 @@ class Lane:
                                                      self._stop)  # fmt: skip
         self._sleep = sleep
         self._backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
+        self._fatal: ProviderError | None = None  # a refused key or model: nothing can succeed
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -188,7 +196,12 @@ class Lane:
 
     async def _send(self, label: str, attempt: Callable[[], Awaitable[T]], number: int,
                     tokens: int) -> T:  # fmt: skip
+        if self._fatal is not None:
+            raise type(self._fatal)(self._fatal.message, hint=self._fatal.hint)
         probe = await self.admission.enter(label, tokens)
+        if self._fatal is not None:  # answered while this call waited for its slot
+            await self.admission.leave("neutral", probe, False)
+            raise type(self._fatal)(self._fatal.message, hint=self._fatal.hint)
         outcome: Outcome = "neutral"  # cancelled before an answer: no verdict
         rate_limited = False
         timeout = self.policy.timeout_for(number)
@@ -202,6 +215,8 @@ class Lane:
             raise NetworkError(f"{label}: no answer within {timeout:.0f} s") from exc
         except ProviderError as exc:
             outcome, rate_limited = health_outcome(exc), isinstance(exc, RateLimitError)
+            if isinstance(exc, AuthError | ModelNotFoundError):
+                self._fatal = exc
             raise
         finally:
             await self.admission.leave(outcome, probe, rate_limited)

@@ -115,8 +115,18 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else ""
 
 
-def translate_error(exc: Exception, provider: str) -> ProviderError:
-    """Map an ``openai`` SDK exception onto yttl's error categories (DESIGN §7)."""
+def translate_error(exc: Exception, provider: str, model: str | None = None,
+                    secret: str | None = None) -> ProviderError:  # fmt: skip
+    """Map an ``openai`` SDK exception onto yttl's error categories (DESIGN §7); the
+    provider's text goes into outputs, so the key is taken out of it."""
+    error = _translate(exc, provider, model)
+    if secret and len(secret) >= 8 and secret in error.message:
+        error.message = error.message.replace(secret, "***")
+        error.args = (error.message,)
+    return error
+
+
+def _translate(exc: Exception, provider: str, model: str | None) -> ProviderError:
     where = f"{provider}: "
     if isinstance(exc, openai.APITimeoutError):
         return NetworkError(where + "request timed out")
@@ -138,8 +148,9 @@ def translate_error(exc: Exception, provider: str) -> ProviderError:
         if status == 413 or code in _CONTEXT_CODES:
             return ContextLengthError(where + f"request too large (HTTP {status})")
         if code == "model_not_found" or (status == 404 and "model" in exc.message.lower()):
+            named = f" {model!r}" if model else " by this name"
             return ModelNotFoundError(
-                where + f"the provider has no model by this name (HTTP {status}): "
+                where + f"the provider has no model{named} (HTTP {status}): "
                 f"{_first_line(exc.message)}",
                 hint="check the model name (-om, --NAME-model or the profile's model)",
             )
@@ -170,6 +181,7 @@ class OpenAICompatibleProvider:
         self.base_url = base_url
         self.context_tokens = context_tokens
         self._temperature = temperature
+        self._api_key = api_key
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
         )
@@ -183,7 +195,7 @@ class OpenAICompatibleProvider:
                 temperature=self._temperature,
             )
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            raise translate_error(exc, self.name) from exc
+            raise translate_error(exc, self.name, self.model, self._api_key) from exc
         if not isinstance(response, ChatCompletion) or not response.choices:
             raise BadResponseError(f"{self.name}: the response has no choices")
         text = response.choices[0].message.content

@@ -18,6 +18,7 @@ __all__ = [
     "SUMMARY_FORMATS",
     "TRANSCRIPT_FORMATS",
     "atomic_write",
+    "check_writable",
     "output_stem",
     "render",
     "write_outputs",
@@ -47,17 +48,41 @@ def render(result: RunResult, fmt: str) -> str:
     return _RENDERERS[fmt](result)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: never a torn file."""
+    """Write to a temporary file beside ``path`` and rename it over: never a torn file.
+    The file gets the mode any other tool's output would (0666 less the umask), not the
+    temporary file's private 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def check_writable(directory: Path) -> None:
+    """Make ``directory`` and write a file in it, before any paid work depends on it."""
+    from yttl.errors import UsageError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".yttl-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to the output folder {directory}: {exc.strerror or exc}",
+            hint="choose another with -o DIR",
+        ) from exc
 
 
 def write_outputs(result: RunResult, formats: Iterable[str], output_dir: Path) -> list[Path]:

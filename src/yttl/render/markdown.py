@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from yttl.models import RunResult
 from yttl.render.jsonout import result_to_dict
 from yttl.render.links import format_clock
 
-__all__ = ["escape_markdown", "to_markdown"]
+__all__ = ["escape_markdown", "link_target", "to_markdown"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -18,14 +19,20 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def link_target(url: str) -> str:
+    """A URL safe inside ``<...>``: spaces, angle brackets and line breaks percent-encoded
+    (CommonMark ends a pointy-bracket destination at ``>`` or a line break)."""
+    return quote(url, safe="!#$%&'()*+,-./:;=?@[]^_`{|}~")
+
+
 def _link(start: float, url: str) -> str:
-    return f"[{format_clock(start)}](<{url}>)"
+    return f"[{format_clock(start)}](<{link_target(url)}>)"
 
 
 def to_markdown(result: RunResult) -> str:
     view = result_to_dict(result)
     video = view["video"]
-    lines = [f"# {escape_markdown(video['title'])}", "", f"<{video['url']}>", ""]
+    lines = [f"# {escape_markdown(video['title'])}", "", f"<{link_target(video['url'])}>", ""]
     for hour in view["hours"]:
         lines += [f"## Hour {hour['index'] + 1} ({_link(hour['start'], hour['url'])})", ""]
         if hour["status"] == "failed":

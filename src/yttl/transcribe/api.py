@@ -58,6 +58,7 @@ class ApiTranscriber:
         policy: CallPolicy = direct_call,
     ) -> None:
         self._policy = policy
+        self._api_key = api_key
         self._provider = provider
         self._model = model
         self._language = language
@@ -95,7 +96,7 @@ class ApiTranscriber:
                     language=self._language or openai.omit,
                 )
             except openai.OpenAIError as exc:
-                raise translate_error(exc, self._provider) from exc
+                raise translate_error(exc, self._provider, self._model, self._api_key) from exc
 
         # through the run's scheduler: the same slots, pacing, retries and breaker as chat
         response = await self._policy(f"audio chunk {chunk.index}", attempt)
