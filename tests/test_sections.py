@@ -95,6 +95,7 @@ def test_chapter_sections_tile_and_group_by_hour(duration: float, marks: list[fl
         assert len(hours_of_starts) == 1
 
 
+@pytest.mark.corpus
 def test_chapter_titles_and_hours_from_a_real_video() -> None:
     from tests.support.videos import load_info
     from yttl.sources.ytdlp import info_from_dict

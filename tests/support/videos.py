@@ -21,6 +21,9 @@ AUDIO = DATA / "audio"
 
 
 def video_ids() -> list[str]:
+    """The corpus's episodes (none without the corpus: its tests are skipped then)."""
+    if not YOUTUBE.is_dir():
+        return []
     return sorted(p.name for p in YOUTUBE.iterdir() if (p / "info.json").is_file())
 
 
