@@ -19,6 +19,7 @@ BENCHMARKS = {
     "local_llm": ["benchmarks.bench_local_llm"],
     "faults": ["benchmarks.bench_faults"],
     "batch": ["benchmarks.bench_batch"],
+    "captions": ["benchmarks.bench_captions"],
 }
 
 

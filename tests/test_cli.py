@@ -371,6 +371,7 @@ def test_malformed_caption_tracks_are_exit_2(server: LoopbackServer, tmp_path: P
     info = serve_video(server, "vo4pMVb0R6M", tmp_path)
     doc = json.loads(info.read_text())
     doc["subtitles"] = {"en": [{"ext": ext, "url": f"{server.url}/files/broken.{ext}"}]}
+    doc["webpage_url"] = doc["original_url"] = ""  # no audio to fall back on
     info.write_text(json.dumps(doc))
     server.state.files[f"broken.{ext}"] = body
     result = run_yttl(_args(server, info, tmp_path / "o"), clean_env)
@@ -455,3 +456,21 @@ def test_outputs_get_the_users_umask_and_markdown_links_stay_links(
     markdown = (out / "vo4pMVb0R6M.md").read_text()
     assert "<https://example.org/watch?v=a%20b%3Ec>" in markdown
     assert "a b>c" not in markdown
+
+
+def test_unreadable_captions_fall_back_to_transcription_in_one_line(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    from tests.support.videos import AUDIO
+    from tests.support.whisper import MODEL_DIR
+
+    media = tmp_path / "speech.flac"
+    media.write_bytes((AUDIO / "jfk.flac").read_bytes())
+    (tmp_path / "speech.en.vtt").write_text("WEBVTT\n\n1 --> 2\nwords without a time\n")
+    out = tmp_path / "o"
+    result = run_yttl([str(media), "--transcript-only", "-f", "txt", "-lwm", MODEL_DIR,
+                       "-o", str(out), "--no-open"], clean_env, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "transcribing the audio" in line]
+    assert len(warnings) == 1 and "malformed vtt captions" in warnings[0]
+    assert "ask not what your country" in (out / "speech.txt").read_text().lower()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,23 @@ def test_wrong_types_in_a_profile_table_are_refused(tmp_path: Path, table: str,
         ConfigError, match=re.escape(f"{path}: max_output_tokens must be at least 1")
     ):
         load_settings({}, config_file=path, environ={})
+
+
+def test_the_original_tools_profiles_and_keys_are_read(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    _write(legacy_config_path(env), json.dumps({
+        "llm_provider": "lab", "openai_profile": "lab", "lab_model": "qwen2.5",
+        "lab_base_url": "http://192.168.1.9:8080/v1", "lab_whisper_model": "whisper-small",
+        "lab_api_key": "sk-legacy-lab-key-0123", "groq_api_key": "gsk-from-the-file-0123",
+    }))  # fmt: skip
+    settings, _ = load_settings({}, environ=env)
+    lab = settings.profiles["lab"]
+    assert (lab.model, lab.base_url, lab.whisper_model, lab.api_key) == (
+        "qwen2.5", "http://192.168.1.9:8080/v1", "whisper-small", "sk-legacy-lab-key-0123")  # fmt: skip
+    from yttl.factory import llm_endpoint
+
+    assert llm_endpoint(settings, environ={}).api_key == "sk-legacy-lab-key-0123"
+    groq = llm_endpoint(replace(settings, llm_provider="groq"), environ={})
+    assert groq.api_key == "gsk-from-the-file-0123"  # a preset's key from the config file
+    assert llm_endpoint(replace(settings, llm_provider="groq"),
+                        environ={"GROQ_API_KEY": "gsk-env"}).api_key == "gsk-env"  # fmt: skip

@@ -105,6 +105,10 @@ class Settings:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     fallback_provider: str | None = None
+    # keys of the built-in presets, when not in the environment (config file only, please)
+    openai_api_key: str | None = field(default=None, repr=False)
+    groq_api_key: str | None = field(default=None, repr=False)
+    hf_token: str | None = field(default=None, repr=False)
     breaker_window: int = 20
     breaker_min_calls: int = 10
     breaker_failure_rate: float = 0.7
@@ -292,6 +296,22 @@ def _read_file(path: Path, *, legacy: bool) -> dict[str, Any]:
     return data
 
 
+def _from_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """The original tool's JSON: profiles as ``openai_profile`` (a name or a list of
+    names) with flat ``<name>_model``, ``<name>_base_url``, ``<name>_whisper_model`` and
+    ``<name>_api_key`` keys. Read into this tool's shape, so an old set-up keeps working."""
+    names = data.pop("openai_profile", None) or data.pop("openai_profiles", None) or []
+    names = [names] if isinstance(names, str) else [str(n) for n in names]
+    profiles = dict(data.pop("profiles", {}) or {})
+    for name in names:
+        keys = ("model", "base_url", "whisper_model", "api_key")
+        table = {key: data.pop(f"{name}_{key}") for key in keys if f"{name}_{key}" in data}
+        profiles[name] = {**profiles.get(name, {}), **table}
+    if profiles:
+        data["profiles"] = profiles
+    return data
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     *,
@@ -312,7 +332,7 @@ def load_settings(
         raise ConfigError(f"config file {path} does not exist")
     elif legacy_config_path(environ).is_file():
         legacy = legacy_config_path(environ)
-        layers.append((str(legacy), _read_file(legacy, legacy=True)))
+        layers.append((str(legacy), _from_legacy(_read_file(legacy, legacy=True))))
 
     for origin, data in layers:
         for key, raw in data.items():
@@ -355,6 +375,7 @@ def known_secrets(settings: Settings, environ: Mapping[str, str] | None = None) 
     environ = os.environ if environ is None else environ
     found = [v for k, v in environ.items() if _SECRET_VARIABLE.search(k.upper()) and v]
     found += [p.api_key for p in settings.profiles.values() if p.api_key]
+    found += [k for k in (settings.openai_api_key, settings.groq_api_key, settings.hf_token) if k]
     return sorted({s for s in found if len(s) >= 8}, key=len, reverse=True)
 
 

@@ -111,12 +111,19 @@ def _endpoint(
         (settings.openai_base_url if name == "openai" else None) or preset.base_url,
         (settings.openai_model if name == "openai" else None) or preset.model,
         preset.api_key_env,
-        environ.get(preset.api_key_env),
+        environ.get(preset.api_key_env) or _configured_key(settings, preset.api_key_env),
         settings.context_tokens or preset.context_tokens,
         preset.max_concurrent,
         preset.requests_per_minute,
         preset.tokens_per_minute,
     )
+
+
+def _configured_key(settings: Settings, variable: str) -> str | None:
+    """A preset's key from the config file (``openai_api_key``, ``groq_api_key``,
+    ``hf_token``), when the environment has none."""
+    value = getattr(settings, variable.lower(), None)
+    return value if isinstance(value, str) and value else None
 
 
 def max_concurrent_llm(

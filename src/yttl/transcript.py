@@ -95,7 +95,13 @@ async def caption_stream(
         except NetworkError as exc:
             logger.warning("%s; falling back to transcription", exc.message)
             return None
-    segments = parse_captions(text, track.ext)
+    try:
+        segments = parse_captions(text, track.ext)
+    except InputError as exc:  # never an empty transcript from a file that had text
+        if video.media_path is None and not video.url.startswith(("http://", "https://")):
+            raise  # no audio to fall back on
+        logger.warning("%s; transcribing the audio instead", exc.message)
+        return None
     return TranscriptStream(iterate(segments), "captions", track.language)
 
 

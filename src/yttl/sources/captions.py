@@ -1,20 +1,26 @@
-"""Caption tracks: choosing one, decoding bytes, parsing json3, WebVTT and SubRip.
+"""Caption tracks: choosing one, decoding its bytes, and reading WebVTT and SubRip.
 
-The parsers are written for real tracks rather than the specs alone: json3 window
-events without ``segs``, ``"\\n"`` segments, the rolling duplicated lines of YouTube's
-automatic VTT, tags and entities inside cues, a BOM, CRLF line ends, and files that are
-not UTF-8.
+WebVTT follows the specification's parsing rules (a ``WEBVTT`` header, blocks separated
+by blank lines, NOTE/STYLE/REGION blocks skipped, cue settings after the timing);
+SubRip the usual conventions (an index, ``hh:mm:ss,mmm`` times, HTML-like tags).
+YouTube's automatic captions roll: each cue repeats the line before above a new one,
+and "hold" cues repeat it alone. Those repeats are removed only when the file's layout
+is that rolling one; in an ordinary subtitle file, a line said twice is said twice.
+YouTube's other formats (json3, srv1-3, TTML) are read by ``yttl.sources.timedtext``.
 """
 
 from __future__ import annotations
 
+import codecs
 import html
-import json
+import itertools
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from yttl.errors import InputError
 from yttl.models import CaptionTrack, TranscriptSegment, VideoInfo
+from yttl.sources import timedtext
 
 __all__ = [
     "FORMAT_PREFERENCE",
@@ -23,33 +29,36 @@ __all__ = [
     "parse_captions",
     "parse_json3",
     "parse_srt",
+    "parse_srv",
+    "parse_ttml",
     "parse_vtt",
 ]
 
-FORMAT_PREFERENCE = ("json3", "vtt", "srt")
-FLASH_SECONDS = 0.03
+FORMAT_PREFERENCE = ("json3", "vtt", "srv3", "srv2", "srv1", "ttml", "srt")
 
-_TAG = re.compile(r"<[^>]*>")
+_RUBY_TEXT = re.compile(r"<rt\b[^>]*>.*?</rt\s*>|<rp\b[^>]*>.*?</rp\s*>", re.I | re.S)
+_TAG = re.compile(r"<(?:/?[A-Za-z][^<>]*|\d[\d:.]*)>")  # markup and inline timestamps
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
 _SPACE = re.compile(r"\s+")
-_TIMING = re.compile(
-    r"^\s*(?P<start>(?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\s*-->\s*"
-    r"(?P<end>(?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)"
-)
+_TIME = r"(?:\d+:)?\d{1,2}:\d{1,2}(?:[.,:]\d+)?"
+_TIMING = re.compile(rf"^\s*(?P<start>{_TIME})\s*-->\s*(?P<end>{_TIME})(?:\s|$)")
+_ROLLING_MARK = re.compile(r"<\d{2}:\d{2}:\d{2}\.\d{3}>|<c>")
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16's
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)  # fmt: skip
 
 
 def choose_track(video: VideoInfo, language: str = "en") -> CaptionTrack | None:
     """Manual subtitles in ``language`` first, then automatic captions (``-orig`` first).
 
-    Within a language the format preference is json3, then vtt, then srt.
+    Within a language the format preference is ``FORMAT_PREFERENCE``.
     """
 
     def best_format(tracks: Iterable[CaptionTrack]) -> CaptionTrack | None:
         by_ext = {t.ext: t for t in tracks}
-        for ext in FORMAT_PREFERENCE:
-            if ext in by_ext:
-                return by_ext[ext]
-        return None
+        return next((by_ext[ext] for ext in FORMAT_PREFERENCE if ext in by_ext), None)
 
     def by_language(tracks: Sequence[CaptionTrack], wanted: Sequence[str]) -> CaptionTrack | None:
         for lang in wanted:
@@ -66,68 +75,78 @@ def choose_track(video: VideoInfo, language: str = "en") -> CaptionTrack | None:
 
 
 def decode_caption_bytes(data: bytes) -> str:
-    """Text of a caption file: UTF-8 (BOM or not), UTF-16 with a BOM, else cp1252."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    """Text of a caption file: by its byte-order mark (UTF-8, -16 or -32), else UTF-16
+    without one (NULs between ASCII letters), else UTF-8, else Windows-1252 (the usual
+    legacy single-byte encoding of subtitle files)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    head = data[:200]
+    if len(head) >= 4 and head.count(0) >= len(head) // 3:
+        return data.decode("utf-16-le" if head[1] == 0 else "utf-16-be", errors="replace")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")
 
 
 def parse_captions(text: str, ext: str) -> list[TranscriptSegment]:
-    """Parse a caption file of format ``ext`` (json3, vtt or srt)."""
-    parser = {"json3": parse_json3, "vtt": parse_vtt, "srt": parse_srt}.get(ext)
+    """Parse a caption file of format ``ext``; a file with text that yields no cue at all
+    is an ``InputError``, never an empty transcript."""
+    parsers = {"json3": parse_json3, "vtt": parse_vtt, "srt": parse_srt, "srv1": parse_srv,
+               "srv2": parse_srv, "srv3": parse_srv, "ttml": parse_ttml}  # fmt: skip
+    parser = parsers.get(ext)
     if parser is None:
-        raise InputError(f"unsupported caption format {ext!r} (json3, vtt and srt are read)")
+        raise InputError(f"unsupported caption format {ext!r} ({', '.join(parsers)} are read)")
     return parser(text)
 
 
+def _read(segments: list[TranscriptSegment], text: str, name: str) -> list[TranscriptSegment]:
+    """Time-ordered, instants merged; and never an empty result from a file with text."""
+    if not segments and _SPACE.sub("", text.lstrip("\ufeff")):
+        raise InputError(f"malformed {name} captions: the file holds text, but no cue with "
+                         "a timing could be read from it")  # fmt: skip
+    return merge_instants(segments)
+
+
 def _clean(text: str) -> str:
-    text = _ASS_TAG.sub("", _TAG.sub("", text))
-    return _SPACE.sub(" ", html.unescape(text)).strip()
-
-
-def parse_json3(text: str) -> list[TranscriptSegment]:
-    """YouTube's json3 layout: ``events[]`` with ``tStartMs``, ``dDurationMs``, ``segs``."""
-    try:
-        data = json.loads(text.lstrip("\ufeff"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed json3 captions: {exc.msg} at line {exc.lineno}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("events", []), list):
-        raise InputError("malformed json3 captions: no 'events' list")
-    segments: list[TranscriptSegment] = []
-    for event in data.get("events", []):
-        if not isinstance(event, dict) or not event.get("segs"):
-            continue  # window set-up events carry no text
-        try:
-            start = float(event.get("tStartMs", 0)) / 1000
-            duration = float(event.get("dDurationMs", 0)) / 1000
-            raw = "".join(str(seg.get("utf8", "")) for seg in event["segs"])
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"malformed json3 caption event at {event.get('tStartMs')}") from exc
-        cleaned = _clean(raw)
-        if cleaned:
-            segments.append(TranscriptSegment(start, start + max(duration, 0.0), cleaned))
-    return _close_gaps(segments)
+    text = _TAG.sub("", _RUBY_TEXT.sub("", text))
+    return _SPACE.sub(" ", html.unescape(_ASS_TAG.sub("", text))).strip()
 
 
 def _timestamp(value: str) -> float:
-    """``[h:]mm:ss[.mmm]`` in seconds, computed in whole milliseconds to stay exact."""
-    clock, _, fraction = value.replace(",", ".").partition(".")
+    """``[h:]mm:ss[.mmm]`` (also ``,mmm``) in seconds, in whole milliseconds."""
+    value = value.replace(",", ".")
+    clock, _, fraction = value.partition(".")
+    parts = clock.split(":")
+    if len(parts) == 4:  # hh:mm:ss:ff, frames at 30 a second (seen in broadcast SRT)
+        *parts, frames = parts
+        fraction = f"{int(frames) * 1000 // 30:03d}"
     seconds = 0
-    for part in clock.split(":"):
+    for part in parts:
         seconds = seconds * 60 + int(part)
-    return (seconds * 1000 + int(fraction.ljust(3, "0")[:3] or 0)) / 1000
+    return (seconds * 1000 + int((fraction or "0").ljust(3, "0")[:3])) / 1000
 
 
-def _cues(text: str) -> Iterable[tuple[float, float, list[str]]]:
-    """Timing line plus following text lines, for both VTT and SRT."""
-    lines = text.lstrip("\ufeff").splitlines()
+@dataclass(frozen=True)
+class _Cue:
+    start: float
+    end: float
+    raw: list[str]  # payload lines as written
+    lines: list[str]  # cleaned, without empty ones
+
+
+def _cues(lines: Sequence[str]) -> Iterable[_Cue]:
+    """Timing line plus the payload lines after it, up to a blank line or the next
+    timing line; anything else (identifiers, NOTE blocks, indexes) is skipped."""
     i = 0
     while i < len(lines):
         match = _TIMING.match(lines[i])
         if match is None:
+            if lines[i].strip() in ("NOTE", "STYLE", "REGION") or \
+                    lines[i].startswith(("NOTE ", "NOTE\t", "STYLE ", "REGION ")):  # fmt: skip
+                while i < len(lines) and lines[i].strip():
+                    i += 1
             i += 1
             continue
         body: list[str] = []
@@ -135,51 +154,89 @@ def _cues(text: str) -> Iterable[tuple[float, float, list[str]]]:
         while i < len(lines) and lines[i].strip() and not _TIMING.match(lines[i]):
             body.append(lines[i])
             i += 1
-        yield _timestamp(match["start"]), _timestamp(match["end"]), body
+        cleaned = [c for c in (_clean(line) for line in body) if c]
+        yield _Cue(_timestamp(match["start"]), _timestamp(match["end"]), body, cleaned)
 
 
-def parse_vtt(text: str) -> list[TranscriptSegment]:
-    """WebVTT, including YouTube's automatic captions whose cues repeat the line before."""
-    stripped = text.lstrip("\ufeff").lstrip()
-    if not stripped.startswith("WEBVTT"):
-        raise InputError("malformed vtt captions: the file does not start with WEBVTT")
-    return _segments_from_cues(_cues(stripped))
+def _is_rolling(cues: Sequence[_Cue]) -> bool:
+    """YouTube's rolling auto-captions: inline word timings (current layout), or most
+    cues starting with the line the cue before ended with (older layout)."""
+    if any(_ROLLING_MARK.search(line) for cue in cues[:50] for line in cue.raw):
+        return True
+    with_text = [cue for cue in cues if cue.lines]
+    pairs = [(before, cue) for before, cue in itertools.pairwise(with_text)
+             if len(cue.lines) >= 2]  # fmt: skip
+    # a line carried up, with a new one below it: the rolling pattern (one-line cues
+    # that repeat are speech said again, or hold cues, and prove nothing)
+    carried = sum(1 for before, cue in pairs if cue.lines[0] == before.lines[-1]
+                  and cue.lines[-1] != before.lines[-1])  # fmt: skip
+    return carried >= 3 and carried >= 0.5 * len(pairs)
 
 
-def parse_srt(text: str) -> list[TranscriptSegment]:
-    segments = _segments_from_cues(_cues(text))
-    if not segments and _SPACE.sub("", text.lstrip("\ufeff")):
-        raise InputError("malformed srt captions: no cue with a timing line was found")
+def _from_cues(cues: list[_Cue]) -> list[TranscriptSegment]:
+    rolling = _is_rolling(cues)
+    segments: list[TranscriptSegment] = []
+    previous: set[str] = set()
+    for cue in cues:
+        lines = cue.lines
+        if rolling:
+            # A carried-over line, or a hold cue that only repeats the line before, is
+            # not new speech in this layout.
+            lines = [line for line in lines if line not in previous]
+            if cue.lines:
+                previous = set(cue.lines)
+        if lines and cue.end >= cue.start:
+            segment = TranscriptSegment(cue.start, cue.end, " ".join(lines))
+            if not segments or segment != segments[-1]:  # a cue written twice is one cue
+                segments.append(segment)
     return segments
 
 
-def _segments_from_cues(cues: Iterable[tuple[float, float, list[str]]]) -> list[TranscriptSegment]:
-    segments: list[TranscriptSegment] = []
-    previous_lines: set[str] = set()
-    for start, end, body in cues:
-        lines = [_clean(line) for line in body]
-        lines = [line for line in lines if line]
-        # YouTube's rolling captions carry the previous cue's line over above the new one,
-        # and flash the old text in a cue of a few milliseconds. A whole cue that repeats
-        # the one before at normal length is real speech ("No! No!") and is kept.
-        repeated = [line for line in lines if line in previous_lines]
-        fresh = lines
-        if repeated and (len(repeated) < len(lines) or end - start < FLASH_SECONDS):
-            fresh = [line for line in lines if line not in previous_lines]
-        if lines:
-            previous_lines = set(lines)
-        if fresh and end >= start:
-            segments.append(TranscriptSegment(start, end, " ".join(fresh)))
-    return _close_gaps(segments)
+def parse_vtt(text: str) -> list[TranscriptSegment]:
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or not re.match(r"^WEBVTT(?:[ \t]|$)", lines[0]):
+        raise InputError("malformed vtt captions: the file does not start with WEBVTT")
+    body = "\n".join(lines[1:])
+    return _read(_from_cues(list(_cues(lines[1:]))), body, "vtt")
 
 
-def _close_gaps(segments: list[TranscriptSegment]) -> list[TranscriptSegment]:
-    """Sort by start; an overlapping segment ends where the next one starts."""
-    segments.sort(key=lambda s: s.start)
+def parse_srt(text: str) -> list[TranscriptSegment]:
+    return _read(_from_cues(list(_cues(text.lstrip("\ufeff").splitlines()))), text, "srt")
+
+
+def parse_json3(text: str) -> list[TranscriptSegment]:
+    return merge_instants(timedtext.parse_json3(text))  # a track of no events is valid
+
+
+def parse_srv(text: str) -> list[TranscriptSegment]:
+    return _read(timedtext.parse_srv(text), "x" if "<text" in text or "<p" in text else "",
+                 "srv")  # fmt: skip
+
+
+def parse_ttml(text: str) -> list[TranscriptSegment]:
+    return _read(timedtext.parse_ttml(text), "x" if "<p" in text else "", "ttml")
+
+
+def merge_instants(segments: list[TranscriptSegment]) -> list[TranscriptSegment]:
+    """Time order; a cue of no length, or several starting at the same moment, joins
+    into one segment (SRT and VTT cannot express zero-length cues); an overlapping
+    segment ends where the next one starts."""
+    ordered = sorted(segments, key=lambda s: s.start)
+    merged: list[TranscriptSegment] = []
+    for segment in ordered:
+        if merged and (segment.start == merged[-1].start or segment.end <= segment.start
+                       or merged[-1].end <= merged[-1].start):  # fmt: skip
+            last = merged[-1]
+            merged[-1] = TranscriptSegment(last.start, max(last.end, segment.end),
+                                           f"{last.text} {segment.text}")  # fmt: skip
+            continue
+        merged.append(segment)
     result: list[TranscriptSegment] = []
-    for current, following in zip(segments, [*segments[1:], None], strict=False):
+    for current, following in zip(merged, [*merged[1:], None], strict=False):
         end = current.end
         if following is not None and following.start < end:
-            end = max(following.start, current.start)
+            end = following.start
+        if end <= current.start:  # an instant with nothing after it to join
+            end = following.start if following is not None else current.start + 0.001
         result.append(TranscriptSegment(current.start, end, current.text))
     return result
