@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def read_right(data: bytes, ext: str, expected: str | None) -> bool:
         return expected is None
     if expected is None:
         return False
-    ordered = all(a.end <= b.start for a, b in zip(segments, segments[1:], strict=False))
+    ordered = all(a.end <= b.start for a, b in itertools.pairwise(segments))
     valid = all(s.end > s.start for s in segments)
     return " | ".join(s.text for s in segments) == expected and ordered and valid
 
