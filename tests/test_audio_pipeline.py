@@ -114,8 +114,10 @@ class _TimedTranscriber:
         self.stats = inner.stats  # type: ignore[attr-defined]
         self.finished = 0.0
 
-    async def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
-        async for segment in self.inner.transcribe(audio):  # type: ignore[attr-defined]
+    async def transcribe(
+        self, audio: Path, chunks: object = None
+    ) -> AsyncIterator[TranscriptSegment]:
+        async for segment in self.inner.transcribe(audio, chunks):  # type: ignore[attr-defined]
             yield segment
         self.finished = time.perf_counter()
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from yttl.llm.base import Completion, Message
 from yttl.models import TranscriptSegment
+from yttl.transcribe.base import ChunkRecord
 
-__all__ = ["ResultsCache", "completion_key", "transcript_key"]
+__all__ = ["CachedChunks", "ResultsCache", "completion_key", "transcript_key"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -28,6 +29,9 @@ CREATE TABLE IF NOT EXISTS completions (
     created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS transcripts (
     key TEXT PRIMARY KEY, segments TEXT NOT NULL, language TEXT, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    key TEXT PRIMARY KEY, segments TEXT NOT NULL, loud REAL NOT NULL, speech REAL NOT NULL,
+    covered REAL, created REAL NOT NULL);
 """
 
 
@@ -102,7 +106,48 @@ class ResultsCache:
             self._db.execute("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
                              (key, data, language, time.time()))  # fmt: skip
 
+    def get_chunk(self, key: str) -> ChunkRecord | None:
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT segments, loud, speech, covered FROM chunks WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        segments = tuple(TranscriptSegment(*item) for item in json.loads(row[0]))
+        return ChunkRecord(segments, row[1], row[2], row[3])
+
+    def put_chunk(self, key: str, record: ChunkRecord) -> None:
+        if self._db is None:
+            return
+        data = json.dumps([[s.start, s.end, s.text] for s in record.segments])
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                             (key, data, record.loud_seconds, record.speech_seconds,
+                              record.covered, time.time()))  # fmt: skip
+
+    def chunk_store(self, transcript: str) -> CachedChunks:
+        """The chunks of one transcription (``transcript``: its ``transcript_key``)."""
+        return CachedChunks(self, transcript)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+class CachedChunks:
+    """A ``ChunkStore`` in the results cache, for one audio and one set of options."""
+
+    def __init__(self, cache: ResultsCache, transcript: str) -> None:
+        self._cache, self._transcript = cache, transcript
+
+    def _key(self, offset: float, seconds: float) -> str:
+        return _digest("chunk", self._transcript, round(offset, 3), round(seconds, 3))
+
+    def get(self, offset: float, seconds: float) -> ChunkRecord | None:
+        return self._cache.get_chunk(self._key(offset, seconds))
+
+    def put(self, offset: float, seconds: float, record: ChunkRecord) -> None:
+        self._cache.put_chunk(self._key(offset, seconds), record)

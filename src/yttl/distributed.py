@@ -44,7 +44,7 @@ from yttl.models import RunResult, TranscriptSegment
 from yttl.resilience import Outcome
 from yttl.scheduler import LaneSpec, LocalAdmission
 from yttl.sources.playlists import BatchEntry
-from yttl.transcribe.base import TranscriptionStats
+from yttl.transcribe.base import ChunkStore, TranscriptionStats
 
 __all__ = ["RayExecutor", "secrets_for"]
 
@@ -158,7 +158,10 @@ class RemoteTranscriber:
         self._actor = actor
         self.stats: TranscriptionStats = build_transcriber(settings).stats
 
-    async def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
+    async def transcribe(
+        self, audio: Path, chunks: ChunkStore | None = None
+    ) -> AsyncIterator[TranscriptSegment]:
+        # (the actor's node keeps no chunk store: a whole video is the unit of reuse there)
         data = await asyncio.to_thread(audio.read_bytes)
         stream = self._actor.transcribe.options(num_returns="streaming").remote(data, audio.suffix)
         async for ref in stream:

@@ -162,7 +162,9 @@ class _Run:
             tracker.count("silence_skipped_seconds", stats.silence_skipped_seconds)
             tracker.count("chunks", stats.chunks)
             tracker.transcription = {"provider": stats.provider, "model": stats.model,
-                                     **stats.options}  # fmt: skip
+                                     **stats.options, "resumed_chunks": stats.resumed_chunks,
+                                     "fallback_windows": stats.fallback_windows,
+                                     "dropped_segments": stats.dropped_segments}  # fmt: skip
         tracker.counters["breaker_trips"] = self.components.scheduler.breaker_trips
         self.memory.sample()
         tracker.memory_peak_bytes = max(tracker.memory_peak_bytes, self.memory.peak_bytes)
@@ -239,6 +241,8 @@ async def process_video(
                 async for _ in collect(stream, filtered, run.observer, tracker, run.stop):
                     pass
                 release()
+                if run.stop.is_set():  # stopped before the end: not a complete transcript
+                    raise RunInterrupted(run.result([], None))
                 return run.result([], None)
             hours = await run.summarize(stream, llm, components.fallback, release)
             return run.result(hours, llm)

@@ -153,7 +153,8 @@ async def whisper_stream(
         segments, language = cached
         return TranscriptStream(iterate(segments), source, language)
     audio = await audio_path(video, options, workdir, observer, tracker)
-    stream = TranscriptStream(transcriber.transcribe(audio), source, options.language,
+    chunks = cache.chunk_store(key)  # a rerun transcribes only what is missing
+    stream = TranscriptStream(transcriber.transcribe(audio, chunks), source, options.language,
                               transcriber, audio=audio)  # fmt: skip
     stream.on_complete = lambda segments: cache.put_transcript(
         key, segments, transcriber.stats.language

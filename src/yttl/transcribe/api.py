@@ -21,7 +21,7 @@ from yttl.llm.openai_compat import translate_error
 from yttl.models import TranscriptSegment
 from yttl.scheduler import CallPolicy, direct_call
 from yttl.transcribe.audio import EncodedChunk, decode_stream, iter_encoded_chunks
-from yttl.transcribe.base import MonotonicClock, TranscriptionStats
+from yttl.transcribe.base import ChunkRecord, ChunkStore, MonotonicClock, TranscriptionStats
 from yttl.transcribe.local import is_hallucination, stream_in_thread
 
 __all__ = ["ApiTranscriber", "chunk_seconds_for_limit"]
@@ -58,6 +58,7 @@ class ApiTranscriber:
         policy: CallPolicy = direct_call,
     ) -> None:
         self._policy = policy
+        self._store: ChunkStore | None = None
         self._api_key = api_key
         self._provider = provider
         self._model = model
@@ -85,6 +86,10 @@ class ApiTranscriber:
         if chunk.active_seconds < 0.5:
             stats.skipped_chunks += 1
             return []
+        done = self._store.get(chunk.offset, chunk.seconds) if self._store else None
+        if done is not None:  # uploaded by an earlier run: not paid for twice
+            stats.resumed_chunks += 1
+            return list(done.segments)
 
         async def attempt() -> object:
             try:
@@ -115,20 +120,26 @@ class ApiTranscriber:
             start = chunk.offset + max(float(segment.start), 0.0)
             end = chunk.offset + min(max(float(segment.end), float(segment.start)), chunk.seconds)
             result.append(TranscriptSegment(round(start, 3), round(end, 3), text))
+        if self._store is not None:
+            record = ChunkRecord(tuple(result), chunk.seconds, chunk.active_seconds)
+            self._store.put(chunk.offset, chunk.seconds, record)
         logger.debug("uploaded chunk %d (%.0f s, %d bytes): %d segments", chunk.index,
                      chunk.seconds, len(chunk.data), len(result))  # fmt: skip
         return result
 
-    async def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
+    async def transcribe(
+        self, audio: Path, chunks: ChunkStore | None = None
+    ) -> AsyncIterator[TranscriptSegment]:
+        self._store = chunks
         stop = threading.Event()
-        chunks = iter_encoded_chunks(
+        encoded = iter_encoded_chunks(
             decode_stream(audio), self.chunk_seconds, bitrate=self._bitrate,
             threshold_db=self._threshold_db, min_silence=self._min_silence,
         )  # fmt: skip
         pending: collections.deque[asyncio.Task[list[TranscriptSegment]]] = collections.deque()
         clock = MonotonicClock()
         try:
-            async for chunk in stream_in_thread(chunks, stop, "yttl-encode"):
+            async for chunk in stream_in_thread(encoded, stop, "yttl-encode"):
                 pending.append(asyncio.create_task(self._upload(chunk)))
                 # In order, and no more than the bound in flight (which also bounds memory).
                 while pending and (len(pending) >= self._limit or pending[0].done()):

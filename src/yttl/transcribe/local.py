@@ -9,11 +9,12 @@ chunk, Silero VAD (as faster-whisper ships it) skips the pauses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from yttl.transcribe.audio import (
     decode_stream,
     iter_chunks,
 )
-from yttl.transcribe.base import MonotonicClock, TranscriptionStats
+from yttl.transcribe.base import ChunkRecord, ChunkStore, MonotonicClock, TranscriptionStats
 from yttl.transcribe.chunking import ChunkPlan
 
 __all__ = [
@@ -105,6 +106,7 @@ class _Prepared:
     chunk: AudioChunk
     loud_seconds: float
     clips: list[dict[str, float]] | None  # speech windows in seconds; None: VAD off
+    done: ChunkRecord | None = None  # transcribed by an earlier run
 
 
 def speech_windows(
@@ -125,52 +127,87 @@ def speech_windows(
 
 
 def _prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
-    """Run ``items`` one step ahead in a thread (decoding overlaps transcription)."""
+    """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
+
+    The thread is never left behind: closing this generator (or ``stop``) ends it, and
+    it is joined before this generator returns."""
     box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = threading.Event()  # this consumer has gone: the producer must not wait on it
+
+    def offer(item: Any) -> bool:
+        while not (stop.is_set() or done.is_set()):
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def fill() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            box.put(_Done())
+            offer(_Done())
         except BaseException as exc:
-            box.put(exc)
+            offer(exc)
 
-    threading.Thread(target=fill, name="yttl-decode", daemon=True).start()
-    while True:
-        item = box.get()
-        if isinstance(item, _Done):
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    thread = threading.Thread(target=fill, name="yttl-decode")
+    thread.start()
+    try:
+        while True:
+            try:
+                item = box.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set() or (not thread.is_alive() and box.empty()):
+                    return
+                continue
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        done.set()
+        thread.join()
 
 
 async def stream_in_thread(
     produce: Iterator[T], stop: threading.Event, name: str = "yttl-worker"
 ) -> AsyncIterator[T]:
-    """Items of a blocking generator, produced in a thread and delivered on the loop."""
+    """Items of a blocking generator, produced in a thread and delivered on the loop.
+
+    Whenever the consumer stops (the end, an error, Ctrl-C), ``stop`` is set and the
+    thread is waited for: a model must not still be running native code while the
+    interpreter shuts down. The thread is not a daemon, so even a second Ctrl-C that
+    cuts this wait short leaves it to be joined at exit."""
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
+    finished = asyncio.Event()
+
+    def post(item: Any) -> bool:
+        try:
+            loop.call_soon_threadsafe(inbox.put_nowait, item)
+            return True
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            return False
 
     def work() -> None:
         try:
             for item in produce:
-                loop.call_soon_threadsafe(inbox.put_nowait, item)
-                if stop.is_set():
+                if stop.is_set() or not post(item):
                     break
-            loop.call_soon_threadsafe(inbox.put_nowait, _Done())
+            post(_Done())
         except BaseException as exc:
-            loop.call_soon_threadsafe(inbox.put_nowait, exc)
+            post(exc)
+        finally:
+            close = getattr(produce, "close", None)
+            if close is not None:
+                close()  # ends the decoding thread behind it, too
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(finished.set)
 
-    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread = threading.Thread(target=work, name=name)
     thread.start()
     try:
         while True:
@@ -182,6 +219,7 @@ async def stream_in_thread(
             yield item
     finally:
         stop.set()
+        await finished.wait()
 
 
 class WhisperModelHolder:
@@ -236,6 +274,7 @@ class FasterWhisperTranscriber:
         holder: WhisperModelHolder | None = None,
     ) -> None:
         self._holder = holder or WhisperModelHolder()
+        self._store: ChunkStore | None = None
         self._model_name = model
         self._plan = plan
         self._language = language
@@ -258,6 +297,9 @@ class FasterWhisperTranscriber:
         """Loudness and speech spans of a chunk: runs in the decoding thread, so the VAD of
         the next chunk overlaps the model's work on this one."""
         silence = self._silence
+        done = self._store.get(chunk.offset, chunk.seconds) if self._store else None
+        if done is not None and done.covered is None:  # finished: no VAD, no model
+            return _Prepared(chunk, done.loud_seconds, None, done)
         if not silence.vad:
             return _Prepared(chunk, chunk.seconds, None)
         loud = active_seconds(chunk.samples, silence.threshold_db, silence.min_silence_seconds)
@@ -275,9 +317,13 @@ class FasterWhisperTranscriber:
             for base in range(0, len(chunk.samples), step)
             for span in get_speech_timestamps(chunk.samples[base : base + step], options)
         ]
-        return _Prepared(chunk, loud, speech_windows(spans))
+        return _Prepared(chunk, loud, speech_windows(spans), done)
 
-    def _chunk_segments(self, prepared: _Prepared) -> Iterator[TranscriptSegment]:
+    def _chunk_segments(
+        self, prepared: _Prepared, checkpoint: Callable[[float], None] = lambda covered: None
+    ) -> Iterator[TranscriptSegment]:
+        """A chunk's segments; ``checkpoint(seconds)`` after each speech window is done.
+        Windows an earlier run finished (``prepared.done.covered``) are not redone."""
         chunk, stats = prepared.chunk, self.stats
         stats.chunks += 1
         stats.audio_seconds += chunk.seconds
@@ -295,16 +341,21 @@ class FasterWhisperTranscriber:
             logger.debug("chunk %d at %.1f s has no speech; skipped", chunk.index, chunk.offset)
             return
         else:
+            speech = sum(clip["end"] - clip["start"] for clip in prepared.clips)
+            stats.speech_seconds += speech
+            self._adapt.observe(chunk.seconds, prepared.loud_seconds, speech)
+            covered = prepared.done.covered if prepared.done and prepared.done.covered else 0.0
+            clips = [clip for clip in prepared.clips if clip["end"] > covered + 1e-6]
+            if not clips:
+                return
             segments, info = self._pipeline.transcribe(
                 chunk.samples,
                 language=self._language,
                 batch_size=self._plan.batch_size,
-                clip_timestamps=prepared.clips,
+                clip_timestamps=clips,
                 beam_size=self._plan.beam_size,
                 condition_on_previous_text=False,
             )
-            stats.speech_seconds += info.duration_after_vad
-            self._adapt.observe(chunk.seconds, prepared.loud_seconds, info.duration_after_vad)
         stats.language = info.language
         logger.debug("chunk %d: %.1f s at %.1f s, %.1f s of speech", chunk.index, chunk.seconds,
                      chunk.offset, getattr(info, "duration_after_vad", chunk.seconds))  # fmt: skip
@@ -315,8 +366,10 @@ class FasterWhisperTranscriber:
                 # again the way Whisper does, with rising temperatures.
                 stats.fallback_windows += 1
                 yield from self._fallback(chunk, segment.start, segment.end)
-                continue
-            yield from self._kept(chunk, 0.0, segment)
+            else:
+                yield from self._kept(chunk, 0.0, segment)
+            if prepared.clips:
+                checkpoint(segment.end)
 
     def _kept(self, chunk: AudioChunk, base: float, segment: Any) -> Iterator[TranscriptSegment]:
         """``segment`` (at ``base`` seconds into ``chunk``) unless Whisper made it up."""
@@ -339,23 +392,58 @@ class FasterWhisperTranscriber:
         for segment in segments:
             yield from self._kept(chunk, start, segment)
 
-    def segments(self, audio: Path, stop: threading.Event) -> Iterator[TranscriptSegment]:
+    def segments(self, audio: Path, stop: threading.Event,
+                 chunks: ChunkStore | None = None) -> Iterator[TranscriptSegment]:  # fmt: skip
         """The blocking generator behind ``transcribe``: usable without an event loop."""
+        self._store = chunks
         self._load()
-        chunks = iter_chunks(
+        audio_chunks = iter_chunks(
             decode_stream(audio), lambda: self._adapt.seconds, self._plan.search_seconds
         )
         clock = MonotonicClock()
-        for prepared in _prefetch(map(self._prepare, chunks), stop):
+        for prepared in _prefetch(map(self._prepare, audio_chunks), stop):
             if stop.is_set():
                 return
-            for segment in self._chunk_segments(prepared):
+            for segment in self._chunk_kept(prepared):
                 yield clock(segment)
+                if stop.is_set():
+                    return  # this window is redone next time; those before it are kept
 
-    async def transcribe(self, audio: Path) -> AsyncIterator[TranscriptSegment]:
+    def _chunk_kept(self, prepared: _Prepared) -> Iterator[TranscriptSegment]:
+        """A chunk's segments, with its progress kept in the store as it goes: a chunk an
+        earlier run finished comes from there, one it left half done goes on from there."""
+        chunk, stats, store, done = prepared.chunk, self.stats, self._store, prepared.done
+        if done is not None and done.covered is None:
+            stats.chunks += 1
+            stats.resumed_chunks += 1
+            stats.audio_seconds += chunk.seconds
+            stats.speech_seconds += done.speech_seconds
+            self._adapt.observe(chunk.seconds, prepared.loud_seconds, done.speech_seconds)
+            yield from done.segments
+            return
+        speech_before = stats.speech_seconds
+        made: list[TranscriptSegment] = list(done.segments) if done is not None else []
+        if made:
+            stats.resumed_chunks += 1
+        yield from made  # the part an earlier run finished
+
+        def keep(covered: float | None) -> None:
+            if store is not None:
+                speech = stats.speech_seconds - speech_before
+                record = ChunkRecord(tuple(made), prepared.loud_seconds, speech, covered)
+                store.put(chunk.offset, chunk.seconds, record)
+
+        for segment in self._chunk_segments(prepared, keep):
+            made.append(segment)
+            yield segment
+        keep(None)
+
+    async def transcribe(
+        self, audio: Path, chunks: ChunkStore | None = None
+    ) -> AsyncIterator[TranscriptSegment]:
         stop = threading.Event()
         try:
-            async for segment in stream_in_thread(self.segments(audio, stop), stop,
+            async for segment in stream_in_thread(self.segments(audio, stop, chunks), stop,
                                                   "yttl-whisper"):  # fmt: skip
                 yield segment
         except YttlError:

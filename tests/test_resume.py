@@ -1,0 +1,104 @@
+"""Transcription that survives Ctrl-C and failures: the real yttl command on real speech."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.videos import AUDIO
+from tests.support.whisper import MODEL_DIR
+from yttl.cache import ResultsCache
+from yttl.models import TranscriptSegment
+from yttl.transcribe.base import ChunkRecord
+
+LECTURE = AUDIO / "lecture_gaps.opus"
+SLICE = "lecture-0-330"
+
+
+@pytest.fixture(scope="module")
+def lecture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first five and a half minutes of the lecture: three paragraphs and their pauses."""
+    from tests.test_transcribe import _lecture_slice
+
+    return _lecture_slice(tmp_path_factory.mktemp("audio"), 330.0)
+
+
+def _command(audio: Path, out: Path, *extra: str) -> list[str]:
+    return [str(audio), "--transcript-only", "-f", "txt", "-lwm", MODEL_DIR, "-o", str(out),
+            "--no-open", "--chunk-strategy", "fixed", "--chunk-seconds", "60", *extra]  # fmt: skip
+
+
+def _stop_after(args: list[str], env: dict[str, str], out: Path, seconds: float,
+                twice: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "yttl", *args], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    time.sleep(seconds)
+    process.send_signal(signal.SIGINT)
+    if twice:
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(("seconds", "twice"), [(5.0, False), (6.0, True)])
+def test_ctrl_c_during_local_transcription_exits_130_cleanly(
+    tmp_path: Path, clean_env: dict[str, str], lecture: Path, seconds: float, twice: bool
+) -> None:
+    """Once: the model finishes its window and stops; twice: it stops now. Either way the
+    threads end before the interpreter does (no crash at exit) and what was done is kept."""
+    out = tmp_path / "o"
+    stopped = _stop_after(_command(lecture, out), clean_env, out, seconds, twice)
+    assert stopped.returncode == 130, stopped.stderr  # not 0 with half a transcript, not -11
+    assert "Traceback" not in stderr_of(stopped) and "Segmentation" not in stderr_of(stopped)
+    assert "interrupted" in stopped.stderr
+    partial = (out / f"{SLICE}.txt").read_text().split() if not twice else []
+    rerun = run_yttl(_command(lecture, out, "-f", "json"), clean_env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    whole = (out / f"{SLICE}.txt").read_text().split()
+    assert len(whole) > 500 and whole[: len(partial)] == partial
+
+
+def stderr_of(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stderr + result.stdout
+
+
+def test_a_rerun_takes_the_finished_chunks_and_transcribes_only_the_rest(
+    tmp_path: Path, clean_env: dict[str, str], lecture: Path
+) -> None:
+    out = tmp_path / "o"
+    first = run_yttl([*_command(lecture, out), "--report-json", str(tmp_path / "r1.json")],
+                     clean_env, timeout=300)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    reference = (out / f"{SLICE}.txt").read_text()
+    cache = Path(clean_env["XDG_CACHE_HOME"]) / "yttl" / "results.sqlite"
+    import sqlite3
+
+    with sqlite3.connect(cache) as db:  # forget the whole transcript and the last chunk
+        db.execute("DELETE FROM transcripts")
+        last = db.execute("SELECT key FROM chunks ORDER BY created DESC LIMIT 2").fetchall()
+        db.executemany("DELETE FROM chunks WHERE key = ?", last)
+        chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    assert chunks >= 1
+    again = run_yttl([*_command(lecture, out), "--report-json", str(tmp_path / "r2.json")],
+                     clean_env, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert (out / f"{SLICE}.txt").read_text() == reference  # the same words, resumed
+    stats = json.loads((tmp_path / "r2.json").read_text())["transcription"]
+    assert stats["resumed_chunks"] == chunks
+
+
+def test_a_chunk_store_keeps_progress_per_audio_and_options(tmp_path: Path) -> None:
+    cache = ResultsCache(tmp_path / "c.sqlite")
+    record = ChunkRecord((TranscriptSegment(1.0, 2.0, "hi"),), 10.0, 5.0, covered=2.0)
+    cache.chunk_store("audio-a/options-1").put(0.0, 120.0, record)
+    assert cache.chunk_store("audio-a/options-1").get(0.0, 120.0) == record
+    assert cache.chunk_store("audio-a/options-2").get(0.0, 120.0) is None  # other options
+    assert cache.chunk_store("audio-a/options-1").get(0.0, 119.0) is None  # another cut
