@@ -102,3 +102,47 @@ def test_a_chunk_store_keeps_progress_per_audio_and_options(tmp_path: Path) -> N
     assert cache.chunk_store("audio-a/options-1").get(0.0, 120.0) == record
     assert cache.chunk_store("audio-a/options-2").get(0.0, 120.0) is None  # other options
     assert cache.chunk_store("audio-a/options-1").get(0.0, 119.0) is None  # another cut
+
+
+def test_a_transcription_api_failing_part_way_keeps_what_was_done(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The fourth upload keeps failing: the first uploads' words, the section they cover
+    and its summary are written, the rest marked (exit 3); the rerun uploads the rest."""
+    from tests.support.server import LoopbackServer
+    from tests.support.whisper import timed_words_upload
+    from tests.test_transcribe import _lecture_slice
+
+    lecture = _lecture_slice(tmp_path, 660.0)
+    clean_env["YTTL_WHISPER_UPLOAD_LIMIT_MB"] = "0.6"  # uploads of about three minutes
+    with LoopbackServer() as server:
+        server.state.transcribe = timed_words_upload
+        server.state.transcribe_fault = lambda call: (
+            (500, {}, b'{"error": {"message": "down"}}') if call.index >= 3 else None
+        )  # fmt: skip
+        args = [str(lecture), "-lp", "openai", "-ou", server.openai_base_url, "-wp", "openai",
+                "-o", str(tmp_path / "o"), "-f", "json", "-f", "txt", "--no-open",
+                "--retry-base-delay", "0.05", "--max-concurrent-whisper", "1"]  # fmt: skip
+        first = run_yttl(args, clean_env, timeout=300)
+        assert first.returncode == 3, first.stderr
+        assert "transcription stopped" in first.stderr
+        name = "lecture-0-660"
+        doc = json.loads((tmp_path / "o" / f"{name}.json").read_text())
+        statuses = [s["status"] for h in doc["hours"] for s in h["sections"]]
+        assert statuses[0] == "ok" and statuses[-1] == "failed"
+        assert doc["failures"][0]["where"] == "transcription"
+        assert any("not transcribed" in (s.get("error") or "")
+                   for h in doc["hours"] for s in h["sections"])  # fmt: skip
+        kept = (tmp_path / "o" / f"{name}.txt").read_text()
+        assert kept.strip()
+        uploads = len(server.state.transcription_calls)
+
+        server.state.transcribe_fault = None
+        rerun = run_yttl([*args, "--report-json", str(tmp_path / "r.json")], clean_env,
+                         timeout=300)  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr
+        stats = json.loads((tmp_path / "r.json").read_text())["transcription"]
+        assert stats["resumed_chunks"] == 3  # the three done uploads are not paid for again
+        chunks = json.loads((tmp_path / "r.json").read_text())["chunks"]
+        assert len(server.state.transcription_calls) - uploads == chunks - 3
+        assert (tmp_path / "o" / f"{name}.txt").read_text().startswith(kept.strip()[:200])

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from yttl.aio import blocking
 from yttl.config import Settings
-from yttl.errors import InputError, RunInterrupted
+from yttl.errors import InputError, ProviderError, RunInterrupted
 from yttl.factory import RunComponents, build_components
 from yttl.llm.base import LLMProvider
-from yttl.models import HourSummary, InfoEntry, RunResult, TranscriptSegment, VideoInfo
+from yttl.models import Failure, HourSummary, InfoEntry, RunResult, TranscriptSegment, VideoInfo
 from yttl.perf import MemorySampler, PerformanceTracker
 from yttl.sources import resolve_source
 from yttl.sources.local import probe_media
@@ -150,7 +150,9 @@ class _Run:
         if stream.transcriber is None:
             self.observer.phase("summarize")
         with tracker.phase("summarize"):
-            return await self.engine.run(self.plan, stream_sections(segments, self.plan))
+            return await self.engine.run(
+                self.plan, stream_sections(segments, self.plan, stream.cut)
+            )
 
     def result(self, hours: list[HourSummary], provider: LLMProvider | None) -> RunResult:
         assert self.video is not None and self.stream is not None
@@ -168,11 +170,16 @@ class _Run:
         tracker.counters["breaker_trips"] = self.components.scheduler.breaker_trips
         self.memory.sample()
         tracker.memory_peak_bytes = max(tracker.memory_peak_bytes, self.memory.peak_bytes)
+        failures = tuple(self.engine.failures) if self.engine else ()
+        if stream.error is not None:
+            failures = (Failure("transcription", stream.error.category, stream.error.message,
+                                stream.error.attempts if isinstance(stream.error, ProviderError)
+                                else 1), *failures)  # fmt: skip
         return RunResult(
             self.video,
             stream.transcript(),
             tuple(hours),
-            tuple(self.engine.failures) if self.engine else (),
+            failures,
             stats=tracker.stats(),
             provider=provider.name if provider else None,
             model=provider.model if provider else None,

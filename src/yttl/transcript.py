@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from yttl.cache import ResultsCache, transcript_key
-from yttl.errors import InputError, NetworkError
+from yttl.errors import InputError, NetworkError, ProviderError, ResourceError, YttlError
 from yttl.models import CaptionTrack, Transcript, TranscriptSegment, TranscriptSource, VideoInfo
 from yttl.perf import PerformanceTracker
 from yttl.sources import choose_track, fetch_track_text, parse_captions
@@ -66,6 +66,11 @@ class TranscriptStream:
     audio: Path | None = None
     collected: list[TranscriptSegment] = field(default_factory=list)
     on_complete: Callable[[list[TranscriptSegment]], None] | None = None
+    error: YttlError | None = None  # the transcription failed part way: what came is kept
+
+    def cut(self) -> str | None:
+        """Why the transcript stops short, if it does."""
+        return f"not transcribed: {self.error.message}" if self.error is not None else None
 
     def transcript(self) -> Transcript:
         language = self.language
@@ -216,15 +221,22 @@ async def collect(
     it is complete, hand it to ``stream.on_complete`` (the cache). ``stop`` ends it early."""
     started = time.perf_counter()
     reported = 0.0
-    async for segment in segments:
-        if stop is not None and stop.is_set():
-            await segments.aclose()  # type: ignore[attr-defined]
-            return
-        stream.collected.append(segment)
-        if segment.end > reported + 1:
-            observer.progress("audio_done", int(segment.end - reported))
-            reported = float(int(segment.end))
-        yield segment
+    try:
+        async for segment in segments:
+            if stop is not None and stop.is_set():
+                await segments.aclose()  # type: ignore[attr-defined]
+                return
+            stream.collected.append(segment)
+            if segment.end > reported + 1:
+                observer.progress("audio_done", int(segment.end - reported))
+                reported = float(int(segment.end))
+            yield segment
+    except (ProviderError, ResourceError) as exc:  # the transcriber gave up part way
+        if not stream.collected and stream.transcriber is not None:
+            raise  # nothing to keep: the run fails as a whole
+        logger.warning("transcription stopped at %.0f s: %s", reported, exc.message)
+        stream.error = exc
+        return
     if stream.transcriber is not None:  # captions were timed when downloaded; reading
         # them here only spans the summaries that consume them
         tracker.add_phase("transcribe", time.perf_counter() - started)

@@ -148,6 +148,11 @@ class SummaryEngine:
         section = filled.section
         if self._calls.stopping:
             return SectionSummary(section, "", "failed", error=INTERRUPTED)
+        if filled.missing is not None:  # the transcription stopped before its end
+            self.failures.append(Failure(f"section {section.label}", "transcription",
+                                         filled.missing))  # fmt: skip
+            self._progress("done", 1)
+            return SectionSummary(section, "", "failed", error=filled.missing)
         text = filled.text
         if not text:
             self._progress("done", 1)

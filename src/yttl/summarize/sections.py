@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from yttl.models import Chapter, Section, TranscriptSegment
@@ -51,6 +51,7 @@ class SectionPlan:
 class FilledSection:
     section: Section
     segments: tuple[TranscriptSegment, ...]
+    missing: str | None = None  # the transcript stopped short of it: why
 
     @property
     def text(self) -> str:
@@ -116,9 +117,13 @@ def assign_segments(
 
 
 async def stream_sections(
-    segments: AsyncIterable[TranscriptSegment], plan: SectionPlan
+    segments: AsyncIterable[TranscriptSegment],
+    plan: SectionPlan,
+    cut: Callable[[], str | None] = lambda: None,
 ) -> AsyncIterator[FilledSection]:
-    """Yield each section as soon as the (time-ordered) transcript has passed its end."""
+    """Yield each section as soon as the (time-ordered) transcript has passed its end.
+    When the transcript stops short (``cut()`` says why), the sections it did not pass
+    are yielded with that reason, not as sections without speech."""
     sections = plan.sections
     starts = [s.start for s in sections]
     current = 0
@@ -130,7 +135,8 @@ async def stream_sections(
             bucket = []
             current += 1
         bucket.append(segment)
+    reason = cut()
     while current < len(sections):
-        yield FilledSection(sections[current], tuple(bucket))
+        yield FilledSection(sections[current], tuple(bucket), reason)
         bucket = []
         current += 1
