@@ -226,3 +226,17 @@ def test_a_playlist_url_end_to_end_with_one_whisper_model(
     for video in videos:
         text = (out / video["outputs"]["txt"]).read_text().lower()
         assert "ask not what your country can do for you" in text.replace(",", "")
+
+
+def test_a_batch_paced_under_a_providers_rate_limit_gets_no_429(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The provider allows 6 calls in any 2 s; 170 a minute (5.7 in 2 s), shared by three
+    videos, never goes over, though 16 calls may be in flight."""
+    server.state.rate_limit = (6, 2.0)
+    playlist, _ = _playlist(server, tmp_path, 3)
+    result = run_yttl([str(playlist), *_args(server, tmp_path / "out", "--requests-per-minute",
+                                             "170", "--max-concurrent-llm", "16")], clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert server.state.rate_limited == 0
+    assert len(server.state.successful_calls()) >= 9

@@ -474,3 +474,27 @@ def test_unreadable_captions_fall_back_to_transcription_in_one_line(
     warnings = [line for line in result.stderr.splitlines() if "transcribing the audio" in line]
     assert len(warnings) == 1 and "malformed vtt captions" in warnings[0]
     assert "ask not what your country" in (out / "speech.txt").read_text().lower()
+
+
+@pytest.mark.parametrize("broken", ["corrupt", "unwritable"])
+def test_a_broken_cache_is_set_aside_with_a_warning_not_fatal(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str], broken: str
+) -> None:
+    info = serve_video(server, "vo4pMVb0R6M", tmp_path)
+    cache = tmp_path / "cache"
+    if broken == "corrupt":
+        cache.mkdir()
+        (cache / "results.sqlite").write_bytes(b"this is not a database" * 200)
+    else:
+        cache.write_text("a file where the cache folder should be")
+    result = run_yttl(_args(server, info, tmp_path / "o", "-f", "json", "--cache-dir",
+                            str(cache)), clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "results cache" in line]
+    assert len(warning) == 1 and "Traceback" not in result.stderr
+    if broken == "corrupt":
+        assert "set aside" in warning[0]
+        assert any(p.name.startswith("results.sqlite.corrupt-") for p in cache.iterdir())
+        assert (cache / "results.sqlite").stat().st_size > 0  # a fresh one, in use
+    else:
+        assert "running without it" in warning[0]

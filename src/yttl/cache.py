@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -22,6 +23,8 @@ from yttl.models import TranscriptSegment
 from yttl.transcribe.base import ChunkRecord
 
 __all__ = ["CachedChunks", "ResultsCache", "completion_key", "transcript_key"]
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -61,6 +64,48 @@ class ResultsCache:
             self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, path: Path) -> ResultsCache:
+        """The cache at ``path``; a corrupt file is set aside (and a new one started), an
+        unwritable place means running without a cache. Either is said in one warning:
+        a cache is never a reason to fail a run."""
+        try:
+            return cls._checked(path)
+        except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc) and "malformed" not in str(exc):
+                logger.warning("the results cache %s cannot be used (%s); running without it",
+                               path, exc)  # fmt: skip
+                return cls(None)
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            try:
+                path.replace(aside)
+                for suffix in ("-wal", "-shm"):
+                    path.with_name(path.name + suffix).unlink(missing_ok=True)
+                logger.warning("the results cache %s was corrupt; set aside as %s",
+                               path, aside.name)  # fmt: skip
+                return cls._checked(path)
+            except (OSError, sqlite3.Error) as again:
+                logger.warning("the results cache %s is corrupt (%s); running without it",
+                               path, again)  # fmt: skip
+                return cls(None)
+        except OSError as exc:
+            logger.warning("the results cache %s cannot be written (%s); running without it",
+                           path, exc.strerror or exc)  # fmt: skip
+            return cls(None)
+
+    @classmethod
+    def _checked(cls, path: Path) -> ResultsCache:
+        cache = cls(path)
+        assert cache._db is not None
+        try:
+            cache._db.execute("SELECT COUNT(*) FROM completions").fetchone()
+            with cache._db:  # can we write?
+                cache._db.execute("DELETE FROM completions WHERE key = ''")
+        except BaseException:
+            cache.close()
+            raise
+        return cache
 
     @property
     def enabled(self) -> bool:

@@ -140,6 +140,7 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--memory-limit-mb", type=int, metavar="MB")
     add("--executor", choices=("local", "ray"), help="where a batch runs (default local)")
     add("--ray-address", metavar="ADDR", help="Ray cluster (auto, ray://host:port)")
+    add("--ray-whisper-gpus", type=float, metavar="N", help="GPUs for the Whisper actor")
 
     add = p.add_argument_group("output").add_argument
     add("-o", "--output-dir", help="where outputs go (DIR/<video_id>.<ext>; default ./out)")

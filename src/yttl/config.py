@@ -123,6 +123,7 @@ class Settings:
     dateafter: str | None = None
     executor: str = "local"
     ray_address: str | None = None
+    ray_whisper_gpus: float = 0.0  # GPUs for the Whisper actor on a Ray cluster
     # output
     output_dir: str = "out"
     format: tuple[str, ...] = ("html",)
@@ -162,6 +163,8 @@ class Settings:
                 found.append((name, f"must be above 0, not {value}"))
         if not 0 < self.breaker_failure_rate <= 1:
             found.append(("breaker_failure_rate", "must be above 0 and at most 1"))
+        if self.ray_whisper_gpus < 0:
+            found.append(("ray_whisper_gpus", f"must not be negative, not {self.ray_whisper_gpus}"))
         if self.retry_base_delay < 0:
             found.append(("retry_base_delay", f"must not be negative, not {self.retry_base_delay}"))
         return found

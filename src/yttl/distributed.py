@@ -261,7 +261,10 @@ class RayExecutor:
         ray = self._ray
         await asyncio.to_thread(self._connect)
         budget = ray.remote(num_cpus=0)(BudgetActor).remote()
-        whisper = ray.remote(num_cpus=1)(WhisperActor).remote(self._settings)
+        gpus = self._settings.ray_whisper_gpus
+        whisper = ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus)(WhisperActor).remote(
+            self._settings
+        )
         task = ray.remote(num_cpus=0.5, max_retries=0)(_run_video)
         slots = asyncio.Semaphore(max(1, max_concurrent_videos))
         pending: list[Any] = []

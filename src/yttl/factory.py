@@ -416,7 +416,7 @@ def build_cache(settings: Settings) -> ResultsCache:
     if not settings.cache:
         return ResultsCache(None)
     root = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl"))
-    return ResultsCache(root / "results.sqlite")
+    return ResultsCache.open(root / "results.sqlite")
 
 
 VIDEO_MEMORY_MB = 600  # audio buffers and decoding of one video being transcribed
