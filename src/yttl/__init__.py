@@ -12,20 +12,26 @@ from yttl._version import __version__
 from yttl.config import Settings, load_settings
 from yttl.errors import YttlError
 from yttl.models import HourSummary, RunResult, SectionSummary, Transcript, VideoInfo
+from yttl.batch import VideoOutcome, run_batch
+from yttl.factory import RunComponents, build_components
 from yttl.pipeline import process_video
 from yttl.render import render, write_outputs
 
 __all__ = [
     "HourSummary",
+    "RunComponents",
     "RunResult",
     "SectionSummary",
     "Settings",
     "Transcript",
     "VideoInfo",
+    "VideoOutcome",
     "YttlError",
     "__version__",
+    "build_components",
     "load_settings",
     "process_video",
     "render",
+    "run_batch",
     "write_outputs",
 ]

@@ -71,7 +71,8 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add = p.add_argument_group("input").add_argument
     add("-a", "--batch-file", action="append", metavar="FILE",
         help="sources from FILE, one a line (# comments; - for standard input)")  # fmt: skip
-    add("--playlist-items", metavar="SPEC", help="entries of a playlist, e.g. 1-3,7,-2:")
+    add("--playlist-items", metavar="SPEC",
+        help="entries of a playlist, e.g. 1-3,7 (from the end: --playlist-items=-2:)")  # fmt: skip
     add("--max-videos", type=int, metavar="N", help="at most N entries of a playlist")
     add("--dateafter", metavar="DATE", help="only entries uploaded on or after DATE")
     add("--language", help="preferred caption language (default en)")
@@ -85,8 +86,8 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     add = p.add_argument_group("summarization").add_argument
     add("-lp", "--llm-provider", help="local, openai, groq, chatgpt, huggingchat or a profile")
-    add("-om", "--openai-model", help="model of the OpenAI-compatible provider")
-    add("-ou", "--openai-base-url", help="base URL of the OpenAI-compatible provider")
+    add("-om", "--openai-model", help="model of the openai provider (only)")
+    add("-ou", "--openai-base-url", help="base URL of the openai provider (only)")
     add("-aop", "--add-openai-profile", action="append", metavar="NAME",
         help="another OpenAI-compatible endpoint; adds --NAME-model, --NAME-base-url, "
         "--NAME-whisper-model; key from NAME_API_KEY")  # fmt: skip
