@@ -9,11 +9,11 @@ print(yttl.render(result, "md"))
 from __future__ import annotations
 
 from yttl._version import __version__
+from yttl.batch import VideoOutcome, run_batch
 from yttl.config import Settings, load_settings
 from yttl.errors import YttlError
-from yttl.models import HourSummary, RunResult, SectionSummary, Transcript, VideoInfo
-from yttl.batch import VideoOutcome, run_batch
 from yttl.factory import RunComponents, build_components
+from yttl.models import HourSummary, RunResult, SectionSummary, Transcript, VideoInfo
 from yttl.pipeline import process_video
 from yttl.render import render, write_outputs
 
