@@ -308,10 +308,19 @@ def _model_file(settings: Settings) -> Path:
     repo = settings.local_model_repo or DEFAULT_MODEL_REPO
     filename = settings.local_model_file or DEFAULT_MODEL_FILE
     import platformdirs
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import (
+        get_hf_file_metadata,
+        hf_hub_download,
+        hf_hub_url,
+        try_to_load_from_cache,
+    )
 
     cache = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl")) / "models"
     try:
+        if not isinstance(try_to_load_from_cache(repo, filename, cache_dir=str(cache)), str):
+            size = get_hf_file_metadata(hf_hub_url(repo, filename)).size or 0
+            logger.warning("downloading the local model %s (%.1f GB), once, into %s",
+                           filename, size / 1e9, cache)  # fmt: skip
         return Path(hf_hub_download(repo, filename, cache_dir=str(cache)))
     except Exception as exc:
         raise InputError(
