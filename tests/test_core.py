@@ -1,0 +1,132 @@
+"""The core suite: every stage end to end on material the tests make themselves (speech
+spoken by espeak-ng from text held here, caption files written here), so that a fresh
+clone without ``../shared`` still tests resolve, captions, download, transcription,
+summaries and rendering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.server import LoopbackServer
+from tests.support.whisper import MODEL_DIR, word_error_rate
+
+PARAGRAPHS = [
+    "Memory is not a recording. Every time we remember something, we rebuild it from "
+    "pieces, and each rebuilding can change it a little.",
+    "Sleep helps. During deep sleep the brain replays the day and moves what matters "
+    "into long term storage, which is why a good night's rest helps you learn.",
+    "So if you want to remember this lecture, review it tomorrow, and then get some sleep.",
+]
+RATE = 16_000
+ESPEAK = shutil.which("espeak-ng")
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The paragraphs spoken with five seconds of silence between them, as FLAC."""
+    if ESPEAK is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    directory = tmp_path_factory.mktemp("speech")
+    pieces: list[np.ndarray] = []
+    for i, text in enumerate(PARAGRAPHS):
+        wav = directory / f"p{i}.wav"
+        subprocess.run([ESPEAK, "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+        with av.open(str(wav)) as container:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    pieces.append(out.to_ndarray().reshape(-1))
+        pieces.append(np.zeros(5 * RATE, dtype=np.int16))
+    samples = np.concatenate(pieces)
+    path = directory / "lecture.flac"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("flac", rate=RATE)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.rate = RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def _llm(server: LoopbackServer) -> list[str]:
+    return ["-lp", "openai", "-ou", server.openai_base_url, "--no-open"]
+
+
+def test_speech_is_transcribed_locally_and_summarized(
+    speech: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    out = tmp_path / "o"
+    result = run_yttl([str(speech), *_llm(server), "-lwm", MODEL_DIR, "-o", str(out), "-f", "json",
+                       "-f", "html", "-f", "srt"], clean_env, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((out / "lecture.json").read_text())
+    assert doc["transcript"]["source"] == "local_whisper"
+    said = " ".join(PARAGRAPHS)
+    heard = " ".join(c.user.split("Transcript:", 1)[-1] for c in server.state.calls)
+    assert word_error_rate(said, heard) < 0.35  # a synthetic voice through tiny.en
+    assert doc["hours"][0]["sections"][0]["status"] == "ok"
+    assert doc["stats"]["silence_skipped_seconds"] >= 8  # the pauses never reached the model
+    assert "-->" in (out / "lecture.srt").read_text()
+    assert 'href="file://' in (out / "lecture.html").read_text()
+
+
+def test_a_sidecar_caption_file_is_used_instead_of_the_audio(
+    speech: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    media = tmp_path / "talk.flac"
+    media.write_bytes(speech.read_bytes())
+    cues = [
+        f"00:00:{i * 9:02d}.000 --> 00:00:{i * 9 + 8:02d}.000\n{p}\n"
+        for i, p in enumerate(PARAGRAPHS)
+    ]
+    (tmp_path / "talk.en.vtt").write_text("WEBVTT\n\n" + "\n".join(cues))
+    out = tmp_path / "o"
+    result = run_yttl([str(media), *_llm(server), "-lwm", "/nonexistent-model", "-o", str(out),
+                       "-f", "json", "-f", "md"], clean_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr  # no transcription: the model is never loaded
+    doc = json.loads((out / "talk.json").read_text())
+    assert doc["transcript"]["source"] == "captions"
+    assert "Memory is not a recording" in server.state.calls[0].user
+    assert (out / "talk.md").read_text().startswith("# talk")
+
+
+class _Files(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def site(speech: Path, tmp_path: Path) -> Iterator[str]:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "lecture.flac").write_bytes(speech.read_bytes())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Files(*a, directory=str(root)))
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_is_resolved_and_downloaded_by_yt_dlp_then_transcribed(
+    site: str, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    out = tmp_path / "o"
+    result = run_yttl([f"{site}/lecture.flac", *_llm(server), "-lwm", MODEL_DIR, "-o", str(out),
+                       "-f", "json", "--report"], clean_env, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(next(out.glob("*.json")).read_text())
+    assert doc["video"]["source"] == "url" and doc["video"]["duration"] > 20
+    assert doc["stats"]["phase_seconds"]["download"] > 0
+    assert "sleep" in " ".join(c.user for c in server.state.calls).lower()
