@@ -130,3 +130,61 @@ def test_a_url_is_resolved_and_downloaded_by_yt_dlp_then_transcribed(
     assert doc["video"]["source"] == "url" and doc["video"]["duration"] > 20
     assert doc["stats"]["phase_seconds"]["download"] > 0
     assert "sleep" in " ".join(c.user for c in server.state.calls).lower()
+
+
+class _Slow(SimpleHTTPRequestHandler):
+    """Answers the page after 30 s (a site that hangs), or sends the media a trickle at a
+    time (a slow download)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        import time
+
+        if self.path.startswith("/hang"):
+            time.sleep(30)
+            self.send_error(504)
+            return
+        body = Path(self.directory, "lecture.flac").read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/flac")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for start in range(0, len(body), 4096):
+            self.wfile.write(body[start : start + 4096])
+            time.sleep(0.2)
+
+    do_HEAD = do_GET
+
+
+@pytest.mark.parametrize("phase", ["resolve", "download"])
+def test_ctrl_c_while_a_url_resolves_or_downloads_stops_at_once(
+    speech: Path, tmp_path: Path, clean_env: dict[str, str], phase: str
+) -> None:
+    import signal
+    import sys
+    import time
+
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "lecture.flac").write_bytes(speech.read_bytes())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Slow(*a, directory=str(root)))
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{'hang' if phase == 'resolve' else 'lecture.flac'}"
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "yttl", url, "--transcript-only", "-lwm", MODEL_DIR, "-o",
+             str(tmp_path / "o"), "--no-open", "--yt-dlp-option", "socket_timeout=60"],
+            env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(4)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert time.monotonic() - sent < 5  # not after the site or the download finishes
+        assert "Traceback" not in stderr and "interrupted" in stderr
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -114,8 +114,10 @@ class _Run:
         stream = await caption_stream(self.video, options, tracker)
         if stream is None:
             transcriber = transcriber or self.components.transcriber()
-            stream = await whisper_stream(self.video, options, transcriber, workdir,
-                                          self.observer, tracker, self.cache)  # fmt: skip
+            stream = await whisper_stream(
+                self.video, options, transcriber, workdir, self.observer, tracker, self.cache,
+                self.stop,
+            )  # fmt: skip
             if self.video.duration <= 0 and stream.audio is not None:
                 duration, _ = await asyncio.to_thread(probe_media, stream.audio)
                 self.video = replace(self.video, duration=duration)

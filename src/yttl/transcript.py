@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from yttl.aio import blocking
 from yttl.cache import ResultsCache, transcript_key
 from yttl.errors import InputError, NetworkError, ProviderError, ResourceError, YttlError
 from yttl.models import CaptionTrack, Transcript, TranscriptSegment, TranscriptSource, VideoInfo
@@ -139,6 +140,7 @@ async def whisper_stream(
     observer: RunObserver,
     tracker: PerformanceTracker,
     cache: ResultsCache,
+    stop: asyncio.Event | None = None,
 ) -> TranscriptStream:
     """Audio through ``transcriber``; a transcript made before with the same source and
     options comes from the cache instead, and a new one goes into it when complete."""
@@ -157,7 +159,7 @@ async def whisper_stream(
         tracker.count("cache_hits")
         segments, language = cached
         return TranscriptStream(iterate(segments), source, language)
-    audio = await audio_path(video, options, workdir, observer, tracker)
+    audio = await audio_path(video, options, workdir, observer, tracker, stop)
     chunks = cache.chunk_store(key)  # a rerun transcribes only what is missing
     stream = TranscriptStream(transcriber.transcribe(audio, chunks), source, options.language,
                               transcriber, audio=audio)  # fmt: skip
@@ -169,7 +171,7 @@ async def whisper_stream(
 
 async def audio_path(
     video: VideoInfo, options: TranscriptOptions, workdir: Path, observer: RunObserver,
-    tracker: PerformanceTracker,
+    tracker: PerformanceTracker, stop: asyncio.Event | None = None,
 ) -> Path:  # fmt: skip
     if video.media_path is not None:
         return Path(video.media_path)
@@ -189,10 +191,9 @@ async def audio_path(
         observer.progress("download_done", done - seen_done)
         seen_done = done
 
-    with tracker.phase("download"):
-        return await asyncio.to_thread(
-            download_audio, video, dict(options.ytdlp_params), workdir, progress
-        )
+    with tracker.phase("download"):  # off the loop, and Ctrl-C does not wait for it
+        return await blocking(download_audio, video, dict(options.ytdlp_params), workdir,
+                              progress, stop=stop, name="yttl-download")  # fmt: skip
 
 
 async def sponsor_filter(
