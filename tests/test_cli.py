@@ -498,3 +498,30 @@ def test_a_broken_cache_is_set_aside_with_a_warning_not_fatal(
         assert (cache / "results.sqlite").stat().st_size > 0  # a fresh one, in use
     else:
         assert "running without it" in warning[0]
+
+
+def test_help_is_grouped_and_a_captions_run_shows_no_audio_progress() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from yttl.cli import build_parser
+    from yttl.display import BatchDisplay
+    from yttl.sources.playlists import BatchEntry
+
+    text = build_parser().format_help()
+    for group in ("input:", "summarization:", "transcription:", "resilience:",
+                  "performance and batches:", "output:"):  # fmt: skip
+        assert f"\n{group}\n" in text
+    screen = StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    with BatchDisplay(console, True, 1) as display:
+        line = display.video(BatchEntry("x", "A talk from captions"))
+        for phase in ("resolve", "captions", "summarize"):
+            line.phase(phase)
+        line.progress("total", 26)
+        line.progress("done", 13)
+        display.progress.refresh()
+        shown = screen.getvalue()
+    assert "A talk from captions: summarizing" in shown and "13/26" in shown
+    assert "transcribed" not in shown and "audio" not in shown

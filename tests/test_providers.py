@@ -13,6 +13,7 @@ from yttl.errors import (
     BadResponseError,
     ContextLengthError,
     NetworkError,
+    ProviderError,
     RateLimitError,
     ServerError,
     UsageError,
@@ -165,3 +166,24 @@ def test_the_provider_serves_many_concurrent_requests_on_one_client(server: Loop
     assert server.state.max_in_flight == 12
     by_question = {c.user: c.reply for c in server.state.calls}
     assert texts == [by_question[f"question {i}"] for i in range(12)]
+
+
+@pytest.mark.parametrize(("status", "body", "error"), [
+    (400, {"error": {"message": "context window of the request is too long",
+                     "code": "context_length_exceeded"}}, "ContextLengthError"),
+    (413, {"error": {"message": "payload too large"}}, "ContextLengthError"),
+    (400, {"error": {"message": "the request exceeds the available context size",
+                     "type": "exceed_context_size_error"}}, "ContextLengthError"),
+    (400, {"error": {"message": "invalid 'context' field in tools"}}, "RequestRefusedError"),
+    (404, {"error": {"message": "The model `m1` does not exist", "code": "model_not_found"}},
+     "ModelNotFoundError"),
+    (422, {"error": {"message": "temperature out of range"}}, "RequestRefusedError"),
+])  # fmt: skip
+def test_refusals_are_told_apart_by_status_and_code_not_by_words(
+    server: LoopbackServer, status: int, body: dict[str, object], error: str
+) -> None:
+    server.state.fault = lambda call: (status, {}, json.dumps(body).encode())
+    with pytest.raises(ProviderError) as info:
+        _complete(_provider(server))
+    assert type(info.value).__name__ == error
+    assert len(server.state.calls) == 1
