@@ -17,13 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-from yttl.errors import (
-    AuthError,
-    InputError,
-    ModelNotFoundError,
-    RunInterrupted,
-    UsageError,
-    YttlError,
+from yttl.errors import AuthError, ModelNotFoundError, RunInterrupted, YttlError
+from yttl.exitcodes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    exit_code_for,
+    worst_exit,
 )
 from yttl.factory import RunComponents
 from yttl.models import RunResult
@@ -50,22 +52,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 VideoStatus = Literal["ok", "partial", "failed", "interrupted"]
-_SEVERITY = {EXIT_OK: 0, EXIT_PARTIAL: 1, EXIT_USAGE: 2, EXIT_FAILED: 3, EXIT_INTERRUPTED: 4}
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The single mapping from errors to exit codes (DESIGN §3)."""
-    if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | RunInterrupted):
-        return EXIT_INTERRUPTED
-    if isinstance(exc, UsageError | InputError | ModelNotFoundError):
-        return EXIT_USAGE
-    return EXIT_FAILED
-
-
-def worst_exit(codes: Sequence[int]) -> int:
-    return max(codes, key=lambda code: _SEVERITY.get(code, 3), default=EXIT_OK)
 
 
 @dataclass

@@ -15,14 +15,6 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from yttl._version import __version__
-from yttl.batch import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_USAGE,
-    exit_code_for,
-)
 from yttl.config import (
     FORMATS,
     Profile,
@@ -33,11 +25,27 @@ from yttl.config import (
     redact,
 )
 from yttl.errors import ConfigError, UsageError, YttlError
-from yttl.runner import print_error, run_command
+from yttl.exitcodes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    exit_code_for,
+)
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "exit_code_for", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
+    "exit_code_for",
+    "main",
+    "print_error",
+]
 
 logger = logging.getLogger("yttl")
+LIBRARY_COMMANDS = ("search", "list", "show", "library")
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -128,6 +136,9 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="how long calls wait for a failing endpoint to come back (default 60)")  # fmt: skip
     add("--no-cache", dest="cache", action="store_false", default=None)
     add("--cache-dir", metavar="DIR")
+    add("--no-library", dest="library", action="store_false", default=None,
+        help="do not record this run in the searchable library")  # fmt: skip
+    add("--library-path", metavar="PATH", help="the library's SQLite file")
 
     add = p.add_argument_group("performance and batches").add_argument
     add("--max-concurrent-llm", type=int, metavar="N", help="LLM calls in flight, whole run")
@@ -267,6 +278,13 @@ def _suggest(ns: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def print_error(console: Console, exc: YttlError, prefix: str = "") -> None:
+    console.print(f"yttl: error: {prefix}{exc.message}", highlight=False, markup=False,
+                  soft_wrap=True)  # fmt: skip
+    if exc.hint:
+        console.print(f"  {exc.hint}", highlight=False, markup=False, soft_wrap=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(stderr=True)
@@ -274,10 +292,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["config"]:
             return _config_command(argv[1:], console)
+        if argv[:1] and argv[0] in LIBRARY_COMMANDS and not Path(argv[0]).exists():
+            from yttl.library_commands import run_library_command
+
+            return run_library_command(argv, console, _ArgumentParser)
         profiles = _profile_names(argv)
         ns = build_parser(profiles).parse_intermixed_args(argv)
         settings, _ = load_settings(_flags(ns, profiles), config_file=ns.config)
         _configure_logging(console, settings)
+        from yttl.runner import run_command  # the stages: imported only for a run
+
         return run_command(_sources(ns), settings, console)
     except ConfigError as exc:
         print_error(console, exc)

@@ -116,6 +116,8 @@ class Settings:
     breaker_deadline: float = 60.0
     cache: bool = True
     cache_dir: str | None = None
+    library: bool = True
+    library_path: str | None = None
     # batches
     max_concurrent_videos: int | None = None
     playlist_items: str | None = None

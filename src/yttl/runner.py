@@ -23,15 +23,15 @@ from rich.console import Console
 from rich.traceback import Traceback
 
 from yttl.batch import EXIT_INTERRUPTED, VideoOutcome, Writer, worst_exit
+from yttl.cli import print_error
 from yttl.config import Settings
-from yttl.errors import YttlError
 from yttl.models import RunResult
 
 if TYPE_CHECKING:
     from yttl.display import BatchDisplay
     from yttl.sources.playlists import BatchEntry
 
-__all__ = ["print_error", "run_command"]
+__all__ = ["run_command"]
 
 logger = logging.getLogger("yttl")
 
@@ -103,12 +103,24 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
             raise
         videos = max_concurrent_videos(settings, len(entries))
 
+        library = None
+        if settings.library:
+            from yttl.factory import library_path
+            from yttl.library import Library
+
+            library = await asyncio.to_thread(Library, library_path(settings))
+
         async def write(result: RunResult) -> list[Path]:
             started = time.perf_counter()
             paths = await asyncio.to_thread(_write, result, settings)
             phases = result.stats.setdefault("phase_seconds", {})
             if isinstance(phases, dict):  # for --report and --report-json, written after
                 phases["render"] = round(time.perf_counter() - started, 3)
+            if library is not None and not result.interrupted:
+                started = time.perf_counter()
+                await asyncio.to_thread(library.record, result, paths)
+                if isinstance(phases, dict):
+                    phases["library"] = round(time.perf_counter() - started, 3)
             return paths
 
         try:
@@ -222,10 +234,3 @@ def _write(result: RunResult, settings: Settings) -> list[Path]:
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
     return write_outputs(result, formats, Path(settings.output_dir))
-
-
-def print_error(console: Console, exc: YttlError, prefix: str = "") -> None:
-    console.print(f"yttl: error: {prefix}{exc.message}", highlight=False, markup=False,
-                  soft_wrap=True)  # fmt: skip
-    if exc.hint:
-        console.print(f"  {exc.hint}", highlight=False, markup=False, soft_wrap=True)

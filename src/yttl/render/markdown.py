@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from yttl.models import RunResult
 from yttl.render.jsonout import result_to_dict
 from yttl.render.links import format_clock
 
-__all__ = ["escape_markdown", "link_target", "to_markdown"]
+__all__ = ["escape_markdown", "link_target", "markdown_from_view", "to_markdown"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -30,7 +32,11 @@ def _link(start: float, url: str) -> str:
 
 
 def to_markdown(result: RunResult) -> str:
-    view = result_to_dict(result)
+    return markdown_from_view(result_to_dict(result))
+
+
+def markdown_from_view(view: Mapping[str, Any]) -> str:
+    """The Markdown of a JSON document (a run's, or one kept in the library)."""
     video = view["video"]
     lines = [f"# {escape_markdown(video['title'])}", "", f"<{link_target(video['url'])}>", ""]
     for hour in view["hours"]:

@@ -1,0 +1,280 @@
+"""The library: every finished run, kept in SQLite for search and questions afterwards.
+
+One file (``$XDG_DATA_HOME/yttl/library.sqlite``): a row per video (its metadata, how it
+was made, where its outputs are, and its JSON document), a row per section (summary and
+transcript), the transcript's segments (for a time range), and an FTS5 index over the
+sections' titles, summaries and transcripts, ranked with bm25. Writers take short
+``BEGIN IMMEDIATE`` transactions in WAL mode, so a batch and a second terminal never
+corrupt it. Where SQLite lacks FTS5, search falls back to a plain scan (with a warning).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yttl.errors import InputError
+from yttl.models import RunResult, TranscriptSegment
+
+__all__ = ["Hit", "Library", "quote_query"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, url TEXT, duration REAL, source TEXT,
+    extractor TEXT, provider TEXT, model TEXT, prompt_version TEXT, transcript_source TEXT,
+    language TEXT, outputs TEXT NOT NULL, document TEXT NOT NULL, recorded REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sections (
+    id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, hour INTEGER NOT NULL,
+    idx INTEGER NOT NULL, start REAL NOT NULL, end REAL NOT NULL, url TEXT,
+    title TEXT NOT NULL, summary TEXT NOT NULL, transcript TEXT NOT NULL, status TEXT);
+CREATE INDEX IF NOT EXISTS sections_video ON sections(video_id, start);
+CREATE TABLE IF NOT EXISTS segments (
+    video_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start);
+"""
+FTS_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS sections_fts USING fts5(
+    title, summary, transcript, content='sections', content_rowid='id',
+    tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS sections_added AFTER INSERT ON sections BEGIN
+    INSERT INTO sections_fts(rowid, title, summary, transcript)
+    VALUES (new.id, new.title, new.summary, new.transcript);
+END;
+CREATE TRIGGER IF NOT EXISTS sections_removed AFTER DELETE ON sections BEGIN
+    INSERT INTO sections_fts(sections_fts, rowid, title, summary, transcript)
+    VALUES ('delete', old.id, old.title, old.summary, old.transcript);
+END;
+"""
+_WORD = re.compile(r"\w+", re.UNICODE)
+MARK = ("**", "**")  # around the matched words in a snippet
+
+
+def quote_query(text: str) -> str:
+    """User text as an FTS5 query: every word quoted (so ``-``, ``:``, ``"`` and ``*``
+    are words' edges, never syntax), all of them required."""
+    return " ".join(f'"{word}"' for word in _WORD.findall(text))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One section that matches: where it is, a snippet, and how well it matches."""
+
+    video_id: str
+    title: str
+    start: float
+    end: float
+    url: str
+    snippet: str
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"video_id": self.video_id, "title": self.title, "start": self.start,
+                "end": self.end, "url": self.url, "snippet": self.snippet,
+                "score": round(self.score, 4)}  # fmt: skip
+
+
+def _fts5_available(db: sqlite3.Connection) -> bool:
+    try:
+        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.probe USING fts5(x)")
+        db.execute("DROP TABLE temp.probe")
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
+class Library:
+    """The library at ``path``; every method opens its own short-lived connection."""
+
+    def __init__(self, path: Path, *, full_text: bool | None = None) -> None:
+        """``full_text=False`` scans instead of using FTS5 (as when SQLite lacks it)."""
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+                self.fts = _fts5_available(db) if full_text is None else full_text
+                if self.fts:
+                    db.executescript(FTS_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(
+                f"cannot open the library at {path}: {exc}",
+                hint="give another with --library-path, or --no-library",
+            ) from exc
+        if not self.fts:
+            logger.warning("this SQLite has no FTS5: search scans the library instead")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    # -- writing ------------------------------------------------------------------
+
+    def record(self, result: RunResult, outputs: Sequence[Path] = ()) -> None:
+        """Keep a finished run; a later run of the same video replaces it."""
+        from yttl.render.jsonout import result_to_dict
+
+        self.record_document(result_to_dict(result), result.transcript.segments, outputs)
+
+    def record_document(self, document: Mapping[str, Any],
+                        segments: Sequence[TranscriptSegment] = (),
+                        outputs: Sequence[Path] = ()) -> None:  # fmt: skip
+        video = document["video"]
+        summarizer = document.get("summarizer") or {}
+        texts = _section_texts(document, segments)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # one writer at a time, for as short as can be
+            try:
+                db.execute("DELETE FROM sections WHERE video_id = ?", (video["id"],))
+                db.execute("DELETE FROM segments WHERE video_id = ?", (video["id"],))
+                db.execute(
+                    "INSERT OR REPLACE INTO videos VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (video["id"], video["title"], video.get("url"), video.get("duration"),
+                     video.get("source"), video.get("extractor"), summarizer.get("provider"),
+                     summarizer.get("model"), summarizer.get("prompt_version"),
+                     document.get("transcript", {}).get("source"),
+                     document.get("transcript", {}).get("language"),
+                     json.dumps({p.suffix.lstrip("."): str(p.resolve()) for p in outputs}),
+                     json.dumps(document, ensure_ascii=False), time.time()),
+                )  # fmt: skip
+                rows = [
+                    (video["id"], hour["index"], section["index"], section["start"],
+                     section["end"], section.get("url"), section.get("title") or "",
+                     section.get("summary") or "", texts.get((hour["index"], section["index"])),
+                     section.get("status"))
+                    for hour in document.get("hours", []) for section in hour.get("sections", [])
+                ]  # fmt: skip
+                db.executemany(
+                    "INSERT INTO sections (video_id, hour, idx, start, end, url, title, "
+                    "summary, transcript, status) VALUES (?,?,?,?,?,?,?,?,coalesce(?, ''),?)",
+                    rows,
+                )
+                spoken = [(video["id"], s.start, s.end, s.text) for s in segments]
+                db.executemany("INSERT INTO segments VALUES (?,?,?,?)", spoken)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def import_outputs(self, directory: Path) -> tuple[int, list[str]]:
+        """Take in the JSON outputs of earlier runs; (how many, the files refused)."""
+        taken, refused = 0, []
+        for path in sorted(directory.rglob("*.json")):
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                refused.append(str(path))
+                continue
+            if not isinstance(document, dict) or "video" not in document or \
+                    "hours" not in document:  # fmt: skip
+                continue  # an index, a report: not a run's output
+            siblings = [p for p in path.parent.glob(f"{path.stem}.*") if p.suffix != ".tmp"]
+            self.record_document(document, (), siblings)
+            taken += 1
+        return taken, refused
+
+    # -- reading ------------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 10, video: str | None = None) -> list[Hit]:
+        """Sections that bear on ``query``, best first."""
+        words = _WORD.findall(query)
+        if not words:
+            return []
+        with self._connect() as db:
+            if self.fts:
+                return self._search_fts(db, quote_query(query), limit, video)
+            return self._search_scan(db, words, limit, video)
+
+    @staticmethod
+    def _search_fts(db: sqlite3.Connection, match: str, limit: int,
+                    video: str | None) -> list[Hit]:  # fmt: skip
+        sql = ("SELECT s.video_id, v.title, s.start, s.end, s.url, "
+               "snippet(sections_fts, -1, ?, ?, '…', 16), bm25(sections_fts, 4.0, 2.0, 1.0) "
+               "FROM sections_fts JOIN sections s ON s.id = sections_fts.rowid "
+               "JOIN videos v ON v.id = s.video_id WHERE sections_fts MATCH ?")  # fmt: skip
+        args: list[Any] = [*MARK, match]
+        if video is not None:
+            sql += " AND s.video_id = ?"
+            args.append(video)
+        sql += " ORDER BY bm25(sections_fts, 4.0, 2.0, 1.0) LIMIT ?"
+        rows = db.execute(sql, [*args, limit]).fetchall()
+        return [Hit(r[0], r[1], r[2], r[3], r[4] or "", r[5], -r[6]) for r in rows]
+
+    @staticmethod
+    def _search_scan(db: sqlite3.Connection, words: list[str], limit: int,
+                     video: str | None) -> list[Hit]:  # fmt: skip
+        rows = db.execute(
+            "SELECT s.video_id, v.title, s.start, s.end, s.url, s.title, s.summary, "
+            "s.transcript FROM sections s JOIN videos v ON v.id = s.video_id"
+            + (" WHERE s.video_id = ?" if video else ""), [video] if video else [],
+        ).fetchall()  # fmt: skip
+        hits = []
+        lowered = [w.lower() for w in words]
+        for row in rows:
+            text = " ".join(row[5:8])
+            haystack = text.lower()
+            if all(w in haystack for w in lowered):
+                score = sum(haystack.count(w) for w in lowered)
+                at = haystack.find(lowered[0])
+                snippet = text[max(at - 60, 0) : at + 100]
+                hits.append(Hit(row[0], row[1], row[2], row[3], row[4] or "", snippet, score))
+        return sorted(hits, key=lambda h: -h.score)[:limit]
+
+    def videos(self) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT v.id, v.title, v.url, v.duration, v.model, v.recorded, COUNT(s.id) "
+                "FROM videos v LEFT JOIN sections s ON s.video_id = v.id GROUP BY v.id "
+                "ORDER BY v.recorded DESC"
+            ).fetchall()
+        return [{"id": r[0], "title": r[1], "url": r[2], "duration": r[3], "model": r[4],
+                 "recorded": r[5], "sections": r[6]} for r in rows]  # fmt: skip
+
+    def document(self, video_id: str) -> dict[str, Any]:
+        with self._connect() as db:
+            row = db.execute("SELECT document FROM videos WHERE id = ?", (video_id,)).fetchone()
+        if row is None:
+            raise InputError(f"no video {video_id!r} in the library",
+                             hint="see yttl list")  # fmt: skip
+        document: dict[str, Any] = json.loads(row[0])
+        return document
+
+    def transcript(self, video_id: str, start: float = 0.0,
+                   end: float | None = None) -> list[TranscriptSegment]:  # fmt: skip
+        self.document(video_id)  # a clear error for an unknown id
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT start, end, text FROM segments WHERE video_id = ? AND end > ? "
+                "AND start < ? ORDER BY start", (video_id, start, end if end is not None else 1e12),
+            ).fetchall()  # fmt: skip
+        return [TranscriptSegment(*row) for row in rows]
+
+
+def _section_texts(
+    document: Mapping[str, Any], segments: Sequence[TranscriptSegment]
+) -> dict[tuple[int, int], str]:
+    """The transcript of each section, from the segments that start in it."""
+    bounds = [(h["index"], s["index"], s["start"], s["end"])
+              for h in document.get("hours", []) for s in h.get("sections", [])]  # fmt: skip
+    texts: dict[tuple[int, int], list[str]] = {(h, i): [] for h, i, _, _ in bounds}
+    for segment in segments:
+        for hour, index, start, end in bounds:
+            if start <= segment.start < end:
+                texts[(hour, index)].append(segment.text)
+                break
+    return {key: " ".join(parts) for key, parts in texts.items()}

@@ -1,0 +1,120 @@
+"""``yttl search``, ``yttl list``, ``yttl show`` and ``yttl library import``: the library
+from the command line. Parse, ask the library, print; they import nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.table import Table
+
+from yttl.config import load_settings
+from yttl.library import MARK, Library
+from yttl.render.links import format_clock
+
+__all__ = ["run_library_command"]
+
+
+def _open(ns: argparse.Namespace) -> Library:
+    from yttl.factory import library_path
+
+    flags = {"library_path": ns.library_path} if ns.library_path else {}
+    settings, _ = load_settings(flags, config_file=ns.config)
+    return Library(library_path(settings))
+
+
+def _search(ns: argparse.Namespace, console: Console) -> int:
+    hits = _open(ns).search(" ".join(ns.query), limit=ns.limit, video=ns.video)
+    if ns.json:
+        print(json.dumps([hit.as_dict() for hit in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        console.print("no section matches", highlight=False)
+        return 0
+    table = Table(show_header=True, header_style="bold", expand=True)
+    for name in ("video", "at", "snippet", "link"):
+        table.add_column(name, overflow="fold")
+    for hit in hits:
+        snippet = escape(hit.snippet)
+        for mark in set(MARK):
+            snippet = snippet.replace(escape(mark), "[bold yellow]", 1).replace(
+                escape(mark), "[/bold yellow]", 1
+            )  # fmt: skip
+        table.add_row(escape(hit.title), format_clock(hit.start), snippet, escape(hit.url))
+    console.print(table)
+    return 0
+
+
+def _list(ns: argparse.Namespace, console: Console) -> int:
+    videos = _open(ns).videos()
+    if ns.json:
+        print(json.dumps(videos, indent=2, ensure_ascii=False))
+        return 0
+    table = Table(show_header=True, header_style="bold", expand=True)
+    for name in ("id", "title", "length", "sections", "model"):
+        table.add_column(name, overflow="fold")
+    for video in videos:
+        length = format_clock(video["duration"] or 0)
+        table.add_row(escape(video["id"]), escape(video["title"]), length,
+                      str(video["sections"]), escape(video["model"] or "-"))  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def _show(ns: argparse.Namespace, console: Console) -> int:
+    from yttl.render.markdown import markdown_from_view
+
+    document = _open(ns).document(ns.id)
+    if ns.format == "json":
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    elif console.is_terminal:
+        Console().print(Markdown(markdown_from_view(document)))
+    else:
+        print(markdown_from_view(document), end="")
+    return 0
+
+
+def _import(ns: argparse.Namespace, console: Console) -> int:
+    taken, refused = _open(ns).import_outputs(Path(ns.directory))
+    console.print(f"yttl: took in {taken} video(s) from {ns.directory}", highlight=False)
+    for path in refused:
+        console.print(f"  skipped {path}: not a readable JSON output", highlight=False)
+    return 0
+
+
+def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argparse.ArgumentParser:
+    parser = make(prog=f"yttl {command}", allow_abbrev=False)
+    parser.add_argument("--library-path", metavar="PATH", help="the library's SQLite file")
+    parser.add_argument("--config", type=Path, metavar="PATH")
+    if command == "search":
+        parser.add_argument("query", nargs="+", metavar="QUERY")
+        parser.add_argument("--json", action="store_true", help="hits as JSON")
+        parser.add_argument("--limit", type=int, default=10, metavar="N")
+        parser.add_argument("--video", metavar="ID", help="search one video only")
+    elif command == "list":
+        parser.add_argument("--json", action="store_true")
+    elif command == "show":
+        parser.add_argument("id", metavar="ID")
+        parser.add_argument("-f", "--format", choices=("md", "json"), default="md")
+    else:
+        parser.add_argument("action", choices=("import",))
+        parser.add_argument("directory", metavar="DIR", help="where earlier runs wrote JSON")
+    return parser
+
+
+def run_library_command(argv: Sequence[str], console: Console,
+                        make: Callable[..., argparse.ArgumentParser]) -> int:  # fmt: skip
+    """``argv`` starts with the command's name; ``make`` builds the CLI's parser class."""
+    command, rest = argv[0], argv[1:]
+    ns = _parser(make, command).parse_args(rest)
+    handlers: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+        "search": _search, "list": _list, "show": _show, "library": _import,
+    }  # fmt: skip
+    result: Any = handlers[command](ns, console)
+    return int(result)
