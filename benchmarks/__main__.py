@@ -20,6 +20,7 @@ BENCHMARKS = {
     "faults": ["benchmarks.bench_faults"],
     "batch": ["benchmarks.bench_batch"],
     "captions": ["benchmarks.bench_captions"],
+    "library": ["benchmarks.bench_library"],
 }
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "is_secret_name",
     "known_secrets",
     "legacy_config_path",
+    "library_path",
     "load_settings",
     "parse_value",
     "redact",
@@ -197,6 +198,13 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     base = environ.get("XDG_CONFIG_HOME") or platformdirs.user_config_dir(roaming=True)
     return Path(base) / "yttl" / "config.toml"
+
+
+def library_path(settings: Settings) -> Path:
+    """The library's SQLite file: ``--library-path``, else the user data dir."""
+    if settings.library_path:
+        return Path(settings.library_path).expanduser()
+    return Path(platformdirs.user_data_dir("yttl")) / "library.sqlite"
 
 
 def legacy_config_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from yttl.errors import InputError, ModelNotFoundError, RunInterrupted, UsageError
@@ -23,6 +22,8 @@ _SEVERITY = {EXIT_OK: 0, EXIT_PARTIAL: 1, EXIT_USAGE: 2, EXIT_FAILED: 3, EXIT_IN
 
 def exit_code_for(exc: BaseException) -> int:
     """The single mapping from errors to exit codes."""
+    import asyncio  # here: the CLI's start-up does not need it
+
     if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | RunInterrupted):
         return EXIT_INTERRUPTED
     if isinstance(exc, UsageError | InputError | ModelNotFoundError):

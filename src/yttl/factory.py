@@ -38,7 +38,6 @@ __all__ = [
     "build_transcriber",
     "engine_options",
     "lane_spec",
-    "library_path",
     "llm_endpoint",
     "local_admission",
     "max_concurrent_llm",
@@ -411,12 +410,6 @@ def build_components(
         components.cache.close()
         raise
     return components
-
-
-def library_path(settings: Settings) -> Path:
-    if settings.library_path:
-        return Path(settings.library_path).expanduser()
-    return Path(platformdirs.user_data_dir("yttl")) / "library.sqlite"
 
 
 def build_cache(settings: Settings) -> ResultsCache:

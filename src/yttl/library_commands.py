@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from yttl.config import load_settings
+from yttl.config import library_path, load_settings
 from yttl.library import MARK, Library
 from yttl.render.links import format_clock
 
@@ -22,8 +21,6 @@ __all__ = ["run_library_command"]
 
 
 def _open(ns: argparse.Namespace) -> Library:
-    from yttl.factory import library_path
-
     flags = {"library_path": ns.library_path} if ns.library_path else {}
     settings, _ = load_settings(flags, config_file=ns.config)
     return Library(library_path(settings))
@@ -68,6 +65,8 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _show(ns: argparse.Namespace, console: Console) -> int:
+    from rich.markdown import Markdown
+
     from yttl.render.markdown import markdown_from_view
 
     document = _open(ns).document(ns.id)

@@ -105,7 +105,7 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
 
         library = None
         if settings.library:
-            from yttl.factory import library_path
+            from yttl.config import library_path
             from yttl.library import Library
 
             library = await asyncio.to_thread(Library, library_path(settings))

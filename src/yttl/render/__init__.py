@@ -9,10 +9,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from yttl.models import RunResult
-from yttl.render.html import to_html
-from yttl.render.jsonout import to_json
-from yttl.render.markdown import to_markdown
-from yttl.render.subtitles import to_srt, to_txt, to_vtt
 
 __all__ = [
     "SUMMARY_FORMATS",
@@ -27,14 +23,24 @@ __all__ = [
 SUMMARY_FORMATS = ("html", "md", "json")
 TRANSCRIPT_FORMATS = ("txt", "srt", "vtt")
 
-_RENDERERS: dict[str, Callable[[RunResult], str]] = {
-    "html": to_html,
-    "md": to_markdown,
-    "json": to_json,
-    "txt": lambda r: to_txt(r.transcript.segments),
-    "srt": lambda r: to_srt(r.transcript.segments),
-    "vtt": lambda r: to_vtt(r.transcript.segments),
-}
+
+def _renderers() -> dict[str, Callable[[RunResult], str]]:
+    # imported when something is rendered: jinja2 is not for `yttl search`
+    from yttl.render.html import to_html
+    from yttl.render.jsonout import to_json
+    from yttl.render.markdown import to_markdown
+    from yttl.render.subtitles import to_srt, to_txt, to_vtt
+
+    return {
+        "html": to_html,
+        "md": to_markdown,
+        "json": to_json,
+        "txt": lambda r: to_txt(r.transcript.segments),
+        "srt": lambda r: to_srt(r.transcript.segments),
+        "vtt": lambda r: to_vtt(r.transcript.segments),
+    }
+
+
 _UNSAFE = re.compile(r"[^\w.-]+")
 
 
@@ -45,7 +51,7 @@ def output_stem(video_id: str) -> str:
 
 
 def render(result: RunResult, fmt: str) -> str:
-    return _RENDERERS[fmt](result)
+    return _renderers()[fmt](result)
 
 
 def _umask() -> int:
