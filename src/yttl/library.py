@@ -105,6 +105,9 @@ class Library:
                 self.fts = _fts5_available(db) if full_text is None else full_text
                 if self.fts:
                     db.executescript(FTS_SCHEMA)
+                    # titles weigh most, then summaries, then the transcript
+                    db.execute("INSERT INTO sections_fts(sections_fts, rank) "
+                               "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
         except (OSError, sqlite3.Error) as exc:
             raise InputError(
                 f"cannot open the library at {path}: {exc}",
@@ -203,17 +206,33 @@ class Library:
     @staticmethod
     def _search_fts(db: sqlite3.Connection, match: str, limit: int,
                     video: str | None) -> list[Hit]:  # fmt: skip
-        sql = ("SELECT s.video_id, v.title, s.start, s.end, s.url, "
-               "snippet(sections_fts, -1, ?, ?, '…', 16), bm25(sections_fts, 4.0, 2.0, 1.0) "
-               "FROM sections_fts JOIN sections s ON s.id = sections_fts.rowid "
-               "JOIN videos v ON v.id = s.video_id WHERE sections_fts MATCH ?")  # fmt: skip
-        args: list[Any] = [*MARK, match]
-        if video is not None:
-            sql += " AND s.video_id = ?"
-            args.append(video)
-        sql += " ORDER BY bm25(sections_fts, 4.0, 2.0, 1.0) LIMIT ?"
-        rows = db.execute(sql, [*args, limit]).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], r[4] or "", r[5], -r[6]) for r in rows]
+        # First the best rows (FTS5 ranks "ORDER BY rank LIMIT n" without sorting every
+        # match), then snippets for those rows only.
+        if video is None:
+            best = db.execute(
+                "SELECT rowid, rank FROM sections_fts WHERE sections_fts MATCH ? "
+                "ORDER BY rank LIMIT ?", (match, limit),
+            ).fetchall()  # fmt: skip
+        else:
+            best = db.execute(
+                "SELECT f.rowid, f.rank FROM sections_fts f JOIN sections s ON s.id = f.rowid "
+                "WHERE sections_fts MATCH ? AND s.video_id = ? ORDER BY f.rank LIMIT ?",
+                (match, video, limit),
+            ).fetchall()  # fmt: skip
+        if not best:
+            return []
+        ids = [row[0] for row in best]
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(
+            "SELECT f.rowid, s.video_id, v.title, s.start, s.end, s.url, "
+            "snippet(sections_fts, -1, ?, ?, '…', 16) FROM sections_fts f "
+            "JOIN sections s ON s.id = f.rowid JOIN videos v ON v.id = s.video_id "
+            f"WHERE sections_fts MATCH ? AND f.rowid IN ({marks})",
+            [*MARK, match, *ids],
+        ).fetchall()  # fmt: skip
+        found = {row[0]: row for row in rows}
+        return [Hit(r[1], r[2], r[3], r[4], r[5] or "", r[6], -rank)
+                for rowid, rank in best if (r := found.get(rowid))]  # fmt: skip
 
     @staticmethod
     def _search_scan(db: sqlite3.Connection, words: list[str], limit: int,
