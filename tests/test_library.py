@@ -147,3 +147,39 @@ def test_concurrent_writers_never_corrupt_it(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM videos").fetchone()[0] == 45
     assert len(Library(path).search("worker note", limit=100)) == 45
+
+
+def _answer_with_a_citation(messages: list[dict[str, str]]) -> str:
+    """A model that follows the instructions: cite the first excerpt, or say it is not there."""
+    user = messages[-1]["content"]
+    if "dinosaur" in user.split("Question:")[-1]:
+        return "NOT_IN_VIDEO"
+    times = re.findall(r"^\[((?:\d+:)?\d{1,2}:\d{2})\]", user.split("Excerpts:")[1], re.M)
+    return f"It is explained there [{times[0]}]."
+
+
+def test_ask_answers_from_the_sections_that_bear_on_it_with_linked_citations(
+    server: LoopbackServer, recorded: Path, clean_env: dict[str, str]
+) -> None:
+    library = Library(recorded)
+    word, video, _ = _words_in_one_section(library)[0]
+    server.state.calls.clear()
+    server.state.reply = _answer_with_a_citation
+    args = ["ask", video, f"what is said about {word}?", "--library-path", str(recorded),
+            "-lp", "openai", "-ou", server.openai_base_url, "--json"]  # fmt: skip
+    result = run_yttl(args, clean_env)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["found"] and answer["citations"]
+    assert len(server.state.calls) == 1
+    prompt = server.state.calls[0].user
+    assert word in prompt.lower()  # the section that holds the word was retrieved
+    assert all(c["url"].startswith("https://") and "t=" in c["url"] for c in answer["citations"])
+
+    absent = run_yttl(["ask", video, "what about the dinosaur?", *args[3:]], clean_env)
+    assert absent.returncode == 0 and json.loads(absent.stdout)["found"] is False
+    assert "does not seem to say" in json.loads(absent.stdout)["answer"]
+    calls = len(server.state.calls)
+    nothing = run_yttl(["ask", video, "xylophone quasar", *args[3:]], clean_env)
+    assert json.loads(nothing.stdout)["found"] is False
+    assert len(server.state.calls) == calls  # no part matches: no call, no guess

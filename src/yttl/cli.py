@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("yttl")
-LIBRARY_COMMANDS = ("search", "list", "show", "library")
+LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
 
 
 class _ArgumentParser(argparse.ArgumentParser):

@@ -193,15 +193,18 @@ class Library:
 
     # -- reading ------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: int = 10, video: str | None = None) -> list[Hit]:
-        """Sections that bear on ``query``, best first."""
+    def search(self, query: str, *, limit: int = 10, video: str | None = None,
+               any_word: bool = False) -> list[Hit]:  # fmt: skip
+        """Sections that bear on ``query``, best first: with every word (the default), or
+        with any of them (for a question in plain words: ``yttl ask``)."""
         words = _WORD.findall(query)
         if not words:
             return []
         with self._connect() as db:
             if self.fts:
-                return self._search_fts(db, quote_query(query), limit, video)
-            return self._search_scan(db, words, limit, video)
+                match = quote_query(query).replace(" ", " OR ") if any_word else quote_query(query)
+                return self._search_fts(db, match, limit, video)
+            return self._search_scan(db, words, limit, video, any_word)
 
     @staticmethod
     def _search_fts(db: sqlite3.Connection, match: str, limit: int,
@@ -236,7 +239,7 @@ class Library:
 
     @staticmethod
     def _search_scan(db: sqlite3.Connection, words: list[str], limit: int,
-                     video: str | None) -> list[Hit]:  # fmt: skip
+                     video: str | None, any_word: bool = False) -> list[Hit]:  # fmt: skip
         rows = db.execute(
             "SELECT s.video_id, v.title, s.start, s.end, s.url, s.title, s.summary, "
             "s.transcript FROM sections s JOIN videos v ON v.id = s.video_id"
@@ -247,9 +250,10 @@ class Library:
         for row in rows:
             text = " ".join(row[5:8])
             haystack = text.lower()
-            if all(w in haystack for w in lowered):
+            present = [w for w in lowered if w in haystack]
+            if present and (any_word or len(present) == len(lowered)):
                 score = sum(haystack.count(w) for w in lowered)
-                at = haystack.find(lowered[0])
+                at = haystack.find(present[0])
                 snippet = text[max(at - 60, 0) : at + 100]
                 hits.append(Hit(row[0], row[1], row[2], row[3], row[4] or "", snippet, score))
         return sorted(hits, key=lambda h: -h.score)[:limit]

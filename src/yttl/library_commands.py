@@ -13,17 +13,37 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from yttl.config import library_path, load_settings
+from yttl.config import Settings, library_path, load_settings
 from yttl.library import MARK, Library
 from yttl.render.links import format_clock
 
 __all__ = ["run_library_command"]
 
 
-def _open(ns: argparse.Namespace) -> Library:
-    flags = {"library_path": ns.library_path} if ns.library_path else {}
+def _settings(ns: argparse.Namespace) -> Settings:
+    flags = {key: getattr(ns, key, None) for key in
+             ("library_path", "llm_provider", "openai_model", "openai_base_url")}  # fmt: skip
     settings, _ = load_settings(flags, config_file=ns.config)
-    return Library(library_path(settings))
+    return settings
+
+
+def _open(ns: argparse.Namespace) -> Library:
+    return Library(library_path(_settings(ns)))
+
+
+def _ask(ns: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from yttl.ask import ask
+
+    answer = asyncio.run(ask(_open(ns), ns.id, " ".join(ns.question), _settings(ns)))
+    if ns.json:
+        print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(answer.text)
+    for start, url in answer.citations:
+        print(f"  {format_clock(start)}  {url}")
+    return 0
 
 
 def _search(ns: argparse.Namespace, console: Console) -> int:
@@ -98,6 +118,13 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
         parser.add_argument("--video", metavar="ID", help="search one video only")
     elif command == "list":
         parser.add_argument("--json", action="store_true")
+    elif command == "ask":
+        parser.add_argument("id", metavar="ID")
+        parser.add_argument("question", nargs="+", metavar="QUESTION")
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("-lp", "--llm-provider", help="the LLM to ask (default: configured)")
+        parser.add_argument("-om", "--openai-model")
+        parser.add_argument("-ou", "--openai-base-url")
     elif command == "show":
         parser.add_argument("id", metavar="ID")
         parser.add_argument("-f", "--format", choices=("md", "json"), default="md")
@@ -113,7 +140,7 @@ def run_library_command(argv: Sequence[str], console: Console,
     command, rest = argv[0], argv[1:]
     ns = _parser(make, command).parse_args(rest)
     handlers: dict[str, Callable[[argparse.Namespace, Console], int]] = {
-        "search": _search, "list": _list, "show": _show, "library": _import,
+        "search": _search, "list": _list, "show": _show, "library": _import, "ask": _ask,
     }  # fmt: skip
     result: Any = handlers[command](ns, console)
     return int(result)
