@@ -227,6 +227,25 @@ def _sources(ns: argparse.Namespace) -> list[str]:
     return sources
 
 
+def _mcp_command(argv: Sequence[str], console: Console) -> int:
+    """``yttl mcp``: stdout belongs to the protocol; every log goes to stderr."""
+    parser = _ArgumentParser(prog="yttl mcp", allow_abbrev=False)
+    parser.add_argument("--library-path", metavar="PATH")
+    parser.add_argument("--config", type=Path, metavar="PATH")
+    parser.add_argument("-lp", "--llm-provider")
+    ns = parser.parse_args(argv)
+    flags = {"library_path": ns.library_path, "llm_provider": ns.llm_provider,
+             "quiet": True, "open": False}  # fmt: skip
+    settings, _ = load_settings(flags, config_file=ns.config)
+    _configure_logging(console, settings)
+    try:
+        from yttl.mcp_server import build_server
+    except ImportError as exc:
+        raise UsageError("yttl mcp needs the MCP SDK", hint="pip install 'yttl[mcp]'") from exc
+    build_server(settings).run("stdio")
+    return EXIT_OK
+
+
 def _config_command(argv: Sequence[str], console: Console) -> int:
     from yttl.config import config_path, redacted, toml_value
 
@@ -292,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["config"]:
             return _config_command(argv[1:], console)
+        if argv[:1] == ["mcp"] and not Path("mcp").exists():
+            return _mcp_command(argv[1:], console)
         if argv[:1] and argv[0] in LIBRARY_COMMANDS and not Path(argv[0]).exists():
             from yttl.library_commands import run_library_command
 

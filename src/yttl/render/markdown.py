@@ -38,18 +38,26 @@ def to_markdown(result: RunResult) -> str:
 def markdown_from_view(view: Mapping[str, Any]) -> str:
     """The Markdown of a JSON document (a run's, or one kept in the library)."""
     video = view["video"]
-    lines = [f"# {escape_markdown(video['title'])}", "", f"<{link_target(video['url'])}>", ""]
+    lines = [
+        f"# {escape_markdown(video['title'])}",
+        "",
+        f"<{link_target(video.get('url') or '')}>",
+        "",
+    ]
     for hour in view["hours"]:
-        lines += [f"## Hour {hour['index'] + 1} ({_link(hour['start'], hour['url'])})", ""]
-        if hour["status"] == "failed":
+        lines += [
+            f"## Hour {hour['index'] + 1} ({_link(hour['start'], hour.get('url') or '')})",
+            "",
+        ]
+        if hour.get("status") == "failed":
             lines += ["*Summary failed.*", ""]
         elif hour["summary"] and len(hour["sections"]) > 1:
             lines += [escape_markdown(hour["summary"]), ""]
-        if hour["missing_sections"]:
+        if hour.get("missing_sections"):
             lines += [f"*Missing sections: {', '.join(hour['missing_sections'])}.*", ""]
         for section in hour["sections"]:
             title = f" {escape_markdown(section['title'])}" if section.get("title") else ""
-            lines += [f"### {_link(section['start'], section['url'])}{title}", ""]
+            lines += [f"### {_link(section['start'], section.get('url') or '')}{title}", ""]
             if section["status"] == "failed":
                 lines += [f"*Failed: {escape_markdown(section.get('error', 'unknown error'))}*"]
             elif section["status"] == "empty":
