@@ -127,14 +127,14 @@ def test_every_video_of_a_batch_shares_one_provider_budget(
 def test_queued_calls_never_time_out_while_they_wait_their_turn(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
-    """26 calls of 0.5 s through 2 slots queue for up to 6 s; a 1.2 s timeout counted from
+    """27 calls of 0.5 s through 2 slots queue for up to 7 s; a 1.2 s timeout counted from
     the queue would fail most of them. Counted from sending, each goes once."""
     server.state.latency = 0.5
     info = two_hour_video(server, tmp_path)
     result = run_yttl([str(info), *_args(server, tmp_path / "out", "--max-concurrent-llm", "2",
                                          "--request-timeout", "1.2")], clean_env)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert len(server.state.calls) == 26 and server.state.max_in_flight == 2
+    assert len(server.state.calls) == 27 and server.state.max_in_flight == 2
     doc = json.loads((tmp_path / "out" / "twohour-12.json").read_text())
     assert doc["stats"]["retries"] == 0 and not doc["failures"]
 

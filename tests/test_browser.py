@@ -118,3 +118,35 @@ def test_the_batch_index_lists_every_video_and_fits_a_phone(tmp_path: Path) -> N
     assert shot.read_bytes()[16:24] == (390).to_bytes(4, "big") + (844).to_bytes(4, "big")
     if os.environ.get("YTTL_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["YTTL_SCREENSHOT_DIR"]) / "index-phone.png")
+
+
+CONTENTS_WRAPPER = """<!doctype html><body><iframe id="phone" src="page.html" width="390" height="844">
+</iframe><script>
+document.getElementById('phone').addEventListener('load', function () {
+  var doc = this.contentDocument, body = document.body, links = doc.querySelectorAll('nav.toc a');
+  var ok = Array.prototype.every.call(links, function (a) { return doc.getElementById(a.getAttribute('href').slice(1)); });
+  body.setAttribute('data-scroll-width', doc.documentElement.scrollWidth);
+  body.setAttribute('data-links', links.length);
+  body.setAttribute('data-targets', ok ? 'all' : 'missing');
+  body.setAttribute('data-first', doc.querySelector('main > section, main > nav').className);
+  body.setAttribute('data-lang', doc.documentElement.lang);
+});
+</script></body>"""
+
+
+def test_a_long_videos_page_has_its_overview_and_contents_linking_to_every_hour(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    result = dataclasses.replace(_result(_video(title="A long stream")),
+                                 summary="The stream covers memory, then sleep.",
+                                 summary_language="German")  # fmt: skip
+    (tmp_path / "page.html").write_text(render(result, "html"))
+    (tmp_path / "wrapper.html").write_text(CONTENTS_WRAPPER)
+    dom = _chromium(tmp_path, "--allow-file-access-from-files", "--dump-dom",
+                    (tmp_path / "wrapper.html").as_uri())  # fmt: skip
+    found = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', dom.split("<body", 1)[1].split(">", 1)[0]))
+    assert found["links"] == "2" and found["targets"] == "all"  # every hour is a target
+    assert found["first"] == "overview" and found["lang"] == "de"
+    assert int(found["scroll-width"]) <= 390

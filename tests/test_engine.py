@@ -63,7 +63,7 @@ def test_the_concurrency_bound_is_never_exceeded_and_is_reached(limit: int) -> N
     hours, _, tracker = _run(provider, plan, _segments(7200), EngineOptions(max_concurrent=limit))
     assert provider.max_in_flight == min(limit, 24)
     assert tracker.stats()["max_in_flight"] == provider.max_in_flight
-    assert len(provider.calls) == 24 + 2
+    assert len(provider.calls) == 24 + 2 + 1  # sections, hours, the overview
     assert [h.status for h in hours] == ["ok", "ok"]
 
 
@@ -97,8 +97,10 @@ def test_sequential_runs_one_call_at_a_time_in_order_with_the_same_structure() -
     assert _shape(parallel) == _shape(sequential)
     assert provider.max_in_flight == 1
     kinds = [c.kind for c in provider.calls]
-    # hour 1's 11 non-empty sections, its summary, hour 2's 12 and summary, hour 3's single one
-    assert kinds == ["section"] * 11 + ["hour"] + ["section"] * 12 + ["hour"] + ["section"]
+    # hour 1's 11 non-empty sections, its summary, hour 2's 12 and summary, hour 3's single
+    # one, and the overview from the three hours
+    assert kinds == ["section"] * 11 + ["hour"] + ["section"] * 12 + ["hour"] + ["section"] + [
+        "overview"]  # fmt: skip
     for a, b in zip(provider.calls, provider.calls[1:], strict=False):
         assert a.end <= b.start
 
@@ -114,9 +116,10 @@ def test_empty_sections_cost_no_call_and_single_section_hours_no_consolidation()
     assert len([c for c in provider.calls if c.kind == "section"]) == 11
     assert len([c for c in provider.calls if c.kind == "hour"]) == 1
     assert hours[1].summary == hours[1].sections[0].summary  # no separate call
+    assert len([c for c in provider.calls if c.kind == "overview"]) == 1  # over an hour
     total = sum(n for kind, n in progress if kind == "total")
     done = sum(n for kind, n in progress if kind == "done")
-    assert total == done == 13 + 1
+    assert total == done == 13 + 1 + 1
 
 
 def test_a_transcript_beyond_the_context_is_split_and_merged_within_bounds() -> None:

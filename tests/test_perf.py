@@ -32,7 +32,7 @@ def test_stats_agree_with_what_the_server_saw_and_the_config_limit_is_obeyed(
     assert result.returncode == 0, result.stderr
     stats = json.loads(report.read_text())
     assert server.state.max_in_flight == 5 == stats["max_in_flight"]
-    assert stats["llm_calls"] == len(server.state.calls) == 26
+    assert stats["llm_calls"] == len(server.state.calls) == 27
     server_span = max(c.end for c in server.state.calls) - min(c.start for c in server.state.calls)
     assert stats["llm_phase_seconds"] == pytest.approx(server_span, rel=0.25)
     assert 0.5 < stats["concurrency_efficiency"] <= 1.0

@@ -110,6 +110,10 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--local-llm-threads", type=int, help="threads per local model instance")
     add("--context-tokens", type=int, help="largest request to send to the model, in tokens")
     add("--sections", choices=("fixed", "chapters"))
+    add("--summary-language", metavar="LANG",
+        help="language of every summary: a name or a code (default: the transcript's)")  # fmt: skip
+    add("--no-overview", dest="overview", action="store_false", default=None,
+        help="no overview of videos longer than an hour (one call fewer)")  # fmt: skip
     add("--transcript-only", action="store_true", default=None, help="write the transcript only")
 
     add = p.add_argument_group("transcription").add_argument

@@ -79,6 +79,8 @@ class Settings:
     openai_base_url: str | None = None
     context_tokens: int | None = None
     max_output_tokens: int = 512
+    summary_language: str | None = None  # a name or code; None: the transcript's
+    overview: bool = True  # an overview of videos longer than an hour
     max_concurrent_llm: int | None = None
     sequential: bool = False
     local_model_repo: str | None = None

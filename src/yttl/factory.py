@@ -315,7 +315,8 @@ def transcript_options(settings: Settings) -> TranscriptOptions:
 
 
 def engine_options(settings: Settings, concurrency: int) -> EngineOptions:
-    return EngineOptions(concurrency, settings.sequential, settings.max_output_tokens)
+    return EngineOptions(concurrency, settings.sequential, settings.max_output_tokens,
+                         settings.overview)  # fmt: skip
 
 
 @dataclass
@@ -351,6 +352,10 @@ class RunComponents:
     @property
     def sections(self) -> str:
         return self.settings.sections
+
+    @property
+    def summary_language(self) -> str | None:
+        return self.settings.summary_language
 
     @property
     def transcript_only(self) -> bool:

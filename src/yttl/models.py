@@ -69,6 +69,7 @@ class VideoInfo:
     media_path: str | None = None  # local file, or None for a site video
     upload_date: str | None = None  # YYYYMMDD, when the site says
     channel: str | None = None
+    description: str | None = None
 
     @property
     def is_youtube(self) -> bool:
@@ -144,6 +145,8 @@ class RunResult:
     provider: str | None = None
     model: str | None = None
     prompt_version: str | None = None
+    summary: str | None = None  # the overview, for videos longer than an hour
+    summary_language: str | None = None  # asked for (--summary-language), if any
 
     @property
     def partial(self) -> bool:

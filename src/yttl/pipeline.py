@@ -144,10 +144,13 @@ class _Run:
         self.plan = plan_for(self.video, self.components.sections)
         options = self.components.engine
         second = Route(fallback, self.components.lane(fallback)) if fallback is not None else None
+        video = self.video
+        context = prompts.PromptContext(video.title, video.channel, video.description,
+                                        self.components.summary_language)  # fmt: skip
         self.engine = SummaryEngine(
             provider, options, tracker=tracker, on_progress=self.observer.progress,
             policy=self.components.lane(provider), fallback=second, cache=self.cache,
-            stop=self.stop,
+            stop=self.stop, prompt_context=context, chapters=video.chapters,
         )  # fmt: skip
         if stream.transcriber is None:
             self.observer.phase("summarize")
@@ -186,6 +189,8 @@ class _Run:
             provider=provider.name if provider else None,
             model=provider.model if provider else None,
             prompt_version=prompts.PROMPT_VERSION if provider else None,
+            summary=self.engine.overview if self.engine else None,
+            summary_language=self.components.summary_language if provider else None,
         )
 
     def partial(self) -> RunResult | None:

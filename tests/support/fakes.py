@@ -25,6 +25,8 @@ class RecordedCall:
     @property
     def kind(self) -> str:
         system = self.messages[0].content
+        if "overview of the whole video" in system:
+            return "overview"
         if "one hour" in system:
             return "hour"
         if "consecutive parts" in system:

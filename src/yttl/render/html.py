@@ -8,10 +8,30 @@ import jinja2
 
 from yttl._version import __version__
 from yttl.models import RunResult
-from yttl.render.jsonout import result_to_dict
+from yttl.render.jsonout import first_sentence, result_to_dict
 from yttl.render.links import format_clock, timestamp_url
 
-__all__ = ["environment", "safe_url", "to_html"]
+__all__ = ["environment", "language_code", "safe_url", "to_html"]
+
+_LANGUAGES = {
+    "arabic": "ar", "chinese": "zh", "czech": "cs", "danish": "da", "dutch": "nl",
+    "english": "en", "finnish": "fi", "french": "fr", "german": "de", "greek": "el",
+    "hebrew": "he", "hindi": "hi", "hungarian": "hu", "indonesian": "id", "italian": "it",
+    "japanese": "ja", "korean": "ko", "norwegian": "no", "persian": "fa", "polish": "pl",
+    "portuguese": "pt", "romanian": "ro", "russian": "ru", "spanish": "es", "swedish": "sv",
+    "thai": "th", "turkish": "tr", "ukrainian": "uk", "vietnamese": "vi",
+}  # fmt: skip
+
+
+def language_code(language: str | None) -> str | None:
+    """``German`` or ``de`` -> ``de`` (for ``<html lang>``); unknown names give None."""
+    if not language:
+        return None
+    text = language.strip()
+    if len(text) <= 3 or ("-" in text and len(text) <= 8):
+        return text.lower()
+    return _LANGUAGES.get(text.lower())
+
 
 _SAFE_SCHEMES = {"http", "https", "file"}
 
@@ -42,7 +62,8 @@ def to_html(result: RunResult, *, include_transcript: bool = True) -> str:
     return template.render(
         **view,
         version=__version__,
-        language=result.transcript.language or "en",
+        language=language_code(result.summary_language) or result.transcript.language or "en",
+        first_sentence=first_sentence,
         clock=format_clock,
         link=lambda seconds: timestamp_url(result.video, seconds),
         player=result.video.source == "file",

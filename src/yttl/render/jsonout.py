@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from yttl.models import RunResult
 from yttl.render.links import timestamp_url
 
-__all__ = ["SCHEMA_VERSION", "result_to_dict", "to_json"]
+__all__ = ["SCHEMA_VERSION", "first_sentence", "result_to_dict", "to_json"]
 
 SCHEMA_VERSION = 1
+
+
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s")
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of a summary, for a table of contents."""
+    sentence = _SENTENCE.split(text.strip(), maxsplit=1)[0] if text.strip() else ""
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def result_to_dict(result: RunResult) -> dict[str, Any]:
@@ -27,6 +37,12 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
             }
             if item.section.title is not None:
                 section["title"] = item.section.title
+            else:  # fixed sections: the chapters they fall in
+                start, end = item.section.start, item.section.end
+                chapters = [c.title for c in video.chapters
+                            if c.title and c.start < end and c.end > start]  # fmt: skip
+                if chapters:
+                    section["chapters"] = chapters
             section["summary"] = item.summary
             section["status"] = item.status
             if item.error:
@@ -63,8 +79,10 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
             "provider": result.provider,
             "model": result.model,
             "prompt_version": result.prompt_version,
+            "summary_language": result.summary_language,
         },
         "hours": hours,
+        **({"summary": result.summary} if result.summary else {}),
         "failures": [
             {"where": f.where, "category": f.category, "message": f.message, "attempts": f.attempts}
             for f in result.failures

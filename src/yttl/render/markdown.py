@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from yttl.models import RunResult
-from yttl.render.jsonout import result_to_dict
+from yttl.render.jsonout import first_sentence, result_to_dict
 from yttl.render.links import format_clock
 
 __all__ = ["escape_markdown", "link_target", "markdown_from_view", "to_markdown"]
@@ -44,8 +44,20 @@ def markdown_from_view(view: Mapping[str, Any]) -> str:
         f"<{link_target(video.get('url') or '')}>",
         "",
     ]
+    if view.get("summary"):
+        lines += ["## Overview", "", escape_markdown(view["summary"]), ""]
+    if len(view["hours"]) > 1:
+        lines += ["## Contents", ""]
+        for hour in view["hours"]:
+            gist = f" — {escape_markdown(first_sentence(hour['summary']))}" if hour.get(
+                "summary") else ""  # fmt: skip
+            lines.append(f"- [Hour {hour['index'] + 1}](#hour-{hour['index'] + 1}) "
+                         f"({format_clock(hour['start'])}){gist}")  # fmt: skip
+        lines.append("")
     for hour in view["hours"]:
         lines += [
+            f'<a id="hour-{hour["index"] + 1}"></a>',
+            "",
             f"## Hour {hour['index'] + 1} ({_link(hour['start'], hour.get('url') or '')})",
             "",
         ]
@@ -57,6 +69,8 @@ def markdown_from_view(view: Mapping[str, Any]) -> str:
             lines += [f"*Missing sections: {', '.join(hour['missing_sections'])}.*", ""]
         for section in hour["sections"]:
             title = f" {escape_markdown(section['title'])}" if section.get("title") else ""
+            if not title and section.get("chapters"):
+                title = f" *{escape_markdown(' · '.join(section['chapters']))}*"
             lines += [f"### {_link(section['start'], section.get('url') or '')}{title}", ""]
             if section["status"] == "failed":
                 lines += [f"*Failed: {escape_markdown(section.get('error', 'unknown error'))}*"]

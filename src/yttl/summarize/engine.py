@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from yttl.cache import ResultsCache
 from yttl.errors import AuthError, ContextLengthError, ModelNotFoundError, ProviderError
 from yttl.llm.base import LLMProvider, Message
-from yttl.models import Failure, HourSummary, Section, SectionSummary
+from yttl.models import Chapter, Failure, HourSummary, Section, SectionSummary
 from yttl.perf import PerformanceTracker
 from yttl.resilience import RetryPolicy
 from yttl.scheduler import CallPolicy, Lane, direct_call
@@ -37,6 +37,7 @@ class EngineOptions:
     max_concurrent: int = 4
     sequential: bool = False
     max_output_tokens: int = 512
+    overview: bool = True  # one more call, from the hour summaries, for videos over an hour
 
 
 class SummaryEngine:
@@ -51,8 +52,13 @@ class SummaryEngine:
         fallback: Route | None = None,
         cache: ResultsCache | None = None,
         stop: asyncio.Event | None = None,
+        prompt_context: prompts.PromptContext | None = None,
+        chapters: Sequence[Chapter] = (),
     ) -> None:
         self._options = options
+        self._context = prompt_context or prompts.PromptContext()
+        self._chapters = tuple(chapters)
+        self.overview: str | None = None
         self._tracker = tracker or PerformanceTracker(max_concurrent_llm=options.max_concurrent)
         self._progress = on_progress or (lambda kind, n: None)
         if policy is None:  # on its own (no scheduler): just the bound, one attempt a call
@@ -76,10 +82,32 @@ class SummaryEngine:
         self, plan: SectionPlan, sections: AsyncIterable[FilledSection]
     ) -> list[HourSummary]:
         """Summarize every section of ``plan`` as it arrives from ``sections``."""
-        self._progress("total", len(plan.sections) + sum(1 for h in plan.hours if len(h) > 1))
+        overview = self._options.overview and len(plan.hours) > 1
+        self._progress("total", len(plan.sections) + sum(1 for h in plan.hours if len(h) > 1)
+                       + int(overview))  # fmt: skip
         if self._options.sequential:
-            return await self._run_sequential(plan, sections)
-        return await self._run_parallel(plan, sections)
+            hours = await self._run_sequential(plan, sections)
+        else:
+            hours = await self._run_parallel(plan, sections)
+        if overview:  # as soon as the last hour is done: one call on the critical path
+            self.overview = await self._overview(hours)
+        return hours
+
+    async def _overview(self, hours: Sequence[HourSummary]) -> str | None:
+        summaries = [h.summary for h in hours if h.summary]
+        if len(summaries) < 2 or self._calls.stopping:
+            self._progress("done", 1)
+            return None
+        try:
+            return await self._reduce(
+                "overview", summaries, lambda s: prompts.overview_messages(s, self._context),
+                prompts.OVERVIEW_SYSTEM,
+            )  # fmt: skip
+        except (AuthError, ModelNotFoundError):
+            raise
+        except ProviderError as exc:
+            self._fail("overview", exc)
+            return None
 
     async def _run_parallel(
         self, plan: SectionPlan, sections: AsyncIterable[FilledSection]
@@ -158,9 +186,11 @@ class SummaryEngine:
             self._progress("done", 1)
             return SectionSummary(section, "", "empty")
         label = f"section {section.label}"
+        chapters = [c.title for c in self._chapters if c.title and c.start < section.end
+                    and c.end > section.start]  # fmt: skip
         for share in (1.0, 0.5, 0.25):  # after a context-length error, smaller parts
             try:
-                summary = await self._summarize_text(label, text, section.title, share)
+                summary = await self._summarize_text(label, text, section.title, share, chapters)
             except (AuthError, ModelNotFoundError):
                 raise
             except ContextLengthError as exc:
@@ -213,8 +243,8 @@ class SummaryEngine:
             return result(ok[0].summary if ok else "")
         try:
             summary = await self._reduce(
-                f"hour {hour + 1}", [s.summary for s in ok], prompts.hour_messages,
-                prompts.HOUR_SYSTEM,
+                f"hour {hour + 1}", [s.summary for s in ok],
+                lambda s: prompts.hour_messages(s, self._context), prompts.HOUR_SYSTEM,
             )  # fmt: skip
         except (AuthError, ModelNotFoundError):
             raise
@@ -224,22 +254,30 @@ class SummaryEngine:
         return result(summary)
 
     async def _summarize_text(
-        self, label: str, text: str, title: str | None, share: float = 1.0
-    ) -> str:
+        self, label: str, text: str, title: str | None, share: float = 1.0,
+        chapters: Sequence[str] = (),
+    ) -> str:  # fmt: skip
         """One call, or (for text beyond the context) a call per part and a merge.
         ``share`` shrinks the parts further, after the model refused one as too long."""
-        budget = self._budget.input_tokens(prompts.SECTION_SYSTEM)
+        context = self._context
+
+        def messages(part: str) -> list[Message]:
+            return prompts.section_messages(part, title, context, chapters)
+
+        # the video's context and the chapter titles count against the budget too
+        budget = self._budget.input_tokens(messages("")[0].content + messages("")[1].content)
         if share < 1:  # the model refused: the real limit is below this text, whatever we thought
             budget = min(budget, prompts.estimate_tokens(text))
         parts = prompts.split_text(text, int(budget * share))
         if len(parts) == 1:
-            return await self._call(label, prompts.section_messages(text, title))
+            return await self._call(label, messages(text))
         self._progress("total", len(parts))
         summaries = await self._gather(
-            self._call(f"{label} part {i + 1}", prompts.section_messages(part, title))
-            for i, part in enumerate(parts)
+            self._call(f"{label} part {i + 1}", messages(part)) for i, part in enumerate(parts)
         )
-        return await self._reduce(label, summaries, prompts.merge_messages, prompts.MERGE_SYSTEM)
+        return await self._reduce(label, summaries,
+                                  lambda s: prompts.merge_messages(s, context),
+                                  prompts.MERGE_SYSTEM)  # fmt: skip
 
     async def _reduce(
         self,
@@ -249,7 +287,7 @@ class SummaryEngine:
         system_prompt: str,
     ) -> str:
         """Combine summaries with one call; merge groups first when they do not fit in one."""
-        budget = self._budget.input_tokens(system_prompt)
+        budget = self._budget.input_tokens(system_prompt + self._context.header())
         while True:
             groups = prompts.group_within(summaries, budget)
             if len(groups) == 1:
@@ -260,7 +298,8 @@ class SummaryEngine:
                 continue
             self._progress("total", sum(1 for g in groups if len(g) > 1))
             summaries = await self._gather(
-                self._call(f"{label} merge", prompts.merge_messages(g)) if len(g) > 1
+                self._call(f"{label} merge", prompts.merge_messages(g, self._context))
+                if len(g) > 1
                 else _ready(g[0])
                 for g in groups
             )  # fmt: skip

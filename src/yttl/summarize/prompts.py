@@ -12,17 +12,20 @@ from dataclasses import dataclass
 from yttl.llm.base import Message
 
 __all__ = [
+    "OVERVIEW_SYSTEM",
     "PROMPT_VERSION",
     "ContextBudget",
+    "PromptContext",
     "estimate_tokens",
     "group_within",
     "hour_messages",
     "merge_messages",
+    "overview_messages",
     "section_messages",
     "split_text",
 ]
 
-PROMPT_VERSION = "2026-11.1"
+PROMPT_VERSION = "2026-11.2"  # video context, chapter titles, the summary language, overview
 
 SECTION_SYSTEM = (
     "You summarize one part of a video's transcript. Write a concise summary of what is "
@@ -40,6 +43,41 @@ HOUR_SYSTEM = (
     "Write a summary of the whole hour in one paragraph of 3 to 6 sentences of plain prose "
     "that gives its main topics and how they connect. Do not list the sections one by one."
 )
+OVERVIEW_SYSTEM = (
+    "You are given the summaries of every hour of a long video, in order. Write an "
+    "overview of the whole video in one paragraph of 4 to 8 sentences of plain prose: what "
+    "it is about, its main parts and what it concludes. Do not go hour by hour."
+)
+DESCRIPTION_CHARS = 400  # of the video's description, in every prompt
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    """What every prompt of one video says about it: its title, channel, the first lines
+    of its description, and the language the summaries are to be in."""
+
+    title: str = ""
+    channel: str | None = None
+    description: str | None = None
+    language: str | None = None  # None: the transcript's
+
+    def header(self) -> str:
+        lines = []
+        if self.title:
+            lines.append(f"Video: {self.title}" + (f" ({self.channel})" if self.channel else ""))
+        if self.description:
+            text = " ".join(self.description.split())
+            if len(text) > DESCRIPTION_CHARS:
+                text = text[:DESCRIPTION_CHARS].rsplit(" ", 1)[0] + " …"
+            lines.append(f"About the video: {text}")
+        return "\n".join(lines) + ("\n\n" if lines else "")
+
+    def system(self, base: str) -> str:
+        if self.language is None:
+            return base
+        base = base.replace(", in the transcript's language", "")
+        return f"{base} Write in {self.language}, whatever the language of the text given."
+
 
 # A conservative average for English and most Latin-script text; code and CJK are denser,
 # so budgets keep a margin.
@@ -121,17 +159,34 @@ def _numbered(summaries: Sequence[str]) -> str:
     return "\n\n".join(f"[{i}] {text}" for i, text in enumerate(summaries, 1))
 
 
-def section_messages(transcript: str, title: str | None = None) -> list[Message]:
+def section_messages(transcript: str, title: str | None = None,
+                     context: PromptContext | None = None,
+                     chapters: Sequence[str] = ()) -> list[Message]:  # fmt: skip
+    context = context or PromptContext()
     heading = f"Chapter: {title}\n\n" if title else ""
+    if chapters and not title:
+        heading = f"Chapters in this part: {'; '.join(chapters)}\n\n"
     return [
-        Message("system", SECTION_SYSTEM),
-        Message("user", f"{heading}Transcript:\n{transcript}"),
+        Message("system", context.system(SECTION_SYSTEM)),
+        Message("user", f"{context.header()}{heading}Transcript:\n{transcript}"),
     ]
 
 
-def merge_messages(summaries: Sequence[str]) -> list[Message]:
-    return [Message("system", MERGE_SYSTEM), Message("user", _numbered(summaries))]
+def _summaries_messages(system: str, summaries: Sequence[str],
+                        context: PromptContext | None) -> list[Message]:  # fmt: skip
+    context = context or PromptContext()
+    return [Message("system", context.system(system)),
+            Message("user", context.header() + _numbered(summaries))]  # fmt: skip
 
 
-def hour_messages(summaries: Sequence[str]) -> list[Message]:
-    return [Message("system", HOUR_SYSTEM), Message("user", _numbered(summaries))]
+def merge_messages(summaries: Sequence[str], context: PromptContext | None = None) -> list[Message]:
+    return _summaries_messages(MERGE_SYSTEM, summaries, context)
+
+
+def hour_messages(summaries: Sequence[str], context: PromptContext | None = None) -> list[Message]:
+    return _summaries_messages(HOUR_SYSTEM, summaries, context)
+
+
+def overview_messages(summaries: Sequence[str],
+                      context: PromptContext | None = None) -> list[Message]:  # fmt: skip
+    return _summaries_messages(OVERVIEW_SYSTEM, summaries, context)
