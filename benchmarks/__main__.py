@@ -21,6 +21,7 @@ BENCHMARKS = {
     "batch": ["benchmarks.bench_batch"],
     "captions": ["benchmarks.bench_captions"],
     "library": ["benchmarks.bench_library"],
+    "readable": ["benchmarks.bench_readable"],
 }
 
 
