@@ -132,7 +132,7 @@ def test_summaries_start_while_transcription_runs(server: LoopbackServer, tmp_pa
     transcriber = _TimedTranscriber(build_transcriber(settings, environ, Hardware(8000, 6000, 2)))
     result = asyncio.run(process_video(str(audio), settings, transcriber=transcriber,  # type: ignore[arg-type]
                                        environ=environ))  # fmt: skip
-    sections = [c for c in server.state.calls if c.user.startswith("Transcript:")]
+    sections = [c for c in server.state.calls if "Transcript:\n" in c.user]
     assert len(sections) == 3 and result.transcript.source == "local_whisper"
     first = min(c.start for c in sections)
     assert first < transcriber.finished - 2  # section 1 was summarized mid-transcription

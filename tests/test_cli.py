@@ -93,7 +93,7 @@ def test_chapters_become_sections(server: LoopbackServer, tmp_path: Path,
     assert result.returncode == 0, result.stderr
     doc = json.loads((tmp_path / "vo4pMVb0R6M.json").read_text())
     assert [s["title"] for s in doc["hours"][0]["sections"]] == [c["title"] for c in chapters]
-    prompts = [c.user for c in server.state.calls if c.user.startswith("Chapter:")]
+    prompts = [c.user for c in server.state.calls if "\nChapter: " in c.user]
     assert len(prompts) == len(chapters)
 
 
