@@ -3,6 +3,7 @@ context in every prompt, chapters beside fixed sections, a page with contents.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,10 +11,10 @@ from tests.conftest import run_yttl
 from tests.support.fakes import RecordingProvider
 from tests.support.server import LoopbackServer
 from tests.support.videos import serve_video, two_hour_video
-from tests.test_engine import _run, _segments
+from tests.test_engine import _feed, _run, _segments
 from yttl.summarize import prompts
 from yttl.summarize.engine import EngineOptions, SummaryEngine
-from yttl.summarize.sections import plan_fixed
+from yttl.summarize.sections import assign_segments, plan_fixed
 
 
 def test_the_overview_is_made_from_the_hours_once_the_last_is_done() -> None:
@@ -92,3 +93,17 @@ def test_a_long_video_opens_with_the_overview_and_contents_and_fixed_sections_na
     markdown = (tmp_path / "o" / "twohour-12.md").read_text()
     assert markdown.index("## Overview") < markdown.index("## Contents")
     assert "- [Hour 2](#hour-2) (1:00:00)" in markdown and '<a id="hour-2"></a>' in markdown
+
+
+def test_the_description_gives_way_in_a_small_window() -> None:
+    context = prompts.PromptContext("The Brain", "Crash Course", "An episode about memory. " * 20)
+    seen = {}
+    for window in (1024, 100_000):
+        provider = RecordingProvider(context_tokens=window)
+        plan = plan_fixed(600)
+        engine = SummaryEngine(provider, EngineOptions(4, max_output_tokens=64),
+                               prompt_context=context)  # fmt: skip
+        asyncio.run(engine.run(plan, _feed(assign_segments(_segments(600), plan))))
+        seen[window] = all("About the video:" in c.user for c in provider.calls)
+        assert all("Video: The Brain (Crash Course)" in c.user for c in provider.calls)
+    assert seen == {1024: False, 100_000: True}

@@ -9,6 +9,7 @@ call at a time, in order, with output of the same structure.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -74,6 +75,11 @@ class SummaryEngine:
         if fallback is not None:  # a prompt must fit whichever provider ends up taking it
             context = min(context, fallback.provider.context_tokens)
         self._budget = prompts.ContextBudget(context, options.max_output_tokens)
+        # the video's context must not crowd out the transcript in a small model's window:
+        # without the description when it would take more than a tenth of the input
+        room = self._budget.input_tokens("")
+        if prompts.estimate_tokens(self._context.header()) > room // 10:
+            self._context = dataclasses.replace(self._context, description=None)
         self.failures: list[Failure] = []
         self.finished: dict[Section, SectionSummary] = {}
         self.finished_hours: dict[int, HourSummary] = {}
