@@ -43,7 +43,9 @@ __all__ = [
     "VideoOutcome",
     "VideoStatus",
     "Writer",
+    "ended_or_interrupted",
     "exit_code_for",
+    "not_started",
     "outcome_of",
     "run_batch",
     "without_transcript",
@@ -92,6 +94,26 @@ def outcome_of(entry: BatchEntry, result: RunResult) -> VideoOutcome:
     return VideoOutcome(entry, "ok", EXIT_OK, result)
 
 
+def not_started(entry: BatchEntry, stopping: bool) -> VideoOutcome | None:
+    """The outcome of an entry that is not run at all: its source could not even be
+    listed, or the batch is stopping; None when it is to be run."""
+    if entry.error is not None:
+        return VideoOutcome(entry, "failed", exit_code_for(entry.error), error=entry.error)
+    if stopping:
+        return VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, error=RunInterrupted())
+    return None
+
+
+def ended_or_interrupted(entries: Sequence[BatchEntry],
+                         ended: Sequence[object]) -> list[VideoOutcome]:  # fmt: skip
+    """After a second Ctrl-C: each entry's outcome, or ``interrupted`` where it had none."""
+    return [
+        item if isinstance(item, VideoOutcome)
+        else VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, error=RunInterrupted())
+        for entry, item in zip(entries, ended, strict=True)
+    ]  # fmt: skip
+
+
 class BatchObserver(Protocol):
     """What a caller hears of a batch: an observer per video, and each video's end."""
 
@@ -129,15 +151,10 @@ async def run_batch(
     stop = components.scheduler.stop
 
     async def one(entry: BatchEntry) -> VideoOutcome:
-        if entry.error is not None:
-            outcome = VideoOutcome(entry, "failed", exit_code_for(entry.error), error=entry.error)
-            observer.finished(outcome)
-            return outcome
-        if stop.is_set():
-            outcome = VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED,
-                                   error=RunInterrupted())  # fmt: skip
-            observer.finished(outcome)
-            return outcome
+        early = not_started(entry, stop.is_set())
+        if early is not None:
+            observer.finished(early)
+            return early
         try:
             result = await process_video(
                 entry.source, settings, components=components, observer=observer.video(entry),
@@ -170,10 +187,4 @@ async def run_batch(
         # A second Ctrl-C: every video stops now, writes what it finished, and is listed.
         for task in tasks:
             task.cancel()
-        ended = await asyncio.gather(*tasks, return_exceptions=True)
-        return [
-            item
-            if isinstance(item, VideoOutcome)
-            else VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, error=RunInterrupted())
-            for entry, item in zip(entries, ended, strict=True)
-        ]
+        return ended_or_interrupted(entries, await asyncio.gather(*tasks, return_exceptions=True))

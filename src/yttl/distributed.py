@@ -28,7 +28,9 @@ from yttl.batch import (
     BatchObserver,
     VideoOutcome,
     Writer,
+    ended_or_interrupted,
     exit_code_for,
+    not_started,
     outcome_of,
     without_transcript,
 )
@@ -274,17 +276,15 @@ class RayExecutor:
             await budget.stop.remote()
 
         async def one(entry: BatchEntry) -> VideoOutcome:
-            if entry.error is not None:
-                outcome = VideoOutcome(entry, "failed", exit_code_for(entry.error),
-                                       error=entry.error)  # fmt: skip
-                observer.finished(outcome)
-                return outcome
+            early = not_started(entry, False)  # a source that failed: no slot needed
+            if early is not None:
+                observer.finished(early)
+                return early
             async with slots:
-                if stop.is_set():
-                    outcome = VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED,
-                                           error=RunInterrupted())  # fmt: skip
-                    observer.finished(outcome)
-                    return outcome
+                early = not_started(entry, stop.is_set())
+                if early is not None:
+                    observer.finished(early)
+                    return early
                 line = observer.video(entry)
                 line.phase("running on Ray")
                 ref = task.remote(entry, self._settings, budget, whisper)
@@ -307,11 +307,7 @@ class RayExecutor:
             for each in tasks:
                 each.cancel()
             ended = await asyncio.gather(*tasks, return_exceptions=True)
-            return [
-                item if isinstance(item, VideoOutcome)
-                else VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, error=RunInterrupted())
-                for entry, item in zip(entries, ended, strict=True)
-            ]  # fmt: skip
+            return ended_or_interrupted(entries, ended)
         finally:
             relay.cancel()
             with contextlib.suppress(Exception):

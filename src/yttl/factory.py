@@ -4,6 +4,7 @@ run's scheduler, the transcriber and the cache. Stages receive these, not ``Sett
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
@@ -337,15 +338,15 @@ class RunComponents:
     admissions: AdmissionFactory = local_admission
     transcribers: Callable[[], Transcriber] | None = None  # instead of building one
 
-    @property
+    @functools.cached_property  # built once, for every video of the run
     def transcript(self) -> TranscriptOptions:
         return transcript_options(self.settings)
 
-    @property
+    @functools.cached_property  # built once, for every video of the run
     def engine(self) -> EngineOptions:
         return engine_options(self.settings, self.concurrency)
 
-    @property
+    @functools.cached_property  # built once, for every video of the run
     def ytdlp(self) -> dict[str, object]:
         return ytdlp_options(self.settings)
 

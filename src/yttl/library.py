@@ -279,8 +279,9 @@ class Library:
 
     def transcript(self, video_id: str, start: float = 0.0,
                    end: float | None = None) -> list[TranscriptSegment]:  # fmt: skip
-        self.document(video_id)  # a clear error for an unknown id
         with self._connect() as db:
+            if db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+                raise InputError(f"no video {video_id!r} in the library", hint="see yttl list")
             rows = db.execute(
                 "SELECT start, end, text FROM segments WHERE video_id = ? AND end > ? "
                 "AND start < ? ORDER BY start", (video_id, start, end if end is not None else 1e12),
