@@ -15,6 +15,7 @@ BENCHMARKS = {
     "llm_phase": ["benchmarks.bench_llm_phase"],
     "llm_sweep": ["benchmarks.bench_llm_sweep"],
     "transcribe": ["benchmarks.bench_transcribe", "speed", "overlap"],
+    "fidelity": ["benchmarks.bench_transcribe", "speed", "unseen"],
     "memory": ["benchmarks.bench_transcribe", "memory"],
     "local_llm": ["benchmarks.bench_local_llm"],
     "faults": ["benchmarks.bench_faults"],

@@ -1,15 +1,17 @@
-"""Transcription benchmarks (issue 3), ratios measured in one run on this machine.
+"""Transcription benchmarks (issues 3 and 11), ratios measured in one run on this machine.
 
 1. ``speed``: on ``lecture_gaps.opus`` (16 min, a third silence) with Whisper tiny.en int8:
    the original behaviour (fixed 5-minute chunks, no VAD, one window at a time), yttl's
-   defaults, and faster-whisper's own best (``BatchedInferencePipeline`` on the whole
-   file). Time excludes model loading; runs are interleaved and the median is kept.
+   defaults (and at beams of 1 and 5), and faster-whisper's own best
+   (``BatchedInferencePipeline`` on the whole file, its default beam of 5, and greedy).
+   Time excludes model loading; runs are interleaved and the median is kept.
+   ``unseen``: the same on speech nobody tuned on (``benchmarks/unseen_speech.py``).
 2. ``overlap``: whisper plus an API LLM (loopback, 1 s a call) through ``process_video``:
    total time against transcription time plus call latencies.
 3. ``memory``: peak RSS against input length (10, 60, 180 minutes) for each chunk
    strategy, each in a fresh process.
 
-    python -m benchmarks.bench_transcribe [speed] [overlap] [memory] [--repeat 3]
+    python -m benchmarks.bench_transcribe [speed] [unseen] [overlap] [memory] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -44,47 +46,87 @@ REFERENCE = (AUDIO / "lecture_gaps.txt").read_text()
 
 
 def _yttl(
-    strategy: str, seconds: float | None, vad: bool, beam: int | None = None
-) -> tuple[float, float]:
+    audio: Path, reference: str, strategy: str, seconds: float | None, vad: bool,
+    beam: int | None = None,
+) -> tuple[float, float]:  # fmt: skip
     plan = ChunkOptimizer(probe_hardware()).plan(
         strategy, model=MODEL_DIR, chunk_seconds=seconds, beam_size=beam
     )
     transcriber = FasterWhisperTranscriber(MODEL_DIR, plan, silence=SilenceOptions(vad=vad))
     transcriber._load()  # model loading is not what is compared
     start = time.perf_counter()
-    text = " ".join(s.text for s in transcriber.segments(LECTURE, threading.Event()))
-    return time.perf_counter() - start, word_error_rate(REFERENCE, text)
+    text = " ".join(s.text for s in transcriber.segments(audio, threading.Event()))
+    return time.perf_counter() - start, word_error_rate(reference, text)
 
 
-def _faster_whisper_best() -> tuple[float, float]:
+def _faster_whisper_batched(audio: Path, reference: str, beam: int = 5) -> tuple[float, float]:
+    """faster-whisper's own best: its batched pipeline on the whole file (beam 5 is its
+    default)."""
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
     model = WhisperModel(MODEL_DIR, device="cpu", compute_type="int8")
     pipeline = BatchedInferencePipeline(model)
     start = time.perf_counter()
-    segments, _ = pipeline.transcribe(decode_audio(str(LECTURE)), language="en", batch_size=8)
+    segments, _ = pipeline.transcribe(decode_audio(str(audio)), language="en", batch_size=8,
+                                      beam_size=beam)  # fmt: skip
     text = " ".join(s.text for s in segments)
-    return time.perf_counter() - start, word_error_rate(REFERENCE, text)
+    return time.perf_counter() - start, word_error_rate(reference, text)
 
 
-def speed(repeat: int) -> dict[str, Any]:
-    runs: dict[str, list[tuple[float, float]]] = {
-        "original": [], "defaults": [], "fw_best": [], "defaults_beam5": [],
-    }  # fmt: skip
+RUNS = {
+    "original": lambda a, r: _yttl(a, r, "fixed", 300, vad=False, beam=5),
+    "defaults": lambda a, r: _yttl(a, r, "adaptive", None, vad=True),
+    "fw_best": lambda a, r: _faster_whisper_batched(a, r),
+    "fw_greedy": lambda a, r: _faster_whisper_batched(a, r, beam=1),
+    "defaults_beam5": lambda a, r: _yttl(a, r, "adaptive", None, vad=True, beam=5),
+    "defaults_greedy": lambda a, r: _yttl(a, r, "adaptive", None, vad=True, beam=1),
+}
+
+
+def speed(repeat: int, audio: Path = LECTURE, reference: str = REFERENCE,
+          names: tuple[str, ...] = tuple(RUNS)) -> dict[str, Any]:  # fmt: skip
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for _ in range(repeat):  # interleaved, so a slow spell of the machine hits all alike
-        runs["original"].append(_yttl("fixed", 300, vad=False, beam=5))
-        runs["defaults"].append(_yttl("adaptive", None, vad=True))
-        runs["fw_best"].append(_faster_whisper_best())
-        runs["defaults_beam5"].append(_yttl("adaptive", None, vad=True, beam=5))
-    result = {
+        for name in names:
+            runs[name].append(RUNS[name](audio, reference))
+            print(f"  {name:<16} {runs[name][-1][0]:6.2f} s  WER {runs[name][-1][1]:.4f}",
+                  flush=True)  # fmt: skip
+    seconds = float(np.mean(decode_audio_seconds(audio)))
+    result: dict[str, Any] = {
         name: {"seconds": statistics.median(t for t, _ in r), "wer": r[0][1],
-               "real_time_factor": statistics.median(t for t, _ in r) / 973.2}
+               "real_time_factor": statistics.median(t for t, _ in r) / seconds}
         for name, r in runs.items()
     }  # fmt: skip
-    result["speedup_vs_original"] = result["original"]["seconds"] / result["defaults"]["seconds"]
-    result["speed_vs_fw_best"] = result["fw_best"]["seconds"] / result["defaults"]["seconds"]
-    result["beam5_vs_fw_best"] = result["fw_best"]["seconds"] / result["defaults_beam5"]["seconds"]
+    for name in names:
+        if name != "fw_best" and "fw_best" in result:
+            result[name]["speed_vs_fw_best"] = (
+                result["fw_best"]["seconds"] / result[name]["seconds"]
+            )
+            result[name]["wer_vs_fw_best"] = result[name]["wer"] - result["fw_best"]["wer"]
     return result
+
+
+def decode_audio_seconds(audio: Path) -> list[float]:
+    return [sum(len(block) for block in decode_stream(audio)) / SAMPLE_RATE]
+
+
+def unseen(repeat: int) -> dict[str, Any]:
+    """The same comparison on speech nobody tuned on (``benchmarks/unseen_speech.py``)."""
+    from benchmarks.unseen_speech import build
+
+    audio, reference = build(Path(tempfile.gettempdir()) / "yttl-bench")
+    names = ("defaults", "fw_best", "fw_greedy", "defaults_beam5", "defaults_greedy")
+    return speed(repeat, audio, reference, names)
+
+
+def _report(result: dict[str, Any]) -> None:
+    for name, r in result.items():
+        against = ""
+        if "speed_vs_fw_best" in r:
+            against = (f"  vs faster-whisper batched: {r['speed_vs_fw_best']:.2f}x as fast, "
+                       f"WER {r['wer_vs_fw_best']:+.4f}")  # fmt: skip
+        print(f"{name:<16} {r['seconds']:7.2f} s  RTF {r['real_time_factor']:.3f}"
+              f"  WER {r['wer']:.4f}{against}")  # fmt: skip
 
 
 def overlap(latency: float = 1.0) -> dict[str, Any]:
@@ -171,22 +213,20 @@ def memory(lengths: list[int]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", default=["speed", "overlap", "memory"])
+    parser.add_argument("parts", nargs="*", default=["speed", "unseen", "overlap", "memory"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--lengths", default="10,60,180", help="minutes, for memory")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if "speed" in args.parts:
+        print("the shared lecture:")
         results["speed"] = r = speed(args.repeat)
-        for name in ("original", "defaults", "fw_best", "defaults_beam5"):
-            print(f"{name:<9} {r[name]['seconds']:7.2f} s  RTF {r[name]['real_time_factor']:.3f}"
-                  f"  WER {r[name]['wer']:.4f}")  # fmt: skip
-        print(
-            f"defaults vs original: {r['speedup_vs_original']:.2f}x faster; "
-            f"vs faster-whisper's best: {r['speed_vs_fw_best']:.2f}x; "
-            f"with a beam of 5 vs faster-whisper's best: {r['beam5_vs_fw_best']:.2f}x"
-        )
+        _report(r)
+    if "unseen" in args.parts:
+        print("speech nobody tuned on:")
+        results["unseen"] = r = unseen(args.repeat)
+        _report(r)
     if "overlap" in args.parts:
         results["overlap"] = o = overlap()
         print(

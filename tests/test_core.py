@@ -6,6 +6,7 @@ summaries and rendering."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import pytest
 
 from tests.conftest import run_yttl
 from tests.support.server import LoopbackServer
-from tests.support.whisper import MODEL_DIR, word_error_rate
+from tests.support.whisper import MODEL_DIR, long_silences, word_error_rate
 
 PARAGRAPHS = [
     "Memory is not a recording. Every time we remember something, we rebuild it from "
@@ -60,6 +61,11 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _seconds(clock: tuple[str, ...]) -> float:
+    hours, minutes, seconds, millis = map(int, clock)
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
 def _llm(server: LoopbackServer) -> list[str]:
     return ["-lp", "openai", "-ou", server.openai_base_url, "--no-open"]
 
@@ -78,6 +84,14 @@ def test_speech_is_transcribed_locally_and_summarized(
     assert word_error_rate(said, heard) < 0.35  # a synthetic voice through tiny.en
     assert doc["hours"][0]["sections"][0]["status"] == "ok"
     assert doc["stats"]["silence_skipped_seconds"] >= 8  # the pauses never reached the model
+    # the paragraphs share one window of the model, but every cue stays within its speech
+    cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})",
+                      (out / "lecture.srt").read_text())  # fmt: skip
+    times = [(_seconds(cue[:4]), _seconds(cue[4:])) for cue in cues]
+    pauses = long_silences(speech, 4.0)
+    assert len(pauses) >= 2 and len(times) >= 3
+    for start, end in times:
+        assert all(min(end, b) - max(start, a) < 1.0 for a, b in pauses), (start, end, pauses)
     assert "-->" in (out / "lecture.srt").read_text()
     assert 'href="file://' in (out / "lecture.html").read_text()
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.server import LoopbackServer
 from tests.support.videos import AUDIO
-from tests.support.whisper import MODEL_DIR, transcribe_upload, word_error_rate
+from tests.support.whisper import MODEL_DIR, long_silences, transcribe_upload, word_error_rate
 from yttl.models import TranscriptSegment
 from yttl.transcribe.api import ApiTranscriber, chunk_seconds_for_limit
 from yttl.transcribe.audio import (
@@ -100,6 +100,27 @@ def test_lecture_with_vad_matches_fixed_chunks_without_and_skips_the_silence(
         assert all(a.start <= b.start and a.end <= b.start + 1e-6
                    for a, b in itertools.pairwise(segments))  # fmt: skip
         assert segments[-1].end <= 973.3
+
+
+def test_defaults_are_as_accurate_as_faster_whispers_batched_pipeline_without_dating_words_wrong(
+    lecture_defaults: tuple[list[TranscriptSegment], FasterWhisperTranscriber],
+) -> None:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+
+    reference = (AUDIO / "lecture_gaps.txt").read_text()
+    pipeline = BatchedInferencePipeline(WhisperModel(MODEL_DIR, device="cpu", compute_type="int8"))
+    theirs, _ = pipeline.transcribe(decode_audio(str(LECTURE)), language="en", batch_size=8)
+    their_wer = word_error_rate(reference, " ".join(s.text for s in theirs))
+    ours = lecture_defaults[0]
+    assert word_error_rate(reference, _text(ours)) <= their_wer + 0.01
+    # Speech is packed into full windows across the lecture's 20 s silences, and the text
+    # cut again there: no segment spans a silence, so no word is dated before it was said.
+    silences = long_silences(LECTURE, 10.0)
+    assert len(silences) >= 12
+    for segment in ours:
+        for start, end in silences:
+            assert min(segment.end, end) - max(segment.start, start) < 1.0, (segment, start, end)
+    assert max(s.end - s.start for s in ours) <= 30.5
 
 
 def test_chunk_boundaries_inside_speech_lose_and_duplicate_no_words(

