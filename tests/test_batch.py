@@ -73,6 +73,7 @@ def test_a_saved_playlist_runs_every_entry_and_writes_an_index(
 @pytest.mark.parametrize(("extra", "chosen"), [
     (["--playlist-items", "1,3"], [0, 2]),
     (["--playlist-items=-2:"], [1, 2]),
+    (["--playlist-items", "-2:"], [1, 2]),  # a value that starts with a dash
     (["--max-videos", "2"], [0, 1]),
     (["--playlist-items", "2-3", "--max-videos", "1"], [1]),
 ])  # fmt: skip

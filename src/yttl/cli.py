@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,21 @@ def _profile_names(argv: Sequence[str]) -> list[str]:
     return names
 
 
+_ITEMS_FROM_THE_END = re.compile(r"^-[\d][\d:,\-]*$")
+
+
+def _attach_item_specs(argv: Sequence[str]) -> list[str]:
+    """``--playlist-items -2:`` as ``--playlist-items=-2:``: argparse would take a value
+    that starts with a dash for an option of its own."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--playlist-items" and _ITEMS_FROM_THE_END.match(arg):
+            out[-1] = f"--playlist-items={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = _ArgumentParser(
         prog="yttl",
@@ -80,7 +96,7 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("-a", "--batch-file", action="append", metavar="FILE",
         help="sources from FILE, one a line (# comments; - for standard input)")  # fmt: skip
     add("--playlist-items", metavar="SPEC",
-        help="entries of a playlist, e.g. 1-3,7 (from the end: --playlist-items=-2:)")  # fmt: skip
+        help="entries of a playlist, e.g. 1-3,7 or -2: (the last two)")  # fmt: skip
     add("--max-videos", type=int, metavar="N", help="at most N entries of a playlist")
     add("--dateafter", metavar="DATE", help="only entries uploaded on or after DATE")
     add("--language", help="preferred caption language (default en)")
@@ -322,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_library_command(argv, console, _ArgumentParser)
         profiles = _profile_names(argv)
-        ns = build_parser(profiles).parse_intermixed_args(argv)
+        ns = build_parser(profiles).parse_intermixed_args(_attach_item_specs(argv))
         settings, _ = load_settings(_flags(ns, profiles), config_file=ns.config)
         _configure_logging(console, settings)
         from yttl.runner import run_command  # the stages: imported only for a run

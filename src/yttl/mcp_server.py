@@ -10,7 +10,6 @@ stderr.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -116,16 +115,14 @@ def build_server(settings: Settings) -> MCPServer:
         to the library; progress comes as notifications."""
         from yttl.batch import outcome_of
         from yttl.pipeline import process_video
-        from yttl.render import write_outputs
+        from yttl.runner import save_video
         from yttl.sources.playlists import BatchEntry
 
         progress = _Progress(ctx)
         result = await process_video(source, settings, observer=progress)
         await progress.flush()
-        paths = await asyncio.to_thread(write_outputs, result, settings.format,
-                                        Path(settings.output_dir))  # fmt: skip
-        if settings.library and not result.interrupted:
-            await asyncio.to_thread(library().record, result, paths)
+        paths = await asyncio.to_thread(save_video, result, settings,
+                                        library() if settings.library else None)  # fmt: skip
         status = outcome_of(BatchEntry(source, source), result).status
         return {"video_id": result.video.id, "title": result.video.title, "status": status,
                 "outputs": [str(p) for p in paths],

@@ -29,9 +29,10 @@ from yttl.models import RunResult
 
 if TYPE_CHECKING:
     from yttl.display import BatchDisplay
+    from yttl.library import Library
     from yttl.sources.playlists import BatchEntry
 
-__all__ = ["run_command"]
+__all__ = ["run_command", "save_video"]
 
 logger = logging.getLogger("yttl")
 
@@ -103,7 +104,7 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
             raise
         videos = max_concurrent_videos(settings, len(entries))
 
-        library = None
+        library: Library | None = None
         if settings.library:
             from yttl.config import library_path
             from yttl.library import Library
@@ -111,17 +112,7 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
             library = await asyncio.to_thread(Library, library_path(settings))
 
         async def write(result: RunResult) -> list[Path]:
-            started = time.perf_counter()
-            paths = await asyncio.to_thread(_write, result, settings)
-            phases = result.stats.setdefault("phase_seconds", {})
-            if isinstance(phases, dict):  # for --report and --report-json, written after
-                phases["render"] = round(time.perf_counter() - started, 3)
-            if library is not None and not result.interrupted:
-                started = time.perf_counter()
-                await asyncio.to_thread(library.record, result, paths)
-                if isinstance(phases, dict):
-                    phases["library"] = round(time.perf_counter() - started, 3)
-            return paths
+            return await asyncio.to_thread(save_video, result, settings, library)
 
         try:
             with BatchDisplay(console, display_on, len(entries)) as display:
@@ -227,10 +218,22 @@ def _failure_kinds(result: RunResult) -> str:
     return ", ".join(sorted({f.category.replace("_", " ") for f in result.failures}))
 
 
-def _write(result: RunResult, settings: Settings) -> list[Path]:
+def save_video(result: RunResult, settings: Settings, library: Library | None) -> list[Path]:
+    """Write a finished video's outputs and record it in the library (an interrupted one
+    is written, not recorded); the time each took goes into its stats for the report."""
     from yttl.render import TRANSCRIPT_FORMATS, write_outputs
 
     formats = list(settings.format)
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
-    return write_outputs(result, formats, Path(settings.output_dir))
+    started = time.perf_counter()
+    paths = write_outputs(result, formats, Path(settings.output_dir))
+    phases = result.stats.setdefault("phase_seconds", {})
+    if isinstance(phases, dict):  # for --report and --report-json, written after
+        phases["render"] = round(time.perf_counter() - started, 3)
+    if library is not None and not result.interrupted:
+        started = time.perf_counter()
+        library.record(result, paths)
+        if isinstance(phases, dict):
+            phases["library"] = round(time.perf_counter() - started, 3)
+    return paths
