@@ -24,6 +24,15 @@ class _Done:
     pass
 
 
+def _delivered(item: Any) -> bool:
+    """False at the end of the stream; what the producer raised is raised here."""
+    if isinstance(item, _Done):
+        return False
+    if isinstance(item, BaseException):
+        raise item
+    return True
+
+
 def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
     """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
 
@@ -60,10 +69,8 @@ def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Itera
                 if stop.is_set() or (not thread.is_alive() and box.empty()):
                     return
                 continue
-            if isinstance(item, _Done):
+            if not _delivered(item):
                 return
-            if isinstance(item, BaseException):
-                raise item
             yield item
     finally:
         done.set()
@@ -110,10 +117,8 @@ async def stream_in_thread(
     try:
         while True:
             item = await inbox.get()
-            if isinstance(item, _Done):
+            if not _delivered(item):
                 return
-            if isinstance(item, BaseException):
-                raise item
             yield item
     finally:
         stop.set()
