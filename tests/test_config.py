@@ -179,7 +179,7 @@ def test_the_original_tools_profiles_and_keys_are_read(tmp_path: Path) -> None:
     lab = settings.profiles["lab"]
     assert (lab.model, lab.base_url, lab.whisper_model, lab.api_key) == (
         "qwen2.5", "http://192.168.1.9:8080/v1", "whisper-small", "sk-legacy-lab-key-0123")  # fmt: skip
-    from yttl.factory import llm_endpoint
+    from yttl.endpoints import llm_endpoint
 
     assert llm_endpoint(settings, environ={}).api_key == "sk-legacy-lab-key-0123"
     groq = llm_endpoint(replace(settings, llm_provider="groq"), environ={})

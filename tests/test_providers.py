@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.server import LoopbackServer
 from yttl.config import Profile, Settings
+from yttl.endpoints import llm_endpoint
 from yttl.errors import (
     AuthError,
     BadResponseError,
@@ -18,7 +19,7 @@ from yttl.errors import (
     ServerError,
     UsageError,
 )
-from yttl.factory import build_llm, llm_endpoint, max_concurrent_llm
+from yttl.factory import build_llm, max_concurrent_llm
 from yttl.llm.base import Message
 from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
 
@@ -135,7 +136,7 @@ def test_openai_model_and_url_flags_belong_to_the_openai_provider_only() -> None
     ("http://8.8.8.8/v1", False),
 ])  # fmt: skip
 def test_local_endpoints_need_no_key(url: str, local: bool) -> None:
-    from yttl.factory import is_local_endpoint
+    from yttl.endpoints import is_local_endpoint
 
     assert is_local_endpoint(url) is local
     settings = Settings(llm_provider="lab", profiles={"lab": Profile("lab", url, "m")})

@@ -16,15 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from yttl._version import __version__
-from yttl.config import (
-    FORMATS,
-    Profile,
-    Settings,
-    known_secrets,
-    load_settings,
-    parse_assignment,
-    redact,
-)
+from yttl.config import FORMATS, Profile, Settings, load_settings, parse_assignment
 from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.exitcodes import (
     EXIT_FAILED,
@@ -34,6 +26,7 @@ from yttl.exitcodes import (
     EXIT_USAGE,
     exit_code_for,
 )
+from yttl.redaction import known_secrets, redact
 
 __all__ = [
     "EXIT_FAILED",
@@ -267,7 +260,8 @@ def _mcp_command(argv: Sequence[str], console: Console) -> int:
 
 
 def _config_command(argv: Sequence[str], console: Console) -> int:
-    from yttl.config import config_path, redacted, toml_value
+    from yttl.config import config_path, toml_value
+    from yttl.redaction import redacted
 
     parser = _ArgumentParser(prog="yttl config", allow_abbrev=False)
     parser.add_argument("action", choices=("show", "path", "suggest"))

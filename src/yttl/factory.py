@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import platformdirs
 
 from yttl.cache import ResultsCache
 from yttl.config import Settings
-from yttl.errors import UsageError
+from yttl.endpoints import endpoint_for, require_key, whisper_endpoint
 from yttl.llm.base import LLMProvider
-from yttl.llm.openai_compat import PRESETS, OpenAICompatibleProvider
+from yttl.llm.openai_compat import OpenAICompatibleProvider
 from yttl.resilience import BreakerOptions, RetryPolicy
 from yttl.scheduler import Admission, Lane, LaneSpec, LocalAdmission, Scheduler
 from yttl.sources.ytdlp import ytdlp_params
@@ -30,7 +27,6 @@ from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions, Whis
 from yttl.transcript import TranscriptOptions
 
 __all__ = [
-    "LLMEndpoint",
     "RunComponents",
     "build_cache",
     "build_components",
@@ -39,17 +35,13 @@ __all__ = [
     "build_transcriber",
     "engine_options",
     "lane_spec",
-    "llm_endpoint",
     "local_admission",
     "max_concurrent_llm",
     "max_concurrent_videos",
     "transcript_options",
-    "whisper_endpoint",
     "ytdlp_options",
 ]
 
-DEFAULT_PROFILE_CONTEXT = 32_000
-DEFAULT_PROFILE_CONCURRENCY = 8
 LOCAL_CONCURRENCY = 2  # keeps the local worker fed: 1.07x over 1 (measured, Gemma 270M)
 DEFAULT_WHISPER_UPLOADS = 4
 
@@ -63,70 +55,6 @@ def local_admission(key: str, spec: LaneSpec, stop: asyncio.Event) -> Admission:
     return LocalAdmission(spec, stop)
 
 
-@dataclass(frozen=True)
-class LLMEndpoint:
-    """An OpenAI-compatible endpoint resolved from a preset or a profile."""
-
-    name: str
-    base_url: str
-    model: str
-    api_key_env: str
-    api_key: str | None
-    context_tokens: int
-    max_concurrent: int
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-
-
-def llm_endpoint(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMEndpoint:
-    return _endpoint(settings, settings.llm_provider, environ)
-
-
-def _endpoint(
-    settings: Settings, name: str, environ: Mapping[str, str] | None = None
-) -> LLMEndpoint:
-    environ = os.environ if environ is None else environ
-    if name in settings.profiles:
-        profile = settings.profiles[name]
-        if not profile.base_url or not profile.model:
-            raise UsageError(
-                f"profile {name!r} needs a base URL and a model",
-                hint=f"pass --{name}-base-url and --{name}-model, or set them in the config",
-            )
-        return LLMEndpoint(
-            name,
-            profile.base_url,
-            profile.model,
-            profile.key_env,
-            profile.api_key or environ.get(profile.key_env),
-            settings.context_tokens or profile.context_tokens or DEFAULT_PROFILE_CONTEXT,
-            profile.max_concurrent or DEFAULT_PROFILE_CONCURRENCY,
-        )
-    preset = PRESETS.get(name)
-    if preset is None:
-        known = ", ".join(["local", *PRESETS, *settings.profiles])
-        raise UsageError(f"unknown LLM provider {name!r}; choose from {known}")
-    return LLMEndpoint(
-        name,
-        # -ou and -om belong to the openai provider only: never sent to Groq or a profile
-        (settings.openai_base_url if name == "openai" else None) or preset.base_url,
-        (settings.openai_model if name == "openai" else None) or preset.model,
-        preset.api_key_env,
-        environ.get(preset.api_key_env) or _configured_key(settings, preset.api_key_env),
-        settings.context_tokens or preset.context_tokens,
-        preset.max_concurrent,
-        preset.requests_per_minute,
-        preset.tokens_per_minute,
-    )
-
-
-def _configured_key(settings: Settings, variable: str) -> str | None:
-    """A preset's key from the config file (``openai_api_key``, ``groq_api_key``,
-    ``hf_token``), when the environment has none."""
-    value = getattr(settings, variable.lower(), None)
-    return value if isinstance(value, str) and value else None
-
-
 def max_concurrent_llm(
     settings: Settings, environ: Mapping[str, str] | None = None, name: str | None = None
 ) -> int:
@@ -138,34 +66,7 @@ def max_concurrent_llm(
         return settings.max_concurrent_llm
     if name == "local":
         return LOCAL_CONCURRENCY
-    return _endpoint(settings, name, environ).max_concurrent
-
-
-def is_local_endpoint(base_url: str) -> bool:
-    """Loopback or a private network: llama.cpp's server, Ollama, LM Studio, vLLM at home
-    need no key."""
-    host = urlsplit(base_url).hostname or ""
-    if host == "localhost" or host.endswith((".local", ".localhost")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
-
-
-NO_KEY = "no-key-needed"  # the SDK insists on a key; a local server ignores it
-
-
-def _require_key(endpoint: LLMEndpoint, purpose: str, alternative: str = "") -> str:
-    if not endpoint.api_key and is_local_endpoint(endpoint.base_url):
-        return NO_KEY
-    if not endpoint.api_key:
-        raise UsageError(
-            f"no API key for {purpose}",
-            hint=f"set {endpoint.api_key_env} in the environment{alternative}",
-        )
-    return endpoint.api_key
+    return endpoint_for(settings, name, environ).max_concurrent
 
 
 def build_llm(
@@ -178,30 +79,17 @@ def build_llm(
         from yttl.llm.local import build_local_provider
 
         return build_local_provider(settings)
-    endpoint = _endpoint(settings, name, environ)
+    endpoint = endpoint_for(settings, name, environ)
     return OpenAICompatibleProvider(
         name=endpoint.name,
         model=endpoint.model,
         base_url=endpoint.base_url,
-        api_key=_require_key(endpoint, f"the {endpoint.name} provider"),
+        api_key=require_key(endpoint, f"the {endpoint.name} provider"),
         context_tokens=endpoint.context_tokens,
         # The retry policy gives each attempt its own, growing timeout; the SDK's is only
         # a ceiling above the last attempt's, or it would cut every retry short.
         timeout=(settings.request_timeout or 120.0) * 1.5**settings.retry_max_attempts,
     )
-
-
-def whisper_endpoint(
-    settings: Settings, environ: Mapping[str, str] | None = None
-) -> tuple[LLMEndpoint, str]:
-    """The endpoint and model for API transcription (``-wp openai|groq|PROFILE``)."""
-    endpoint = _endpoint(settings, settings.whisper_provider, environ)
-    if settings.openai_whisper_model:
-        return endpoint, settings.openai_whisper_model
-    profile = settings.profiles.get(settings.whisper_provider)
-    if profile is not None:
-        return endpoint, profile.whisper_model or "whisper-1"
-    return endpoint, PRESETS[settings.whisper_provider].whisper_model
 
 
 def build_transcriber(
@@ -243,7 +131,7 @@ def build_transcriber(
     return ApiTranscriber(
         provider=endpoint.name,
         base_url=endpoint.base_url,
-        api_key=_require_key(endpoint, f"transcription with {endpoint.name}", ", or use -wp local"),
+        api_key=require_key(endpoint, f"transcription with {endpoint.name}", ", or use -wp local"),
         model=model,
         language=settings.language,
         upload_limit_mb=settings.whisper_upload_limit_mb,
@@ -262,7 +150,7 @@ def lane_spec(
     """A provider's budgets: calls in flight, requests and tokens a minute, the breaker."""
     rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
     if provider != "local":
-        endpoint = _endpoint(settings, provider, environ)
+        endpoint = endpoint_for(settings, provider, environ)
         rpm = rpm or endpoint.requests_per_minute
         tpm = tpm or endpoint.tokens_per_minute
     breaker = BreakerOptions(

@@ -12,7 +12,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from yttl.config import Settings
-from yttl.factory import llm_endpoint, max_concurrent_llm
+from yttl.endpoints import llm_endpoint
+from yttl.factory import max_concurrent_llm
 from yttl.llm.openai_compat import PRESETS
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware
 
