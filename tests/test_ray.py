@@ -4,6 +4,7 @@ budget for every worker, Whisper in an actor."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ def test_a_batch_on_ray_matches_the_local_executor_under_one_budget(
     assert server.state.max_in_flight == 2  # the budget actor kept one limit for all workers
     ray_calls = len(server.state.calls)
     assert ray_calls == 3 * 3 + 1  # three episodes of 2 sections + an hour, and jfk's one
+    # the Whisper actor kept jfk's chunk as it finished, where a rerun would resume it
+    with sqlite3.connect(Path(clean_env["XDG_CACHE_HOME"]) / "yttl" / "results.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM chunks WHERE covered IS NULL").fetchone()[0] == 1
 
     clean_env["XDG_CACHE_HOME"] = str(tmp_path / "other-cache")  # no reuse: really run again
     local = run_yttl([*sources, str(media), *common, "-o", str(tmp_path / "local")], clean_env,

@@ -188,6 +188,12 @@ class CachedChunks:
     def __init__(self, cache: ResultsCache, transcript: str) -> None:
         self._cache, self._transcript = cache, transcript
 
+    @property
+    def transcript(self) -> str:
+        """The ``transcript_key`` these chunks belong to: another process (a Ray actor)
+        opens the same chunks in its own cache with it."""
+        return self._transcript
+
     def _key(self, offset: float, seconds: float) -> str:
         return _digest("chunk", self._transcript, round(offset, 3), round(seconds, 3))
 

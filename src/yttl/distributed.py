@@ -34,6 +34,7 @@ from yttl.batch import (
     outcome_of,
     without_transcript,
 )
+from yttl.cache import CachedChunks
 from yttl.config import Settings
 from yttl.errors import (
     CircuitOpenError,
@@ -132,19 +133,28 @@ class WhisperActor:
         self._holder = WhisperModelHolder()
         self._build = build_transcriber
 
-    def transcribe(self, audio: bytes, suffix: str) -> Iterator[tuple[str, Any]]:
-        """``("segment", (start, end, text))`` as they come, then ``("stats", {...})``."""
+    def transcribe(self, audio: bytes, suffix: str,
+                   transcript: str | None = None) -> Iterator[tuple[str, Any]]:  # fmt: skip
+        """``("segment", (start, end, text))`` as they come, then ``("stats", {...})``.
+        With ``transcript`` (its cache key), finished chunks are kept in this node's cache
+        as they finish, and a rerun transcribes only what is missing."""
         import threading
 
+        from yttl.factory import build_cache
         from yttl.transcribe.local import FasterWhisperTranscriber
 
         transcriber = self._build(self._settings, holder=self._holder)
         assert isinstance(transcriber, FasterWhisperTranscriber)
-        with tempfile.TemporaryDirectory(prefix="yttl-ray-") as work:
-            path = Path(work) / f"audio{suffix}"
-            path.write_bytes(audio)
-            for segment in transcriber.segments(path, threading.Event()):
-                yield "segment", (segment.start, segment.end, segment.text)
+        cache = build_cache(self._settings)
+        try:
+            chunks = cache.chunk_store(transcript) if transcript else None
+            with tempfile.TemporaryDirectory(prefix="yttl-ray-") as work:
+                path = Path(work) / f"audio{suffix}"
+                path.write_bytes(audio)
+                for segment in transcriber.segments(path, threading.Event(), chunks):
+                    yield "segment", (segment.start, segment.end, segment.text)
+        finally:
+            cache.close()
         yield "stats", asdict(transcriber.stats)
 
 
@@ -163,9 +173,12 @@ class RemoteTranscriber:
     async def transcribe(
         self, audio: Path, chunks: ChunkStore | None = None
     ) -> AsyncIterator[TranscriptSegment]:
-        # (the actor's node keeps no chunk store: a whole video is the unit of reuse there)
+        # the actor keeps finished chunks in its own node's cache, under the same key
+        transcript = chunks.transcript if isinstance(chunks, CachedChunks) else None
         data = await asyncio.to_thread(audio.read_bytes)
-        stream = self._actor.transcribe.options(num_returns="streaming").remote(data, audio.suffix)
+        stream = self._actor.transcribe.options(num_returns="streaming").remote(
+            data, audio.suffix, transcript
+        )
         async for ref in stream:
             kind, value = await ref
             if kind == "segment":
