@@ -79,8 +79,9 @@ def split_at_pauses(
 ) -> list[tuple[float, float, str]]:
     """Cut a window's text where the speaker paused, as ``(start, end, text)`` pieces.
 
-    ``spans`` are the window's speech, laid end to end for the model (``start`` and ``end``
-    in that packed time) and paired with where they are in the audio. Without word times,
+    ``spans`` are where the speech given to the model lies in the audio, in the order it
+    was laid end to end; ``start`` and ``end`` are the text's place in that packed time.
+    Without word times,
     the words go to each stretch of speech in proportion to its length (characters track
     speaking time); what matters is that a cue never spans a long pause."""
     runs: list[list[float]] = []  # [audio start, audio end, packed seconds]
