@@ -91,7 +91,7 @@ def speed(repeat: int, audio: Path = LECTURE, reference: str = REFERENCE,
             runs[name].append(RUNS[name](audio, reference))
             print(f"  {name:<16} {runs[name][-1][0]:6.2f} s  WER {runs[name][-1][1]:.4f}",
                   flush=True)  # fmt: skip
-    seconds = float(np.mean(decode_audio_seconds(audio)))
+    seconds = sum(len(block) for block in decode_stream(audio)) / SAMPLE_RATE
     result: dict[str, Any] = {
         name: {"seconds": statistics.median(t for t, _ in r), "wer": r[0][1],
                "real_time_factor": statistics.median(t for t, _ in r) / seconds}
@@ -104,10 +104,6 @@ def speed(repeat: int, audio: Path = LECTURE, reference: str = REFERENCE,
             )
             result[name]["wer_vs_fw_best"] = result[name]["wer"] - result["fw_best"]["wer"]
     return result
-
-
-def decode_audio_seconds(audio: Path) -> list[float]:
-    return [sum(len(block) for block in decode_stream(audio)) / SAMPLE_RATE]
 
 
 def unseen(repeat: int) -> dict[str, Any]:

@@ -64,12 +64,11 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
     from yttl.batch import run_batch
     from yttl.display import BatchDisplay
     from yttl.factory import build_components, max_concurrent_videos, ytdlp_options
+    from yttl.render import check_writable
     from yttl.sources.playlists import PlaylistSelection, expand_sources
 
     selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
     selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
-    from yttl.render import check_writable
-
     output_dir = Path(settings.output_dir)
     display_on = not settings.quiet and console.is_terminal
 
@@ -95,7 +94,7 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
         components = await blocking(functools.partial(build_components, settings, stop=stop),
                                     stop=stop, name="yttl-build")  # fmt: skip
         try:
-            check_writable(Path(settings.output_dir))
+            check_writable(output_dir)
             ytdlp = ytdlp_options(settings)
             entries, is_batch = await blocking(expand_sources, sources, ytdlp, selection,
                                                stop=stop, name="yttl-expand")  # fmt: skip
