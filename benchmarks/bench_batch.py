@@ -220,6 +220,7 @@ def main() -> None:
             os.environ,
             OPENAI_API_KEY="sk-bench",
             XDG_CONFIG_HOME=f"{tmp}/cfg",
+            XDG_DATA_HOME=f"{tmp}/data",
             XDG_CACHE_HOME=f"{tmp}/cache",
         )
         for name in chosen:

@@ -34,7 +34,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer() as server:
         server.state.latency = 0.1
         info = two_hour_video(server, Path(tmp))
-        env = dict(os.environ, OPENAI_API_KEY="sk-bench", XDG_CONFIG_HOME=f"{tmp}/cfg")
+        env = dict(
+            os.environ,
+            OPENAI_API_KEY="sk-bench",
+            XDG_CONFIG_HOME=f"{tmp}/cfg",
+            XDG_DATA_HOME=f"{tmp}/data",
+        )
         for name, share in SCENARIOS.items():
             server.state.calls.clear()
             server.state.fault = (

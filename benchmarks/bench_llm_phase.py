@@ -34,7 +34,10 @@ def run_once(server: LoopbackServer, info: Path, out: Path, extra: list[str]) ->
     server.state.calls.clear()
     server.state.max_in_flight = 0
     env = dict(
-        os.environ, OPENAI_API_KEY="sk-benchmark-0123456789", XDG_CONFIG_HOME=str(out / "cfg")
+        os.environ,
+        OPENAI_API_KEY="sk-benchmark-0123456789",
+        XDG_CONFIG_HOME=str(out / "cfg"),
+        XDG_DATA_HOME=str(out / "data"),
     )
     args = yttl_command(server, info, out, *extra)
     start = time.perf_counter()

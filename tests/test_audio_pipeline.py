@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_yttl
+from tests.support.outputs import output_of
 from tests.support.server import LoopbackServer
 from tests.support.videos import AUDIO, load_info
 from tests.support.whisper import MODEL_DIR, transcribe_upload, word_error_rate
@@ -32,13 +33,13 @@ def test_a_media_file_without_captions_is_transcribed_locally(
             "-o", str(tmp_path / "o"), "-f", "json", "-f", "txt", "--no-open"]  # fmt: skip
     result = run_yttl(args, clean_env)
     assert result.returncode == 0, result.stderr
-    doc = json.loads((tmp_path / "o" / "jfk.json").read_text())
+    doc = json.loads(output_of(tmp_path / "o", media, "json").read_text())
     assert doc["transcript"]["source"] == "local_whisper"
     stats = doc["stats"]
     assert stats["audio_seconds"] == pytest.approx(11.0, abs=0.1)
     assert 0 < stats["speech_seconds"] <= stats["audio_seconds"]
     assert stats["transcription"]["compute_type"] == "int8"
-    text = (tmp_path / "o" / "jfk.txt").read_text()
+    text = output_of(tmp_path / "o", media, "txt").read_text()
     assert word_error_rate((AUDIO / "jfk.txt").read_text(), text.split("]", 1)[1]) <= 0.15
     assert (
         len(server.state.calls) == 1 and "ask not what your country" in server.state.calls[0].user
@@ -78,7 +79,7 @@ def test_the_api_whisper_provider_end_to_end(server: LoopbackServer, tmp_path: P
             "-o", str(tmp_path / "o"), "-f", "json", "--no-open"]  # fmt: skip
     result = run_yttl(args, clean_env)
     assert result.returncode == 0, result.stderr
-    doc = json.loads((tmp_path / "o" / "jfk.json").read_text())
+    doc = json.loads(output_of(tmp_path / "o", media, "json").read_text())
     assert doc["transcript"]["source"] == "api_whisper"
     assert [c.model for c in server.state.transcription_calls] == ["whisper-1"]
     assert "ask not what your country" in server.state.calls[0].user
@@ -101,7 +102,7 @@ def test_api_uploads_are_retried_and_paced_by_the_scheduler(
     calls = server.state.transcription_calls
     assert [c.status for c in calls] == [429, 503, 200]
     assert calls[1].start - calls[0].start >= 0.2  # Retry-After honoured
-    doc = json.loads((tmp_path / "o" / "jfk.json").read_text())
+    doc = json.loads(output_of(tmp_path / "o", media, "json").read_text())
     assert doc["transcript"]["source"] == "api_whisper" and doc["transcript"]["segments"] >= 1
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_yttl
+from tests.support.outputs import output_of
 from tests.support.server import LoopbackServer
 from tests.support.videos import YOUTUBE, serve_video, two_hour_video
 from yttl import __version__
@@ -473,7 +474,7 @@ def test_unreadable_captions_fall_back_to_transcription_in_one_line(
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "transcribing the audio" in line]
     assert len(warnings) == 1 and "malformed vtt captions" in warnings[0]
-    assert "ask not what your country" in (out / "speech.txt").read_text().lower()
+    assert "ask not what your country" in output_of(out, media, "txt").read_text().lower()
 
 
 @pytest.mark.parametrize("broken", ["corrupt", "unwritable"])

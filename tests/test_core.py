@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_yttl
+from tests.support.outputs import output_of
 from tests.support.server import LoopbackServer
 from tests.support.whisper import MODEL_DIR, long_silences, word_error_rate
 
@@ -77,7 +78,7 @@ def test_speech_is_transcribed_locally_and_summarized(
     result = run_yttl([str(speech), *_llm(server), "-lwm", MODEL_DIR, "-o", str(out), "-f", "json",
                        "-f", "html", "-f", "srt"], clean_env, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    doc = json.loads((out / "lecture.json").read_text())
+    doc = json.loads(output_of(out, speech, "json").read_text())
     assert doc["transcript"]["source"] == "local_whisper"
     said = " ".join(PARAGRAPHS)
     heard = " ".join(c.user.split("Transcript:", 1)[-1] for c in server.state.calls)
@@ -86,14 +87,14 @@ def test_speech_is_transcribed_locally_and_summarized(
     assert doc["stats"]["silence_skipped_seconds"] >= 8  # the pauses never reached the model
     # the paragraphs share one window of the model, but every cue stays within its speech
     cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})",
-                      (out / "lecture.srt").read_text())  # fmt: skip
+                      output_of(out, speech, "srt").read_text())  # fmt: skip
     times = [(_seconds(cue[:4]), _seconds(cue[4:])) for cue in cues]
     pauses = long_silences(speech, 4.0)
     assert len(pauses) >= 2 and len(times) >= 3
     for start, end in times:
         assert all(min(end, b) - max(start, a) < 1.0 for a, b in pauses), (start, end, pauses)
-    assert "-->" in (out / "lecture.srt").read_text()
-    assert 'href="file://' in (out / "lecture.html").read_text()
+    assert "-->" in output_of(out, speech, "srt").read_text()
+    assert 'href="file://' in output_of(out, speech, "html").read_text()
 
 
 def test_a_sidecar_caption_file_is_used_instead_of_the_audio(
@@ -110,10 +111,10 @@ def test_a_sidecar_caption_file_is_used_instead_of_the_audio(
     result = run_yttl([str(media), *_llm(server), "-lwm", "/nonexistent-model", "-o", str(out),
                        "-f", "json", "-f", "md"], clean_env)  # fmt: skip
     assert result.returncode == 0, result.stderr  # no transcription: the model is never loaded
-    doc = json.loads((out / "talk.json").read_text())
+    doc = json.loads(output_of(out, media, "json").read_text())
     assert doc["transcript"]["source"] == "captions"
     assert "Memory is not a recording" in server.state.calls[0].user
-    assert (out / "talk.md").read_text().startswith("# talk")
+    assert output_of(out, media, "md").read_text().startswith("# talk")
 
 
 class _Files(SimpleHTTPRequestHandler):

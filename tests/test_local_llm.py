@@ -153,8 +153,11 @@ def test_the_engine_splits_for_the_local_context_end_to_end(
 
 
 def test_build_local_provider_from_settings(gguf: Path) -> None:
-    provider = build_local_provider(Settings(local_model_path=str(gguf), context_tokens=1024,
-                                             local_llm_instances=1, local_llm_threads=2))  # fmt: skip
+    from yttl.factory import local_model_options
+
+    options = local_model_options(Settings(local_model_path=str(gguf), context_tokens=1024,
+                                           local_llm_instances=1, local_llm_threads=2))  # fmt: skip
+    provider = build_local_provider(options)
     assert provider.context_tokens == 1024 and provider.plan.threads == 2
 
 

@@ -86,7 +86,11 @@ def test_the_server_over_stdio_speaks_only_protocol(tmp_path: Path) -> None:
     library = tmp_path / "library.sqlite"
     _seed(library)
     env = {k: v for k, v in os.environ.items() if not k.startswith("YTTL_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.update(
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
     params = StdioServerParameters(command=sys.executable,
                                    args=["-m", "yttl", "mcp", "--library-path", str(library)],
                                    env=env)  # fmt: skip

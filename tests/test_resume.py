@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_yttl
+from tests.support.outputs import output_of
 from tests.support.videos import AUDIO
 from tests.support.whisper import MODEL_DIR
 from yttl.cache import ResultsCache
@@ -19,7 +20,6 @@ from yttl.models import TranscriptSegment
 from yttl.transcribe.base import ChunkRecord
 
 LECTURE = AUDIO / "lecture_gaps.opus"
-SLICE = "lecture-0-330"
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,10 @@ def test_ctrl_c_during_local_transcription_exits_130_cleanly(
     assert stopped.returncode == 130, stopped.stderr  # not 0 with half a transcript, not -11
     assert "Traceback" not in stderr_of(stopped) and "Segmentation" not in stderr_of(stopped)
     assert "interrupted" in stopped.stderr
-    partial = (out / f"{SLICE}.txt").read_text().split() if not twice else []
+    partial = output_of(out, lecture, "txt").read_text().split() if not twice else []
     rerun = run_yttl(_command(lecture, out, "-f", "json"), clean_env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    whole = (out / f"{SLICE}.txt").read_text().split()
+    whole = output_of(out, lecture, "txt").read_text().split()
     assert len(whole) > 500 and whole[: len(partial)] == partial
 
 
@@ -77,7 +77,7 @@ def test_a_rerun_takes_the_finished_chunks_and_transcribes_only_the_rest(
     first = run_yttl([*_command(lecture, out), "--report-json", str(tmp_path / "r1.json")],
                      clean_env, timeout=300)  # fmt: skip
     assert first.returncode == 0, first.stderr
-    reference = (out / f"{SLICE}.txt").read_text()
+    reference = output_of(out, lecture, "txt").read_text()
     cache = Path(clean_env["XDG_CACHE_HOME"]) / "yttl" / "results.sqlite"
     import sqlite3
 
@@ -90,7 +90,7 @@ def test_a_rerun_takes_the_finished_chunks_and_transcribes_only_the_rest(
     again = run_yttl([*_command(lecture, out), "--report-json", str(tmp_path / "r2.json")],
                      clean_env, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert (out / f"{SLICE}.txt").read_text() == reference  # the same words, resumed
+    assert output_of(out, lecture, "txt").read_text() == reference  # the same words, resumed
     stats = json.loads((tmp_path / "r2.json").read_text())["transcription"]
     assert stats["resumed_chunks"] == chunks
 
@@ -126,14 +126,13 @@ def test_a_transcription_api_failing_part_way_keeps_what_was_done(
         first = run_yttl(args, clean_env, timeout=300)
         assert first.returncode == 3, first.stderr
         assert "transcription stopped" in first.stderr
-        name = "lecture-0-660"
-        doc = json.loads((tmp_path / "o" / f"{name}.json").read_text())
+        doc = json.loads(output_of(tmp_path / "o", lecture, "json").read_text())
         statuses = [s["status"] for h in doc["hours"] for s in h["sections"]]
         assert statuses[0] == "ok" and statuses[-1] == "failed"
         assert doc["failures"][0]["where"] == "transcription"
         assert any("not transcribed" in (s.get("error") or "")
                    for h in doc["hours"] for s in h["sections"])  # fmt: skip
-        kept = (tmp_path / "o" / f"{name}.txt").read_text()
+        kept = output_of(tmp_path / "o", lecture, "txt").read_text()
         assert kept.strip()
         uploads = len(server.state.transcription_calls)
 
@@ -145,4 +144,4 @@ def test_a_transcription_api_failing_part_way_keeps_what_was_done(
         assert stats["resumed_chunks"] == 3  # the three done uploads are not paid for again
         chunks = json.loads((tmp_path / "r.json").read_text())["chunks"]
         assert len(server.state.transcription_calls) - uploads == chunks - 3
-        assert (tmp_path / "o" / f"{name}.txt").read_text().startswith(kept.strip()[:200])
+        assert output_of(tmp_path / "o", lecture, "txt").read_text().startswith(kept.strip()[:200])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,6 +13,9 @@ from yttl.errors import (
     CircuitOpenError,
     ModelNotFoundError,
     NetworkError,
+    ProviderError,
+    ProviderUnreachableError,
+    RateLimitError,
     RequestRefusedError,
     ServerError,
     StopRequested,
@@ -252,3 +256,141 @@ def test_breaker_settings_out_of_range_are_refused(rate: float) -> None:
 
     with pytest.raises(ConfigError, match="breaker-failure-rate"):
         load_settings({"breaker_failure_rate": rate}, environ={})
+
+
+def _target_lane(options: BreakerOptions, *, attempts: int = 3,
+                 target: str = "http://127.0.0.1:9/v1") -> Lane:  # fmt: skip
+    return Lane(
+        "p", policy=RetryPolicy(max_attempts=attempts, base_delay=0.01),
+        admission=LocalAdmission(LaneSpec("p", 4, breaker=options, target=target)),
+    )  # fmt: skip
+
+
+def _outage(
+    lane: Lane, down: tuple[float, float], sent: list[float]
+) -> Callable[[], Awaitable[str]]:
+    """An endpoint that is down (5xx) between ``down`` seconds from now."""
+    start = time.monotonic()
+
+    async def attempt() -> str:
+        now = time.monotonic() - start
+        sent.append(now)
+        if down[0] <= now < down[1]:
+            raise ServerError("503")
+        return "ok"
+
+    return attempt
+
+
+def test_probing_goes_on_past_the_deadline_and_a_later_recovery_closes_the_breaker() -> None:
+    """Down longer than the deadline: waiting calls fail then, but the breaker keeps
+    probing, so calls made after the endpoint is back go through (a long-lived process
+    is never left with a circuit that cannot close)."""
+    options = BreakerOptions(window=10, min_calls=4, cooldown=0.05, deadline=0.4)
+    lane = _target_lane(options, attempts=2)
+    sent: list[float] = []
+    attempt = _outage(lane, (0.0, 0.7), sent)
+
+    async def main() -> tuple[list[BaseException | str], list[BaseException | str]]:
+        during = await asyncio.gather(*(lane("c", attempt) for _ in range(8)),
+                                      return_exceptions=True)  # fmt: skip
+        await asyncio.sleep(0.8 - (time.monotonic() - started))  # back up at 0.7 s
+        await asyncio.sleep(options.probe_interval)  # a probe is due
+        after = await asyncio.gather(*(lane("c", attempt) for _ in range(4)),
+                                     return_exceptions=True)  # fmt: skip
+        return list(during), list(after)
+
+    started = time.monotonic()
+    during, after = asyncio.run(main())
+    assert any(isinstance(r, CircuitOpenError) for r in during)  # failed at the deadline
+    assert after == ["ok"] * 4, after
+    assert lane.breaker is not None and lane.breaker.state == "closed"
+
+
+def test_an_outage_within_the_deadline_costs_only_the_wait() -> None:
+    """Down for 0.75 s of a 1 s deadline: with the pause between probes doubling without a
+    cap (0.1, 0.2, 0.4, 0.8 s) the next probe would come after the deadline and every
+    waiting call would fail; capped, a probe sees the recovery and every call succeeds."""
+    options = BreakerOptions(window=10, min_calls=4, cooldown=0.1, deadline=1.0)
+    lane = _target_lane(options, attempts=3)
+    sent: list[float] = []
+    attempt = _outage(lane, (0.0, 0.75), sent)
+
+    async def main() -> list[str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(12))))
+
+    assert asyncio.run(main()) == ["ok"] * 12
+    assert lane.breaker is not None and lane.breaker.trips == 1
+    assert len([t for t in sent if t < 0.75]) <= 4 + 4 + 5  # in flight, retries, probes
+
+
+def test_a_provider_that_never_answered_fails_fast_naming_its_url() -> None:
+    options = BreakerOptions(cooldown=5.0, deadline=60.0)  # the defaults' long waits
+    lane = _target_lane(options, attempts=3, target="http://127.0.0.1:9/v1")
+    sent = 0
+
+    async def attempt() -> str:
+        nonlocal sent
+        sent += 1
+        raise NetworkError("p: cannot connect (Connection refused)", unreached=True)
+
+    async def main() -> list[BaseException | str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(24)),
+                                         return_exceptions=True))  # fmt: skip
+
+    started = time.monotonic()
+    results = asyncio.run(main())
+    took = time.monotonic() - started
+    assert took < 10, took  # not the 60 s deadline
+    unreachable = [r for r in results if isinstance(r, ProviderUnreachableError)]
+    assert unreachable and "http://127.0.0.1:9/v1" in unreachable[0].message
+    assert all(isinstance(r, NetworkError) for r in results)
+    assert sent <= 4 + 4 + 1  # the first calls, their retries, one probe
+
+
+def test_a_provider_that_answered_once_is_waited_for_not_given_up() -> None:
+    """The fast verdict is only for an endpoint never seen: one that worked and then went
+    away is an outage, and its callers wait for the probe until the deadline."""
+    options = BreakerOptions(window=10, min_calls=4, cooldown=0.05, deadline=0.5)
+    lane = _target_lane(options, attempts=2)
+    calls = 0
+
+    async def attempt() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return "ok"
+        raise NetworkError("p: cannot connect", unreached=True)
+
+    async def main() -> list[BaseException | str]:
+        first = await lane("c", attempt)
+        rest = await asyncio.gather(*(lane("c", attempt) for _ in range(10)),
+                                    return_exceptions=True)  # fmt: skip
+        return [first, *rest]
+
+    results = asyncio.run(main())
+    assert results[0] == "ok"
+    assert not any(isinstance(r, ProviderUnreachableError) for r in results)
+    assert any(isinstance(r, CircuitOpenError) for r in results)
+
+
+def test_a_stop_ends_a_long_back_off_at_once() -> None:
+    """A Retry-After of a minute must not hold the first Ctrl-C."""
+    stop = asyncio.Event()
+
+    async def main() -> BaseException | str:
+        lane = Lane("p", policy=RetryPolicy(max_attempts=3, max_delay=60.0), stop=stop)
+
+        async def attempt() -> str:
+            raise RateLimitError("429", retry_after=60.0)
+
+        asyncio.get_running_loop().call_later(0.2, stop.set)
+        try:
+            return await lane("c", attempt)
+        except ProviderError as exc:
+            return exc
+
+    started = time.monotonic()
+    result = asyncio.run(main())
+    assert time.monotonic() - started < 5
+    assert isinstance(result, RateLimitError | StopRequested)

@@ -1,3 +1,3 @@
-from yttl.cli import main
+from yttl.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -15,9 +15,20 @@ from typing import TypeVar
 
 from yttl.errors import RunInterrupted
 
-__all__ = ["blocking"]
+__all__ = ["blocking", "post"]
 
 T = TypeVar("T")
+
+
+def post(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> bool:
+    """``loop.call_soon_threadsafe`` from a worker thread that may outlive the loop: a
+    thread left to finish after Ctrl-C drops its news quietly (no "Event loop is closed"
+    traceback at exit). False when the loop is gone."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        return False
+    return True
 
 
 async def blocking(
@@ -44,9 +55,9 @@ async def blocking(
         try:
             result = context.run(function, *args)
         except BaseException as exc:  # handed to the awaiting task
-            loop.call_soon_threadsafe(settle, None, exc)
+            post(loop, settle, None, exc)
         else:
-            loop.call_soon_threadsafe(settle, result, None)
+            post(loop, settle, result, None)
 
     threading.Thread(target=work, name=name, daemon=True).start()
     stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())

@@ -9,17 +9,28 @@ passing on a guess. Citations become links to the moments.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from yttl.config import Settings
 from yttl.library import Library
 from yttl.llm.base import Message
-from yttl.render.links import format_clock
+from yttl.models import VideoInfo
+from yttl.render.links import format_clock, timestamp_url
 
-__all__ = ["ASK_SYSTEM", "NOT_IN_VIDEO", "Answer", "ask"]
+__all__ = [
+    "ASK_SYSTEM",
+    "NOT_IN_VIDEO",
+    "Answer",
+    "Citation",
+    "Excerpt",
+    "ask",
+    "check_citations",
+    "seconds_of",
+]
 
 NOT_IN_VIDEO = "NOT_IN_VIDEO"
 ASK_SYSTEM = (
@@ -29,32 +40,66 @@ ASK_SYSTEM = (
     "Do not use anything you know from elsewhere. If the excerpts do not contain the "
     f"answer, reply with exactly {NOT_IN_VIDEO} and nothing else."
 )
-_CITATION = re.compile(r"\[((?:\d+:)?\d{1,2}:\d{2})\]")
+_CITATION = re.compile(r"\[(\d{1,2}(?::\d{1,2}){1,2})\]")
 EXCERPTS = 6
 EXCERPT_CHARS = 2500
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A moment the answer cites: within an excerpt it was given."""
+
+    video_id: str
+    start: float
+    end: float
+    url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"video_id": self.video_id, "start": self.start, "end": self.end,
+                "url": self.url}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A section given to the model: its range, its link, its text."""
+
+    start: float
+    end: float
+    url: str
+    text: str
 
 
 @dataclass(frozen=True)
 class Answer:
     text: str
     found: bool
-    citations: tuple[tuple[float, str], ...]  # (seconds, url)
+    citations: tuple[Citation, ...]
+    dropped: tuple[str, ...] = ()  # citations that matched no excerpt, as written
 
     def as_dict(self) -> dict[str, Any]:
         return {"answer": self.text, "found": self.found,
-                "citations": [{"start": s, "url": u} for s, u in self.citations]}  # fmt: skip
+                "citations": [c.as_dict() for c in self.citations],
+                "dropped_citations": list(self.dropped)}  # fmt: skip
 
 
-def _seconds(clock: str) -> float:
+def seconds_of(clock: str) -> float:
+    """``5:20``, ``05:00`` and ``0:05:00`` alike, in seconds."""
     total = 0
     for part in clock.split(":"):
         total = total * 60 + int(part)
     return float(total)
 
 
+def _video_of(document: Mapping[str, Any]) -> VideoInfo:
+    video = document["video"]
+    return VideoInfo(video["id"], video.get("title") or "", video.get("url") or "",
+                     float(video.get("duration") or 0), video.get("extractor") or "",
+                     video.get("source") or "url")  # fmt: skip
+
+
 def _excerpts(library: Library, video_id: str, question: str,
-              document: Mapping[str, Any]) -> list[tuple[float, str, str]]:  # fmt: skip
-    """(start, url, text) of the sections that bear on the question, in time order."""
+              document: Mapping[str, Any]) -> list[Excerpt]:  # fmt: skip
+    """The sections that bear on the question, in time order."""
     hits = library.search(question, limit=EXCERPTS, video=video_id, any_word=True)
     sections = {s["start"]: s for h in document.get("hours", []) for s in h["sections"]}
     chosen = []
@@ -62,21 +107,44 @@ def _excerpts(library: Library, video_id: str, question: str,
         section = sections.get(hit.start, {})
         passage = " ".join(t.text for t in library.transcript(video_id, hit.start, hit.end))
         text = (section.get("summary") or "") + "\n" + passage[:EXCERPT_CHARS]
-        chosen.append((hit.start, hit.url, text.strip()))
-    return sorted(chosen)
+        chosen.append(Excerpt(hit.start, hit.end, hit.url, text.strip()))
+    return sorted(chosen, key=lambda e: e.start)
 
 
 def prompt(question: str, document: Mapping[str, Any],
-           excerpts: list[tuple[float, str, str]]) -> list[Message]:  # fmt: skip
+           excerpts: Sequence[Excerpt]) -> list[Message]:  # fmt: skip
     hours = [
         f"[{format_clock(h['start'])}] (summary of hour {h['index'] + 1}) {h['summary']}"
         for h in document.get("hours", []) if h.get("summary") and len(h["sections"]) > 1
     ]  # fmt: skip
-    parts = [f"[{format_clock(start)}] {text}" for start, _, text in excerpts]
+    parts = [f"[{format_clock(e.start)}] {e.text}" for e in excerpts]
     body = "\n\n".join([*hours, *parts])
     title = document["video"].get("title", "")
     question_text = f"Video: {title}\n\nExcerpts:\n{body}\n\nQuestion: {question}"
     return [Message("system", ASK_SYSTEM), Message("user", question_text)]
+
+
+def check_citations(
+    text: str, video: VideoInfo, excerpts: Sequence[Excerpt],
+    hours: Sequence[tuple[float, float]] = (),
+) -> tuple[list[Citation], list[str]]:  # fmt: skip
+    """Every ``[clock]`` the model wrote, matched by seconds against the ranges it was
+    given (the excerpts, then the hour summaries): kept with a link to that moment, or
+    dropped when it falls in none of them."""
+    cited: list[Citation] = []
+    dropped: list[str] = []
+    for clock in _CITATION.findall(text):
+        at = seconds_of(clock)
+        given = next(((e.start, e.end) for e in excerpts if e.start <= at < e.end), None)
+        given = given or next(((a, b) for a, b in hours if a <= at < b), None)
+        if given is None:
+            dropped.append(f"[{clock}]")
+            continue
+        url = next((e.url for e in excerpts if e.start == at), "") or timestamp_url(video, at)
+        citation = Citation(video.id, at, given[1], url)
+        if citation not in cited:
+            cited.append(citation)
+    return cited, dropped
 
 
 async def ask(library: Library, video_id: str, question: str, settings: Settings) -> Answer:
@@ -88,7 +156,8 @@ async def ask(library: Library, video_id: str, question: str, settings: Settings
     if not excerpts:  # nothing in the video touches the question: no call, no guess
         return Answer(f"The video does not seem to say: no part of it mentions "
                       f"{question!r}.", False, ())  # fmt: skip
-    components = build_components(settings)
+    video = _video_of(document)
+    components = await asyncio.to_thread(build_components, settings)  # may load a model
     llm = components.llm
     assert llm is not None, "ask needs an LLM provider"
     try:
@@ -100,13 +169,11 @@ async def ask(library: Library, video_id: str, question: str, settings: Settings
         await components.aclose()
     text = completion.text.strip()
     if NOT_IN_VIDEO in text:
+        closest = tuple(Citation(video.id, e.start, e.end, e.url) for e in excerpts)
         return Answer("The video does not seem to say; the closest parts are at "
-                      + ", ".join(format_clock(s) for s, _, _ in excerpts) + ".", False,
-                      tuple((s, u) for s, u, _ in excerpts))  # fmt: skip
-    by_start = {format_clock(s): (s, u) for s, u, _ in excerpts}
-    cited = []
-    for clock in _CITATION.findall(text):
-        start, url = by_start.get(clock, (_seconds(clock), ""))
-        if url and (start, url) not in cited:
-            cited.append((start, url))
-    return Answer(text, True, tuple(cited))
+                      + ", ".join(format_clock(e.start) for e in excerpts) + ".", False,
+                      closest)  # fmt: skip
+    hours = [(float(h["start"]), float(h["end"])) for h in document.get("hours", [])
+             if h.get("summary") and len(h["sections"]) > 1]  # fmt: skip
+    cited, dropped = check_citations(text, video, excerpts, hours)
+    return Answer(text, True, tuple(cited), tuple(dropped))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-from yttl.errors import AuthError, ModelNotFoundError, RunInterrupted, YttlError
+from yttl.errors import FATAL_ERRORS, ProcessingError, ProviderError, RunInterrupted, YttlError
 from yttl.exitcodes import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -40,6 +40,7 @@ __all__ = [
     "EXIT_PARTIAL",
     "EXIT_USAGE",
     "BatchObserver",
+    "NotStarted",
     "VideoOutcome",
     "VideoStatus",
     "Writer",
@@ -48,6 +49,10 @@ __all__ = [
     "not_started",
     "outcome_of",
     "run_batch",
+    "settle_halted",
+    "silent_observer",
+    "stopped_outcome",
+    "unexpected",
     "without_transcript",
     "worst_exit",
 ]
@@ -94,24 +99,78 @@ def outcome_of(entry: BatchEntry, result: RunResult) -> VideoOutcome:
     return VideoOutcome(entry, "ok", EXIT_OK, result)
 
 
-def not_started(entry: BatchEntry, stopping: bool) -> VideoOutcome | None:
+class NotStarted(YttlError):
+    """A video the batch never ran, because an answer stopped it (``halted``)."""
+
+    def __init__(self, reason: ProviderError, *, started: bool = False) -> None:
+        super().__init__(f"{'stopped' if started else 'not started'}: {reason.message}",
+                         hint=reason.hint)  # fmt: skip
+        self.category = reason.category
+        self.reason = reason
+
+
+def stopped_outcome(entry: BatchEntry, halted: ProviderError | None,
+                    partial: RunResult | None = None) -> VideoOutcome:  # fmt: skip
+    """A video the batch stopped: interrupted after a Ctrl-C, *not started* (failed with
+    the reason's exit code) after an answer that no call could get past."""
+    if halted is None:
+        return VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, partial,
+                            RunInterrupted(partial))  # fmt: skip
+    return VideoOutcome(entry, "failed", exit_code_for(halted), partial,
+                        NotStarted(halted, started=partial is not None))  # fmt: skip
+
+
+def not_started(entry: BatchEntry, stopping: bool,
+                halted: ProviderError | None = None) -> VideoOutcome | None:  # fmt: skip
     """The outcome of an entry that is not run at all: its source could not even be
     listed, or the batch is stopping; None when it is to be run."""
     if entry.error is not None:
         return VideoOutcome(entry, "failed", exit_code_for(entry.error), error=entry.error)
     if stopping:
-        return VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, error=RunInterrupted())
+        return stopped_outcome(entry, halted)
     return None
 
 
-def ended_or_interrupted(entries: Sequence[BatchEntry],
-                         ended: Sequence[object]) -> list[VideoOutcome]:  # fmt: skip
+def unexpected(entry: BatchEntry, exc: BaseException, doing: str = "") -> VideoOutcome:
+    """Whatever one video raised that yttl did not mean to (a bug, a full disk, a locked
+    library) fails that video alone; the traceback is kept for ``--verbose``."""
+    if isinstance(exc, OSError):
+        message = f"{doing or 'failed'}: {exc.strerror or exc}" + (
+            f" ({exc.filename})" if exc.filename else "")  # fmt: skip
+    else:
+        message = f"{doing or 'internal error'}: {type(exc).__name__}: {exc}"
+    error = ProcessingError(message, hint="rerun the same command to retry this video")
+    error.__cause__ = exc
+    error.__traceback__ = exc.__traceback__
+    logger.debug("%s: %s", entry.label, message, exc_info=exc)
+    return VideoOutcome(entry, "failed", exit_code_for(error), error=error)
+
+
+def ended_or_interrupted(entries: Sequence[BatchEntry], ended: Sequence[object],
+                         halted: ProviderError | None = None) -> list[VideoOutcome]:  # fmt: skip
     """After a second Ctrl-C: each entry's outcome, or ``interrupted`` where it had none."""
-    return [
-        item if isinstance(item, VideoOutcome)
-        else VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, error=RunInterrupted())
-        for entry, item in zip(entries, ended, strict=True)
-    ]  # fmt: skip
+    outcomes = []
+    for entry, item in zip(entries, ended, strict=True):
+        if isinstance(item, VideoOutcome):
+            outcomes.append(item)
+        elif isinstance(item, BaseException) and not isinstance(
+            item, asyncio.CancelledError | KeyboardInterrupt | RunInterrupted
+        ):
+            outcomes.append(unexpected(entry, item))
+        else:
+            outcomes.append(stopped_outcome(entry, halted))
+    return outcomes
+
+
+def settle_halted(outcomes: list[VideoOutcome], halted: ProviderError | None) -> None:
+    """After an answer stopped the batch, the videos it cut short were not interrupted by
+    anyone: they failed for that reason (exit 2 for an unknown model, 1 otherwise)."""
+    if halted is None:
+        return
+    for i, outcome in enumerate(outcomes):
+        if outcome.status == "interrupted":
+            outcomes[i] = stopped_outcome(outcome.entry, halted, outcome.result)
+            outcomes[i].outputs = outcome.outputs
 
 
 class BatchObserver(Protocol):
@@ -123,11 +182,17 @@ class BatchObserver(Protocol):
 
 
 class _Silent:
+    """Hears nothing: for callers with nobody to show progress to."""
+
     def video(self, entry: BatchEntry) -> RunObserver:
         return NullObserver()
 
     def finished(self, outcome: VideoOutcome) -> None:
         pass
+
+
+def silent_observer() -> BatchObserver:
+    return _Silent()
 
 
 Writer = Callable[[RunResult], Awaitable[list[Path]]]
@@ -148,43 +213,67 @@ async def run_batch(
     observer = observer or _Silent()
     settings = components.settings
     slot = asyncio.Semaphore(max(1, max_concurrent_videos))
-    stop = components.scheduler.stop
+    scheduler = components.scheduler
 
-    async def one(entry: BatchEntry) -> VideoOutcome:
-        early = not_started(entry, stop.is_set())
+    async def run(entry: BatchEntry) -> VideoOutcome:
+        early = not_started(entry, scheduler.stop.is_set(), scheduler.halted)
         if early is not None:
-            observer.finished(early)
             return early
         try:
             result = await process_video(
                 entry.source, settings, components=components, observer=observer.video(entry),
                 tracker=PerformanceTracker(), video_slot=slot,
             )  # fmt: skip
-            outcome = outcome_of(entry, result)
+            return outcome_of(entry, result)
         except RunInterrupted as exc:
-            outcome = VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, exc.partial, exc)
+            return VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, exc.partial, exc)
         except YttlError as exc:
-            outcome = VideoOutcome(entry, "failed", exit_code_for(exc), error=exc)
-            if isinstance(exc, ModelNotFoundError | AuthError):
+            if isinstance(exc, FATAL_ERRORS):
                 logger.debug("%s: stopping the batch: %s", entry.label, exc.message)
-                stop.set()  # no call of any video can succeed
+                scheduler.halt(exc)  # no call of any video can succeed
+            return VideoOutcome(entry, "failed", exit_code_for(exc), error=exc)
+
+    async def one(entry: BatchEntry) -> VideoOutcome:
+        try:
+            outcome = await run(entry)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            outcome = unexpected(entry, exc)
         made = outcome.result
         if (
             write is not None
             and made is not None
             and (made.hours or settings.transcript_only or outcome.status != "interrupted")
         ):
-            outcome.outputs = await write(made)
+            try:
+                outcome.outputs = await write(made)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                failed = unexpected(entry, exc, "could not write or record it")
+                outcome.status, outcome.exit_code, outcome.error = (
+                    failed.status, failed.exit_code, failed.error)  # fmt: skip
         if made is not None and not keep_transcripts:
             outcome.result = without_transcript(made)
-        observer.finished(outcome)
+        _tell(observer, outcome)
         return outcome
 
     tasks = [asyncio.create_task(one(entry)) for entry in entries]
     try:
-        return list(await asyncio.gather(*tasks))
+        outcomes = list(await asyncio.gather(*tasks))
     except asyncio.CancelledError:
         # A second Ctrl-C: every video stops now, writes what it finished, and is listed.
         for task in tasks:
             task.cancel()
-        return ended_or_interrupted(entries, await asyncio.gather(*tasks, return_exceptions=True))
+        ended = await asyncio.gather(*tasks, return_exceptions=True)
+        outcomes = ended_or_interrupted(entries, ended, scheduler.halted)
+    settle_halted(outcomes, scheduler.halted)
+    return outcomes
+
+
+def _tell(observer: BatchObserver, outcome: VideoOutcome) -> None:
+    try:
+        observer.finished(outcome)
+    except Exception:  # a display's fault must not lose the video
+        logger.debug("the observer failed on %s", outcome.entry.label, exc_info=True)

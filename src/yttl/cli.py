@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,9 @@ from yttl.exitcodes import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     exit_code_for,
+    exit_now,
 )
+from yttl.messages import print_error
 from yttl.redaction import known_secrets, redact
 
 __all__ = [
@@ -40,6 +45,16 @@ __all__ = [
 
 logger = logging.getLogger("yttl")
 LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
+SUBCOMMANDS = ("config", "mcp", *LIBRARY_COMMANDS)
+COMMANDS_HELP = """commands (each has its own --help):
+  yttl search QUERY            find the moments that discuss something
+  yttl list                    the videos in the library
+  yttl show ID                 one video's summary (-f md|json)
+  yttl ask ID QUESTION         an answer from a video, with linked citations
+  yttl library import DIR      take in the JSON outputs of earlier runs
+  yttl config show|path|suggest  settings, where they come from, advice for this machine
+  yttl mcp                     the library as MCP tools on stdio (for AI assistants)
+"""
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -75,9 +90,12 @@ def _attach_item_specs(argv: Sequence[str]) -> list[str]:
 def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = _ArgumentParser(
         prog="yttl",
+        usage="yttl [OPTIONS] SOURCE... | yttl COMMAND ...",
         description="Summarize a video (URL, media file or yt-dlp info.json), hour by hour "
         "and 5 minutes at a time, with links to each moment. Several sources, a playlist "
         "or a batch file run as one batch under the provider's limits.",
+        epilog=COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE",
@@ -118,7 +136,8 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--local-llm-instances", type=int, help="model instances of the local provider")
     add("--local-llm-threads", type=int, help="threads per local model instance")
     add("--context-tokens", type=int, help="largest request to send to the model, in tokens")
-    add("--sections", choices=("fixed", "chapters"))
+    add("--sections", choices=("fixed", "chapters"),
+        help="5-minute sections, or the video's chapters when it has them")  # fmt: skip
     add("--summary-language", metavar="LANG",
         help="language of every summary: a name or a code (default: the transcript's)")  # fmt: skip
     add("--no-overview", dest="overview", action="store_false", default=None,
@@ -131,38 +150,47 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("-owm", "--openai-whisper-model", help="model for API transcription")
     add("--force-local-transcribe", action="store_true", default=None,
         help="ignore caption tracks")  # fmt: skip
-    add("--chunk-strategy", choices=("adaptive", "fixed", "memory_optimized"))
-    add("--chunk-seconds", type=float, metavar="S")
+    add("--chunk-strategy", choices=("adaptive", "fixed", "memory_optimized"),
+        help="how audio is cut for whisper")  # fmt: skip
+    add("--chunk-seconds", type=float, metavar="S", help="audio chunk length (default: hardware)")
     add("--beam-size", type=int, metavar="N", help="whisper beam (default: 2 on CPU, 5 on GPU)")
-    add("--vad", action=argparse.BooleanOptionalAction, default=None)
-    add("--silence-threshold-db", type=float, metavar="DB")
-    add("--min-silence-seconds", type=float, metavar="S")
+    add("--vad", action=argparse.BooleanOptionalAction, default=None,
+        help="skip silence with Silero VAD")  # fmt: skip
+    add("--silence-threshold-db", type=float, metavar="DB", help="quieter than this is silence")
+    add("--min-silence-seconds", type=float, metavar="S",
+        help="the shortest pause that counts as silence")  # fmt: skip
 
     add = p.add_argument_group("resilience").add_argument
     add("--fallback-provider", metavar="NAME",
         help="provider to try when a call still fails after its retries")  # fmt: skip
-    add("--retry-max-attempts", type=int, metavar="N")
-    add("--retry-base-delay", type=float, metavar="S")
+    add("--retry-max-attempts", type=int, metavar="N", help="tries of a failing call")
+    add("--retry-base-delay", type=float, metavar="S",
+        help="first back-off between tries, doubling after each")  # fmt: skip
     add("--request-timeout", type=float, metavar="S",
         help="per attempt, counted from sending (never while a call waits its turn)")  # fmt: skip
     add("--breaker-deadline", type=float, metavar="S",
         help="how long calls wait for a failing endpoint to come back (default 60)")  # fmt: skip
-    add("--no-cache", dest="cache", action="store_false", default=None)
-    add("--cache-dir", metavar="DIR")
+    add("--no-cache", dest="cache", action="store_false", default=None,
+        help="neither reuse nor keep results (a rerun redoes everything)")  # fmt: skip
+    add("--cache-dir", metavar="DIR", help="results cache and models (default: user cache dir)")
     add("--no-library", dest="library", action="store_false", default=None,
         help="do not record this run in the searchable library")  # fmt: skip
     add("--library-path", metavar="PATH", help="the library's SQLite file")
 
     add = p.add_argument_group("performance and batches").add_argument
     add("--max-concurrent-llm", type=int, metavar="N", help="LLM calls in flight, whole run")
-    add("--requests-per-minute", type=float, metavar="N")
-    add("--tokens-per-minute", type=float, metavar="N")
+    add("--requests-per-minute", type=float, metavar="N",
+        help="pace LLM calls to this budget (default: provider preset)")  # fmt: skip
+    add("--tokens-per-minute", type=float, metavar="N",
+        help="pace LLM tokens to this budget (default: provider preset)")  # fmt: skip
     add("--sequential", action="store_true", default=None,
         help="one LLM call at a time, in order (the original behaviour)")  # fmt: skip
     add("--max-concurrent-videos", type=int, metavar="N",
         help="videos resolved, downloaded and transcribed at once (default: hardware)")  # fmt: skip
-    add("--max-concurrent-whisper", type=int, metavar="N")
-    add("--memory-limit-mb", type=int, metavar="MB")
+    add("--max-concurrent-whisper", type=int, metavar="N",
+        help="transcription workers or uploads (default: hardware)")  # fmt: skip
+    add("--memory-limit-mb", type=int, metavar="MB",
+        help="budget for audio buffers and local models (default: hardware)")  # fmt: skip
     add("--executor", choices=("local", "ray"), help="where a batch runs (default local)")
     add("--ray-address", metavar="ADDR", help="Ray cluster (auto, ray://host:port)")
     add("--ray-whisper-gpus", type=float, metavar="N", help="GPUs for the Whisper actor")
@@ -174,10 +202,23 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="open the HTML when done (default: only on a terminal)")  # fmt: skip
     add("--report", action="store_true", default=None, help="performance table on stderr")
     add("--report-json", metavar="PATH", help="write the performance report as JSON")
-    add("-v", "--verbose", action="store_true", default=None)
-    add("-q", "--quiet", action="store_true", default=None)
-    add("--config", type=Path, metavar="PATH", help="config file (TOML)")
+    add("-v", "--verbose", action="store_true", default=None,
+        help="debug logs, and a traceback with an error")  # fmt: skip
+    add("-q", "--quiet", action="store_true", default=None, help="errors only")
+    add("--config", type=Path, metavar="PATH",
+        help="config file (TOML; default: yttl config path)")  # fmt: skip
+    _show_defaults(p)
     return p
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Each option's help ends with its built-in default (``Settings``), unless it says."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for action in parser._actions:
+        value = defaults.get(action.dest)
+        if action.help and "default" not in action.help and value not in (None, (), "", False):
+            shown = ", ".join(value) if isinstance(value, tuple) else value
+            action.help += f" (default: {shown})"
 
 
 def _flags(ns: argparse.Namespace, profiles: Sequence[str]) -> dict[str, Any]:
@@ -255,7 +296,13 @@ def _mcp_command(argv: Sequence[str], console: Console) -> int:
         from yttl.mcp_server import build_server
     except ImportError as exc:
         raise UsageError("yttl mcp needs the MCP SDK", hint="pip install 'yttl[mcp]'") from exc
-    build_server(settings).run("stdio")
+    from yttl.config import library_path
+
+    console.print(f"yttl mcp: serving the library at {library_path(settings)} over stdio; "
+                  "stop it with Ctrl-C or by closing its input", highlight=False,
+                  markup=False, soft_wrap=True)  # fmt: skip
+    with contextlib.suppress(KeyboardInterrupt):
+        build_server(settings).run("stdio")
     return EXIT_OK
 
 
@@ -274,12 +321,21 @@ def _config_command(argv: Sequence[str], console: Console) -> int:
         return EXIT_OK
     if ns.action == "suggest":
         return _suggest(ns, console)
+    from yttl.redaction import is_secret_name
+    from yttl.tuning import effective_defaults
+
     settings, origins = load_settings({}, config_file=ns.config)
+    defaults = effective_defaults(settings)
     for name, value in vars(settings).items():
         if name == "profiles":
             continue
-        if value is None or value == {}:
-            print(f"# {name} =  (unset; {origins[name]})")
+        if is_secret_name(name):  # whether it is set, never what it is
+            state = f"set; {origins[name]}" if value else "not set"
+            print(f"# {name} = ...  ({state}; prefer the environment variable)")
+        elif value is None or value == {}:
+            default = defaults.get(name)
+            meaning = f"default: {default}" if default else "not set"
+            print(f"# {name} =  ({meaning}; {origins[name]})")
         else:
             print(f"{name} = {toml_value(redacted(name, value))}  # {origins[name]}")
     for profile in settings.profiles.values():
@@ -311,33 +367,12 @@ def _suggest(ns: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def print_error(console: Console, exc: YttlError, prefix: str = "") -> None:
-    console.print(f"yttl: error: {prefix}{exc.message}", highlight=False, markup=False,
-                  soft_wrap=True)  # fmt: skip
-    if exc.hint:
-        console.print(f"  {exc.hint}", highlight=False, markup=False, soft_wrap=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(stderr=True)
     verbose = "-v" in argv or "--verbose" in argv
     try:
-        if argv[:1] == ["config"]:
-            return _config_command(argv[1:], console)
-        if argv[:1] == ["mcp"] and not Path("mcp").exists():
-            return _mcp_command(argv[1:], console)
-        if argv[:1] and argv[0] in LIBRARY_COMMANDS and not Path(argv[0]).exists():
-            from yttl.library_commands import run_library_command
-
-            return run_library_command(argv, console, _ArgumentParser)
-        profiles = _profile_names(argv)
-        ns = build_parser(profiles).parse_intermixed_args(_attach_item_specs(argv))
-        settings, _ = load_settings(_flags(ns, profiles), config_file=ns.config)
-        _configure_logging(console, settings)
-        from yttl.runner import run_command  # the stages: imported only for a run
-
-        return run_command(_sources(ns), settings, console)
+        return _dispatch(argv, console)
     except ConfigError as exc:
         print_error(console, exc)
         return EXIT_USAGE
@@ -349,6 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("yttl: interrupted", highlight=False)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `yttl list --json | head`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_OK
     except Exception:  # a bug: say so in one line unless asked for the traceback
         if verbose:
             console.print_exception()
@@ -362,5 +400,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _dispatch(argv: list[str], console: Console) -> int:
+    command = argv[0] if argv else ""
+    if command in SUBCOMMANDS and not Path(command).exists():
+        return _subcommand(command, argv, console)
+    profiles = _profile_names(argv)
+    ns = build_parser(profiles).parse_intermixed_args(_attach_item_specs(argv))
+    settings, _ = load_settings(_flags(ns, profiles), config_file=ns.config)
+    _configure_logging(console, settings)
+    from yttl.runner import run_command  # the stages: imported only for a run
+
+    return run_command(_sources(ns), settings, console)
+
+
+def _subcommand(command: str, argv: list[str], console: Console) -> int:
+    """A subcommand's usage errors point to its own ``--help``."""
+    try:
+        if command == "config":
+            return _config_command(argv[1:], console)
+        if command == "mcp":
+            return _mcp_command(argv[1:], console)
+        from yttl.library_commands import run_library_command
+
+        return run_library_command(argv, console, _ArgumentParser)
+    except UsageError as exc:
+        if exc.hint == "see yttl --help":
+            exc.hint = f"see yttl {command} --help"
+        raise
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, the interpreter's own flush at exit must not complain too."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def console_main() -> int:
+    """The ``yttl`` program: ``main``, then a Ctrl-C while the interpreter winds down
+    (threads joined at exit) still ends with one line and 130."""
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: exit_now())
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console_main())

@@ -18,7 +18,8 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,21 @@ from yttl.batch import (
     exit_code_for,
     not_started,
     outcome_of,
+    settle_halted,
+    unexpected,
     without_transcript,
 )
 from yttl.cache import CachedChunks
 from yttl.config import Settings
 from yttl.errors import (
+    FATAL_ERRORS,
     CircuitOpenError,
+    InputError,
     MissingDependencyError,
+    ProviderError,
     RunInterrupted,
     StopRequested,
+    UsageError,
     YttlError,
 )
 from yttl.models import RunResult, TranscriptSegment
@@ -49,7 +56,7 @@ from yttl.scheduler import LaneSpec, LocalAdmission
 from yttl.sources.playlists import BatchEntry
 from yttl.transcribe.base import ChunkStore, TranscriptionStats
 
-__all__ = ["RayExecutor", "secrets_for"]
+__all__ = ["BudgetActor", "RayExecutor", "budget_actor", "remote_error", "secrets_for"]
 
 logger = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 0.5
@@ -65,32 +72,88 @@ def _ray() -> Any:
     return ray
 
 
+CONTROL = "control"
+"""The actor's concurrency group for ``leave``, ``abandon`` and ``stop``: never queued
+behind ``enter`` calls that wait for a slot (which only a ``leave`` frees)."""
+
+
 class BudgetActor:
-    """Every provider's admission for the whole cluster (an async Ray actor)."""
+    """Every provider's admission for the whole cluster (an async Ray actor).
+
+    ``enter`` runs in the actor's default group and may wait there for a slot; ``leave``,
+    ``abandon`` and ``stop`` come in a group of their own (``CONTROL``), so that callers
+    waiting in ``enter`` can never keep out the call that frees a slot. Ray gives each
+    group its own event loop, so those calls hand their work to the loop the lanes live
+    on (asyncio's primitives belong to one loop). Each ``enter`` has a ticket: a worker
+    whose caller is cancelled while it waits ``abandon``s it, and the slot (or the
+    half-open probe) it was given, or is given later, goes back at once."""
 
     def __init__(self) -> None:
         self._stop = asyncio.Event()
         self._lanes: dict[str, LocalAdmission] = {}
+        self._held: dict[str, tuple[str, bool]] = {}  # ticket -> (lane, probe)
+        self._abandoned: set[str] = set()
+        self._home: asyncio.AbstractEventLoop | None = None  # where the lanes live
         self.requests = 0  # actor calls, for the traffic it costs
 
-    async def enter(self, key: str, spec: LaneSpec, label: str, tokens: int) -> tuple[str, Any]:
+    async def _at_home(self, work: Callable[[], Awaitable[None]]) -> None:
+        here = asyncio.get_running_loop()
+        if self._home is None or self._home is here:
+            await work()
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_run(work), self._home))
+
+    async def enter(self, key: str, spec: LaneSpec, label: str, tokens: int,
+                    ticket: str = "") -> tuple[str, Any]:  # fmt: skip
+        self._home = self._home or asyncio.get_running_loop()
         self.requests += 1
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = LocalAdmission(spec, self._stop)
         try:
-            return "ok", await lane.enter(label, tokens)
+            probe = await lane.enter(label, tokens)
         except StopRequested as exc:
             return "stopped", exc.message
         except CircuitOpenError as exc:
             return "circuit_open", exc.message
+        except ProviderError as exc:  # the breaker's verdict (unreachable)
+            return "error", (type(exc).__name__, exc.message, exc.hint)
+        if ticket in self._abandoned:  # its caller is gone: give it back now
+            self._abandoned.discard(ticket)
+            await lane.leave("neutral", probe, False)
+            return "stopped", f"{label}: abandoned"
+        if ticket:
+            self._held[ticket] = (key, probe)
+        return "ok", probe
 
-    async def leave(self, key: str, outcome: Outcome, probe: bool, rate_limited: bool) -> None:
+    async def leave(self, key: str, outcome: Outcome, probe: bool, rate_limited: bool,
+                    ticket: str = "") -> None:  # fmt: skip
         self.requests += 1
-        await self._lanes[key].leave(outcome, probe, rate_limited)
 
-    def stop(self) -> None:
-        self._stop.set()
+        async def work() -> None:
+            self._held.pop(ticket, None)
+            await self._lanes[key].leave(outcome, probe, rate_limited)
+
+        await self._at_home(work)
+
+    async def abandon(self, ticket: str) -> None:
+        """The caller of ``ticket`` was cancelled: free what it holds or will be given."""
+
+        async def work() -> None:
+            held = self._held.pop(ticket, None)
+            if held is None:
+                self._abandoned.add(ticket)
+                return
+            key, probe = held
+            await self._lanes[key].leave("neutral", probe, False)
+
+        await self._at_home(work)
+
+    async def stop(self) -> None:
+        async def work() -> None:
+            self._stop.set()
+
+        await self._at_home(work)
 
     def stopped(self) -> bool:
         return self._stop.is_set()
@@ -98,10 +161,27 @@ class BudgetActor:
     def stats(self) -> dict[str, Any]:
         lanes = {
             key: {"sent": lane.sent, "max_in_flight": lane.max_in_flight,
+                  "in_flight": lane.in_flight,
                   "breaker_trips": lane.breaker.trips if lane.breaker else 0}
             for key, lane in self._lanes.items()
         }  # fmt: skip
-        return {"requests": self.requests, "lanes": lanes}
+        return {"requests": self.requests, "lanes": lanes, "held": len(self._held)}
+
+
+async def _run(work: Callable[[], Awaitable[None]]) -> None:
+    await work()
+
+
+def budget_actor(ray: Any, max_concurrency: int | None = None) -> Any:
+    """A ``BudgetActor``, its control calls in a group of their own."""
+    options: dict[str, Any] = {"num_cpus": 0, "concurrency_groups": {CONTROL: 4}}
+    if max_concurrency is not None:
+        options["max_concurrency"] = max_concurrency
+    return ray.remote(**options)(BudgetActor).remote()
+
+
+def _control(method: Any) -> Any:
+    return method.options(concurrency_group=CONTROL)
 
 
 class RemoteAdmission:
@@ -109,17 +189,39 @@ class RemoteAdmission:
 
     def __init__(self, actor: Any, key: str, spec: LaneSpec) -> None:
         self._actor, self._key, self._spec = actor, key, spec
+        self._ticket = ""
 
     async def enter(self, label: str, tokens: int) -> bool:
-        status, value = await self._actor.enter.remote(self._key, self._spec, label, tokens)
+        ticket = uuid.uuid4().hex
+        try:
+            status, value = await self._actor.enter.remote(self._key, self._spec, label,
+                                                           tokens, ticket)  # fmt: skip
+        except BaseException:  # cancelled (Ctrl-C, a timeout) while it waited
+            await asyncio.shield(_control(self._actor.abandon).remote(ticket))
+            raise
         if status == "stopped":
             raise StopRequested(str(value))
         if status == "circuit_open":
             raise CircuitOpenError(str(value))
+        if status == "error":
+            raise remote_error(*value)
+        self._ticket = ticket
         return bool(value)
 
     async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool) -> None:
-        await self._actor.leave.remote(self._key, outcome, probe, rate_limited)
+        ticket, self._ticket = self._ticket, ""
+        await _control(self._actor.leave).remote(self._key, outcome, probe, rate_limited, ticket)
+
+
+def remote_error(name: str, message: str, hint: str | None) -> YttlError:
+    """An error a worker or the actor reported by its class's name, as that class when it
+    is one of ``yttl.errors`` (so it maps to the same exit code), else kept generic."""
+    import yttl.errors
+
+    kind = getattr(yttl.errors, name, None)
+    if isinstance(kind, type) and issubclass(kind, ProviderError | InputError | UsageError):
+        return kind(message, hint=hint)
+    return _RemoteError("processing", message, hint)
 
 
 class WhisperActor:
@@ -200,7 +302,7 @@ def _run_video(entry: BatchEntry, settings: Settings, budget: Any,
 
         async def watch() -> None:  # Ctrl-C at the driver reaches every worker
             while not stop.is_set():
-                if await budget.stopped.remote():
+                if await _control(budget.stopped).remote():
                     stop.set()
                 await asyncio.sleep(STOP_POLL_SECONDS)
 
@@ -236,11 +338,22 @@ class _RemoteError(YttlError):
         self.category = category
 
 
-def secrets_for(settings: Settings, environ: dict[str, str]) -> dict[str, str]:
-    """The environment a worker needs: the keys (and ``YTTL_`` settings are passed as
-    ``Settings`` already). Only variables that name a key, no others."""
-    wanted = {k for k in environ if k.endswith(("_API_KEY", "_TOKEN"))}
-    return {k: environ[k] for k in wanted}
+def secrets_for(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The keys a worker needs, and no others (``YTTL_`` settings travel as ``Settings``):
+    the providers' of this run (chat, fallback, transcription), its profiles', and the
+    hub's token when the local model may have to be fetched."""
+    from yttl.endpoints import endpoint_for
+
+    names: set[str] = set()
+    providers = {settings.llm_provider, settings.fallback_provider, settings.whisper_provider}
+    for name in providers - {None, "local"}:
+        assert name is not None
+        with contextlib.suppress(YttlError):  # an unknown one fails later, where it is used
+            names.add(endpoint_for(settings, name, environ).api_key_env)
+    names.update(p.key_env for p in settings.profiles.values())
+    if "local" in (settings.llm_provider, settings.fallback_provider):
+        names.add("HF_TOKEN")
+    return {name: environ[name] for name in sorted(names) if environ.get(name)}
 
 
 class RayExecutor:
@@ -275,7 +388,7 @@ class RayExecutor:
     ) -> list[VideoOutcome]:
         ray = self._ray
         await asyncio.to_thread(self._connect)
-        budget = ray.remote(num_cpus=0)(BudgetActor).remote()
+        budget = budget_actor(ray)
         gpus = self._settings.ray_whisper_gpus
         whisper = ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus)(WhisperActor).remote(
             self._settings
@@ -284,47 +397,72 @@ class RayExecutor:
         slots = asyncio.Semaphore(max(1, max_concurrent_videos))
         pending: list[Any] = []
 
+        halted: list[ProviderError] = []
+
         async def relay_stop() -> None:
             await stop.wait()
-            await budget.stop.remote()
+            await _control(budget.stop).remote()
 
-        async def one(entry: BatchEntry) -> VideoOutcome:
+        async def run(entry: BatchEntry) -> VideoOutcome:
             early = not_started(entry, False)  # a source that failed: no slot needed
             if early is not None:
-                observer.finished(early)
                 return early
             async with slots:
-                early = not_started(entry, stop.is_set())
+                early = not_started(entry, stop.is_set(), halted[0] if halted else None)
                 if early is not None:
-                    observer.finished(early)
                     return early
                 line = observer.video(entry)
                 line.phase("running on Ray")
                 ref = task.remote(entry, self._settings, budget, whisper)
                 pending.append(ref)
-                kind, value = await ref
+                try:
+                    kind, value = await ref
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:
+                    return unexpected(entry, exc, "its Ray task failed")
             outcome = self._outcome(entry, kind, value)
+            if isinstance(outcome.error, FATAL_ERRORS) and not stop.is_set():
+                halted.append(outcome.error)  # no call of any video can succeed
+                stop.set()
+            return outcome
+
+        async def one(entry: BatchEntry) -> VideoOutcome:
+            try:
+                outcome = await run(entry)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                outcome = unexpected(entry, exc)
             if write is not None and outcome.result is not None:
-                outcome.outputs = await write(outcome.result)
+                try:
+                    outcome.outputs = await write(outcome.result)
+                except Exception as exc:
+                    failed = unexpected(entry, exc, "could not write or record it")
+                    outcome.status, outcome.exit_code, outcome.error = (
+                        failed.status, failed.exit_code, failed.error)  # fmt: skip
                 outcome.result = without_transcript(outcome.result)
-            observer.finished(outcome)
+            with contextlib.suppress(Exception):
+                observer.finished(outcome)
             return outcome
 
         relay = asyncio.create_task(relay_stop())
         tasks = [asyncio.create_task(one(entry)) for entry in entries]
         try:
-            return list(await asyncio.gather(*tasks))
+            outcomes = list(await asyncio.gather(*tasks))
         except asyncio.CancelledError:  # a second Ctrl-C: end the tasks now
             for ref in pending:
                 ray.cancel(ref, force=True)
             for each in tasks:
                 each.cancel()
             ended = await asyncio.gather(*tasks, return_exceptions=True)
-            return ended_or_interrupted(entries, ended)
+            outcomes = ended_or_interrupted(entries, ended, halted[0] if halted else None)
         finally:
             relay.cancel()
             with contextlib.suppress(Exception):
-                self.budget_stats = await budget.stats.remote()
+                self.budget_stats = await _control(budget.stats).remote()
+        settle_halted(outcomes, halted[0] if halted else None)
+        return outcomes
 
     @staticmethod
     def _outcome(entry: BatchEntry, kind: str, value: Any) -> VideoOutcome:
@@ -335,8 +473,11 @@ class RayExecutor:
             return VideoOutcome(
                 entry, "interrupted", EXIT_INTERRUPTED, value, RunInterrupted(value)
             )
-        code, category, message, hint, _ = value
-        return VideoOutcome(entry, "failed", code, error=_RemoteError(category, message, hint))
+        code, category, message, hint, name = value
+        error = remote_error(name, message, hint)
+        if isinstance(error, _RemoteError):
+            error.category = category
+        return VideoOutcome(entry, "failed", code, error=error)
 
     def shutdown(self) -> None:
         if self._ray.is_initialized() and not self._address:

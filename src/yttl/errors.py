@@ -13,6 +13,7 @@ place (``yttl.cli.exit_code_for``)::
     ├── RunInterrupted        Ctrl-C mid-run; carries what was finished (exit 130)
     └── ProviderError         a remote or local model call failed       (exit 1)
         ├── NetworkError      connect, reset, timeout
+        │   └── ProviderUnreachableError  never answered in this process (exit 1)
         ├── RateLimitError    429; carries ``retry_after``
         ├── ServerError       5xx
         ├── AuthError         401/403 or missing key; never retried
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from yttl.models import RunResult
 
 __all__ = [
+    "FATAL_ERRORS",
     "AuthError",
     "BadResponseError",
     "CircuitOpenError",
@@ -47,6 +49,7 @@ __all__ = [
     "NetworkError",
     "ProcessingError",
     "ProviderError",
+    "ProviderUnreachableError",
     "RateLimitError",
     "RequestRefusedError",
     "ResourceError",
@@ -112,9 +115,16 @@ class ProviderError(YttlError):
 class NetworkError(ProviderError):
     category = "network"
 
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None,
+                 unreached: bool = False) -> None:  # fmt: skip
         super().__init__(message, hint=hint)
         self.status = status  # the HTTP status, when there was an answer
+        self.unreached = unreached  # nobody answered: refused, no such host, no route
+
+
+class ProviderUnreachableError(NetworkError):
+    """The provider has not answered once in this process and its probe failed too: it
+    is down or misconfigured, and waiting the breaker's deadline would not help."""
 
 
 class RateLimitError(ProviderError):
@@ -165,3 +175,9 @@ class StopRequested(ProviderError):
 
 class ProcessingError(ProviderError):
     category = "processing"
+
+
+FATAL_ERRORS: tuple[type[ProviderError], ...] = (AuthError, ModelNotFoundError,
+                                                 ProviderUnreachableError)  # fmt: skip
+"""Answers after which no call of the run can succeed: they end the run (and stop a
+batch) instead of failing one section after another."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Sequence
 
 from yttl.errors import InputError, ModelNotFoundError, RunInterrupted, UsageError
@@ -13,6 +16,7 @@ __all__ = [
     "EXIT_PARTIAL",
     "EXIT_USAGE",
     "exit_code_for",
+    "exit_now",
     "worst_exit",
 ]
 
@@ -34,3 +38,14 @@ def exit_code_for(exc: BaseException) -> int:
 def worst_exit(codes: Sequence[int]) -> int:
     """A batch's code: the worst of its videos' (interrupted > failed > usage > partial)."""
     return max(codes, key=lambda code: _SEVERITY.get(code, 3), default=EXIT_OK)
+
+
+def exit_now() -> None:
+    """A third Ctrl-C, or one while the process winds down: one line, exit 130, at once
+    (no traceback from a thread being joined, nothing more)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.write("yttl: interrupted\n")
+        sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)

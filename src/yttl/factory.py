@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
@@ -26,6 +27,9 @@ from yttl.transcribe.chunking import ChunkOptimizer, Hardware, probe_hardware
 from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions, WhisperModelHolder
 from yttl.transcript import TranscriptOptions
 
+if TYPE_CHECKING:
+    from yttl.llm.local import LocalModelOptions
+
 __all__ = [
     "RunComponents",
     "build_cache",
@@ -36,6 +40,7 @@ __all__ = [
     "engine_options",
     "lane_spec",
     "local_admission",
+    "local_model_options",
     "max_concurrent_llm",
     "max_concurrent_videos",
     "transcript_options",
@@ -78,7 +83,7 @@ def build_llm(
     if name == "local":
         from yttl.llm.local import build_local_provider
 
-        return build_local_provider(settings)
+        return build_local_provider(local_model_options(settings))
     endpoint = endpoint_for(settings, name, environ)
     return OpenAICompatibleProvider(
         name=endpoint.name,
@@ -90,6 +95,17 @@ def build_llm(
         # a ceiling above the last attempt's, or it would cut every retry short.
         timeout=(settings.request_timeout or 120.0) * 1.5**settings.retry_max_attempts,
     )
+
+
+def local_model_options(settings: Settings) -> LocalModelOptions:
+    from yttl.llm.local import LocalModelOptions
+
+    return LocalModelOptions(
+        path=settings.local_model_path, repo=settings.local_model_repo,
+        filename=settings.local_model_file, cache_dir=settings.cache_dir,
+        context_tokens=settings.context_tokens, memory_limit_mb=settings.memory_limit_mb,
+        instances=settings.local_llm_instances, threads=settings.local_llm_threads,
+    )  # fmt: skip
 
 
 def build_transcriber(
@@ -149,16 +165,18 @@ def lane_spec(
 ) -> LaneSpec:  # fmt: skip
     """A provider's budgets: calls in flight, requests and tokens a minute, the breaker."""
     rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
+    target = None
     if provider != "local":
         endpoint = endpoint_for(settings, provider, environ)
         rpm = rpm or endpoint.requests_per_minute
         tpm = tpm or endpoint.tokens_per_minute
+        target = endpoint.base_url
     breaker = BreakerOptions(
         window=settings.breaker_window, min_calls=settings.breaker_min_calls,
         failure_rate=settings.breaker_failure_rate, cooldown=settings.breaker_cooldown,
         deadline=settings.breaker_deadline,
     )  # fmt: skip
-    return LaneSpec(provider, max_concurrent, rpm, tpm, breaker)
+    return LaneSpec(provider, max_concurrent, rpm, tpm, breaker, target)
 
 
 def build_lane(

@@ -10,6 +10,8 @@ corrupt it. Where SQLite lacks FTS5, search falls back to a plain scan (with a w
 
 from __future__ import annotations
 
+import glob
+import itertools
 import json
 import logging
 import re
@@ -17,14 +19,14 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from yttl.errors import InputError
 from yttl.models import RunResult, TranscriptSegment
 
-__all__ = ["Hit", "Library", "quote_query"]
+__all__ = ["SCHEMA_VERSION", "Hit", "Library", "index_words", "quote_query"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +50,68 @@ CREATE VIRTUAL TABLE IF NOT EXISTS sections_fts USING fts5(
     tokenize='porter unicode61');
 CREATE TRIGGER IF NOT EXISTS sections_added AFTER INSERT ON sections BEGIN
     INSERT INTO sections_fts(rowid, title, summary, transcript)
-    VALUES (new.id, new.title, new.summary, new.transcript);
+    VALUES (new.id, yttl_words(new.title), yttl_words(new.summary),
+            yttl_words(new.transcript));
 END;
 CREATE TRIGGER IF NOT EXISTS sections_removed AFTER DELETE ON sections BEGIN
     INSERT INTO sections_fts(sections_fts, rowid, title, summary, transcript)
-    VALUES ('delete', old.id, old.title, old.summary, old.transcript);
+    VALUES ('delete', old.id, yttl_words(old.title), yttl_words(old.summary),
+            yttl_words(old.transcript));
 END;
 """
+FTS_FILL = """
+INSERT INTO sections_fts(rowid, title, summary, transcript)
+SELECT id, yttl_words(title), yttl_words(summary), yttl_words(transcript) FROM sections;
+"""
+FTS_DROP = """
+DROP TRIGGER IF EXISTS sections_added;
+DROP TRIGGER IF EXISTS sections_removed;
+DROP TABLE IF EXISTS sections_fts;
+"""
+SCHEMA_VERSION = 2
+"""1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
+and Korean indexed one character each, so that a word within a run of them is found."""
+
+# Scripts written without spaces between words: FTS5's unicode61 would take a whole run
+# (a sentence) as one token. Each of their characters is indexed as a token instead,
+# and a query's run becomes a phrase of characters, which matches it anywhere.
+_UNSPACED = re.compile(
+    "([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+    "\u0e00-\u0e7f\u3000-\u303f\uff66-\uff9f])"
+)
+
+
+def index_words(text: str | None) -> str:
+    """Text as the full-text index sees it: unspaced scripts one character a token."""
+    if not text:
+        return ""
+    return _UNSPACED.sub(r" \1 ", text) if _UNSPACED.search(text) else text
+
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 MARK = ("**", "**")  # around the matched words in a snippet
 
 
-def quote_query(text: str) -> str:
+def query_terms(text: str, *, any_word: bool = False) -> list[tuple[str, ...]]:
+    """The words of ``text``, each as the tokens the index holds for it (a run of an
+    unspaced script is a phrase of its characters); with ``any_word``, such a run gives
+    each pair of neighbours instead, so that a question in Japanese finds the passages
+    that share a word with it."""
+    terms: list[tuple[str, ...]] = []
+    for word in _WORD.findall(text):
+        tokens = tuple(index_words(word).split())
+        if any_word and len(tokens) > 2 and _UNSPACED.search(word):
+            terms.extend(itertools.pairwise(tokens))
+        else:
+            terms.append(tokens)
+    return list(dict.fromkeys(terms))
+
+
+def quote_query(text: str, *, any_word: bool = False) -> str:
     """User text as an FTS5 query: every word quoted (so ``-``, ``:``, ``"`` and ``*``
-    are words' edges, never syntax), all of them required."""
-    return " ".join(f'"{word}"' for word in _WORD.findall(text))
+    are words' edges, never syntax), all of them required, or any of them."""
+    phrases = ['"' + " ".join(tokens) + '"' for tokens in query_terms(text, any_word=any_word)]
+    return (" OR " if any_word else " ").join(phrases)
 
 
 @dataclass(frozen=True)
@@ -101,13 +150,8 @@ class Library:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
-                db.executescript(SCHEMA)
                 self.fts = _fts5_available(db) if full_text is None else full_text
-                if self.fts:
-                    db.executescript(FTS_SCHEMA)
-                    # titles weigh most, then summaries, then the transcript
-                    db.execute("INSERT INTO sections_fts(sections_fts, rank) "
-                               "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
+                self._migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(
                 f"cannot open the library at {path}: {exc}",
@@ -116,10 +160,41 @@ class Library:
         if not self.fts:
             logger.warning("this SQLite has no FTS5: search scans the library instead")
 
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the file to ``SCHEMA_VERSION`` in place, in one transaction; refuse a
+        newer one. The full-text index is (re)built whenever it is missing or was made
+        the old way, so a library first written without FTS5 gets one when it can."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise InputError(
+                    f"the library at {self.path} was made by a newer yttl (schema "
+                    f"{version}; this one reads up to {SCHEMA_VERSION})",
+                    hint="upgrade yttl, or give another library with --library-path",
+                )
+            _run_script(db, SCHEMA)
+            has_index = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections_fts'"
+                                   ).fetchone() is not None  # fmt: skip
+            if self.fts and (not has_index or version < 2):
+                for script in (FTS_DROP, FTS_SCHEMA, FTS_FILL):
+                    _run_script(db, script)
+                # titles weigh most, then summaries, then the transcript
+                db.execute("INSERT INTO sections_fts(sections_fts, rank) "
+                           "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
+            if version != SCHEMA_VERSION:
+                logger.info("library %s: schema %d -> %d", self.path, version, SCHEMA_VERSION)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
+            db.create_function("yttl_words", 1, index_words, deterministic=True)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
             yield db
@@ -174,20 +249,32 @@ class Library:
                 db.execute("ROLLBACK")
                 raise
 
-    def import_outputs(self, directory: Path) -> tuple[int, list[str]]:
-        """Take in the JSON outputs of earlier runs; (how many, the files refused)."""
+    def import_outputs(self, directory: Path) -> tuple[int, list[tuple[str, str]]]:
+        """Take in the JSON outputs of earlier runs: (how many, the files passed over with
+        why). A file that cannot be read or is not a run's output is named, not fatal."""
+        if not directory.is_dir():
+            raise InputError(f"no such folder: {directory}",
+                             hint="give the folder earlier runs wrote to (their -o)")  # fmt: skip
         taken, refused = 0, []
         for path in sorted(directory.rglob("*.json")):
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                refused.append(str(path))
+            except OSError as exc:
+                refused.append((str(path), f"cannot read it ({exc.strerror or exc})"))
+                continue
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                refused.append((str(path), "not a readable JSON output"))
                 continue
             if not isinstance(document, dict) or "video" not in document or \
                     "hours" not in document:  # fmt: skip
                 continue  # an index, a report: not a run's output
-            siblings = [p for p in path.parent.glob(f"{path.stem}.*") if p.suffix != ".tmp"]
-            self.record_document(document, (), siblings)
+            try:
+                siblings = [p for p in path.parent.glob(f"{glob.escape(path.stem)}.*")
+                            if p.suffix != ".tmp"]  # fmt: skip
+                self.record_document(document, (), siblings)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                refused.append((str(path), f"not a yttl output ({type(exc).__name__}: {exc})"))
+                continue
             taken += 1
         return taken, refused
 
@@ -197,13 +284,17 @@ class Library:
                any_word: bool = False) -> list[Hit]:  # fmt: skip
         """Sections that bear on ``query``, best first: with every word (the default), or
         with any of them (for a question in plain words: ``yttl ask``)."""
-        words = _WORD.findall(query)
-        if not words:
+        terms = query_terms(query, any_word=any_word)
+        if not terms:
             return []
+        words = ["".join(t) if _UNSPACED.search("".join(t)) else " ".join(t) for t in terms]
         with self._connect() as db:
             if self.fts:
-                match = quote_query(query).replace(" ", " OR ") if any_word else quote_query(query)
-                return self._search_fts(db, match, limit, video)
+                match = quote_query(query, any_word=any_word)
+                hits = self._search_fts(db, match, limit, video)
+                if any(_UNSPACED.search(w) for w in words):  # the index's offsets are its own
+                    hits = [replace(h, snippet=_snippet(h.snippet, words)) for h in hits]
+                return hits
             return self._search_scan(db, words, limit, video, any_word)
 
     @staticmethod
@@ -258,6 +349,10 @@ class Library:
                 hits.append(Hit(row[0], row[1], row[2], row[3], row[4] or "", snippet, score))
         return sorted(hits, key=lambda h: -h.score)[:limit]
 
+    def is_empty(self) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM videos LIMIT 1").fetchone() is None
+
     def videos(self) -> list[dict[str, Any]]:
         with self._connect() as db:
             rows = db.execute(
@@ -287,6 +382,24 @@ class Library:
                 "AND start < ? ORDER BY start", (video_id, start, end if end is not None else 1e12),
             ).fetchall()  # fmt: skip
         return [TranscriptSegment(*row) for row in rows]
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: ``executescript`` would commit the open transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+
+
+def _snippet(text: str, words: Sequence[str]) -> str:
+    """The snippet with the words marked by plain search, for unspaced scripts."""
+    plain = text.replace(MARK[0], "").replace(MARK[1], "")
+    for word in words:
+        plain = plain.replace(word, f"{MARK[0]}{word}{MARK[1]}")
+    return plain
 
 
 def _section_texts(

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yttl.config import Settings, library_path, load_settings
+from yttl.errors import UsageError
 from yttl.library import MARK, Library
 from yttl.render.links import format_clock
 
@@ -41,18 +42,35 @@ def _ask(ns: argparse.Namespace, console: Console) -> int:
         print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
         return 0
     print(answer.text)
-    for start, url in answer.citations:
-        print(f"  {format_clock(start)}  {url}")
+    for citation in answer.citations:
+        print(f"  {format_clock(citation.start)}  {citation.url}")
+    if answer.dropped:
+        console.print(f"yttl: dropped {len(answer.dropped)} citation(s) that match no part "
+                      f"the answer was given: {', '.join(answer.dropped)}", highlight=False,
+                      markup=False)  # fmt: skip
     return 0
 
 
+def _say_empty(library: Library, console: Console) -> None:
+    console.print(f"yttl: the library at {library.path} is empty; summarize a video "
+                  "(yttl URL) or take in earlier runs (yttl library import DIR)",
+                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+
+
 def _search(ns: argparse.Namespace, console: Console) -> int:
-    hits = _open(ns).search(" ".join(ns.query), limit=ns.limit, video=ns.video)
+    if ns.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {ns.limit}",
+                         hint="see yttl search --help")  # fmt: skip
+    library = _open(ns)
+    hits = library.search(" ".join(ns.query), limit=ns.limit, video=ns.video)
+    if not hits and library.is_empty():
+        _say_empty(library, console)  # on stderr: --json stays a list
     if ns.json:
         print(json.dumps([hit.as_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
-        console.print("no section matches", highlight=False)
+        if not library.is_empty():
+            console.print("no section matches", highlight=False)
         return 0
     table = Table(show_header=True, header_style="bold", expand=True)
     for name in ("video", "at", "snippet", "link"):
@@ -69,9 +87,14 @@ def _search(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _list(ns: argparse.Namespace, console: Console) -> int:
-    videos = _open(ns).videos()
+    library = _open(ns)
+    videos = library.videos()
+    if not videos:
+        _say_empty(library, console)
     if ns.json:
         print(json.dumps(videos, indent=2, ensure_ascii=False))
+        return 0
+    if not videos:
         return 0
     table = Table(show_header=True, header_style="bold", expand=True)
     for name in ("id", "title", "length", "sections", "model"):
@@ -102,8 +125,8 @@ def _show(ns: argparse.Namespace, console: Console) -> int:
 def _import(ns: argparse.Namespace, console: Console) -> int:
     taken, refused = _open(ns).import_outputs(Path(ns.directory))
     console.print(f"yttl: took in {taken} video(s) from {ns.directory}", highlight=False)
-    for path in refused:
-        console.print(f"  skipped {path}: not a readable JSON output", highlight=False)
+    for path, why in refused:
+        console.print(f"  skipped {path}: {why}", highlight=False, markup=False)
     return 0
 
 

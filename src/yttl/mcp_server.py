@@ -10,14 +10,27 @@ stderr.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from yttl._version import __version__
 from yttl.config import Settings, library_path
+from yttl.errors import YttlError
 from yttl.library import Library
+from yttl.messages import error_line
 from yttl.render.links import format_clock
+
+if TYPE_CHECKING:
+    from yttl.batch import VideoOutcome
+    from yttl.sources.playlists import BatchEntry
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 __all__ = ["build_server"]
 
@@ -65,6 +78,56 @@ class _Progress:
             await asyncio.gather(*self._sent, return_exceptions=True)
 
 
+class _BatchProgress:
+    """The batch observer of one ``summarize`` call: its video reports to the client."""
+
+    def __init__(self, progress: _Progress) -> None:
+        self._progress = progress
+
+    def video(self, entry: BatchEntry) -> _Progress:
+        return self._progress
+
+    def finished(self, outcome: VideoOutcome) -> None:
+        pass
+
+
+FORMATS = ("md", "json")
+MAX_LIMIT = 100
+
+
+def _refuse(message: str) -> ToolError:
+    return ToolError(message)
+
+
+def _checked(function: Callable[P, T]) -> Callable[P, T]:
+    """yttl's errors reach the client as their one line (``ToolError``), not as "Error
+    executing tool"; anything else is a bug and says so in one line too."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return function(*args, **kwargs)
+        except ToolError:
+            raise
+        except YttlError as exc:
+            raise ToolError(error_line(exc)) from exc
+
+    return call
+
+
+def _checked_async(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(function)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await function(*args, **kwargs)
+        except ToolError:
+            raise
+        except YttlError as exc:
+            raise ToolError(error_line(exc)) from exc
+
+    return call
+
+
 def build_server(settings: Settings) -> MCPServer:
     server: MCPServer = MCPServer("yttl", version=__version__, instructions=INSTRUCTIONS)
 
@@ -72,20 +135,29 @@ def build_server(settings: Settings) -> MCPServer:
         return Library(library_path(settings))
 
     @server.tool()
+    @_checked
     def search(query: str, limit: int = 10, video_id: str | None = None) -> list[dict[str, Any]]:
         """Sections of summarized videos that match the query, best first, each with the
         video, its time (seconds), a snippet with the match marked, and a link to the
-        moment."""
+        moment. ``limit``: 1 to 100."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise _refuse(f"limit must be from 1 to {MAX_LIMIT}, not {limit}")
+        if not query.strip():
+            raise _refuse("query is empty: give the words to look for")
         return [hit.as_dict() for hit in library().search(query, limit=limit, video=video_id)]
 
     @server.tool()
+    @_checked
     def list_videos() -> list[dict[str, Any]]:
         """Every video in the library: id, title, url, duration, model, sections."""
         return library().videos()
 
     @server.tool()
+    @_checked
     def get_summary(video_id: str, format: str = "md") -> str:
         """A video's summary: Markdown (format "md") or the JSON document ("json")."""
+        if format not in FORMATS:
+            raise _refuse(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
         document = library().document(video_id)
         if format == "json":
             import json
@@ -96,36 +168,49 @@ def build_server(settings: Settings) -> MCPServer:
         return markdown_from_view(document)
 
     @server.tool()
+    @_checked
     def get_transcript(video_id: str, start: float = 0.0, end: float | None = None) -> str:
         """What was said between start and end (seconds), one line per segment."""
+        if start < 0 or (end is not None and end <= start):
+            raise _refuse(f"the range must have 0 <= start < end, not {start}..{end}")
         segments = library().transcript(video_id, start, end)
         return "\n".join(f"[{format_clock(s.start)}] {s.text}" for s in segments)
 
     @server.tool()
+    @_checked_async
     async def ask(video_id: str, question: str) -> dict[str, Any]:
         """An answer to the question from that video, with the times it cites, or a
         statement that the video does not contain it."""
         from yttl.ask import ask as answer
 
+        if not question.strip():
+            raise _refuse("question is empty")
         return (await answer(library(), video_id, question, settings)).as_dict()
 
     @server.tool()
+    @_checked_async
     async def summarize(source: str, ctx: Context[Any]) -> dict[str, Any]:
         """Summarize a video (a URL, a media file path, or a yt-dlp info.json) and add it
         to the library; progress comes as notifications."""
-        from yttl.batch import outcome_of
-        from yttl.pipeline import process_video
-        from yttl.runner import save_video
-        from yttl.sources.playlists import BatchEntry
+        from yttl.jobs import run_sources
 
+        if not source.strip():
+            raise _refuse("source is empty: give a URL, a media file or an info.json")
         progress = _Progress(ctx)
-        result = await process_video(source, settings, observer=progress)
+        # Model loading and downloads run off this loop (in jobs), so other tools answer.
+        observer = _BatchProgress(progress)
+        run = await run_sources([source], settings, stop=asyncio.Event(),
+                                observe=lambda _: contextlib.nullcontext(observer))  # fmt: skip
         await progress.flush()
-        paths = await asyncio.to_thread(save_video, result, settings,
-                                        library() if settings.library else None)  # fmt: skip
-        status = outcome_of(BatchEntry(source, source), result).status
-        return {"video_id": result.video.id, "title": result.video.title, "status": status,
-                "outputs": [str(p) for p in paths],
+        outcome = run.outcomes[0]
+        if outcome.result is None:
+            if outcome.error is not None:
+                raise outcome.error
+            raise _refuse(f"{source}: nothing was made")
+        result = outcome.result
+        return {"video_id": result.video.id, "title": result.video.title,
+                "status": outcome.status, "outputs": [str(p) for p in outcome.outputs],
+                "error": error_line(outcome.error) if outcome.error else None,
                 "failures": [f"{f.where}: {f.message}" for f in result.failures]}  # fmt: skip
 
     return server

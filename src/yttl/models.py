@@ -70,6 +70,7 @@ class VideoInfo:
     upload_date: str | None = None  # YYYYMMDD, when the site says
     channel: str | None = None
     description: str | None = None
+    language: str | None = None  # the spoken language, when the site says
 
     @property
     def is_youtube(self) -> bool:

@@ -23,6 +23,7 @@ from yttl.errors import (
     ContextLengthError,
     NetworkError,
     ProviderError,
+    ProviderUnreachableError,
     RateLimitError,
     RequestRefusedError,
     ResourceError,
@@ -41,7 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["success", "failure", "neutral"]
+Outcome = Literal["success", "failure", "unreached", "neutral"]
+"""What a call's end says of the endpoint: it answered well; it answered badly (5xx,
+garbage) or timed out; it could not be reached at all (refused, no such host); nothing."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class RetryPolicy:
         if isinstance(
             error,
             AuthError | ContextLengthError | RequestRefusedError | ResourceError
-            | CircuitOpenError | StopRequested,
+            | CircuitOpenError | StopRequested | ProviderUnreachableError,
         ):  # fmt: skip
             return 1  # repeating cannot help
         if isinstance(error, RateLimitError):
@@ -75,6 +78,10 @@ def health_outcome(error: BaseException | None) -> Outcome:
     live endpoint, and a call that never reached it says nothing."""
     if error is None:
         return "success"
+    if isinstance(error, ProviderUnreachableError):
+        return "neutral"  # the breaker's own verdict, not an attempt
+    if isinstance(error, NetworkError) and error.status is None and error.unreached:
+        return "unreached"
     if isinstance(error, NetworkError | ServerError | BadResponseError):
         return "failure"
     if isinstance(error, AuthError | RequestRefusedError | ContextLengthError | RateLimitError):
@@ -91,6 +98,16 @@ class BreakerOptions:
     failure_rate: float = 0.7  # open at this share of failures in the window
     cooldown: float = 5.0  # before the first probe; doubles after each failed probe
     deadline: float = 60.0  # down this long: waiting calls fail instead of waiting on
+    max_cooldown: float | None = None  # the longest pause between probes; deadline / 4
+    cold_failures: int = 3  # a provider that never answered opens after this many
+    cold_cooldown: float = 2.0  # ... and is probed this soon
+
+    @property
+    def probe_interval(self) -> float:
+        """The cap on the pause between probes: short enough that an endpoint that comes
+        back well within the deadline is seen before it, and that probing goes on after."""
+        cap = self.max_cooldown if self.max_cooldown is not None else self.deadline / 4
+        return max(self.cooldown, cap)
 
 
 class CircuitBreaker:
@@ -99,30 +116,58 @@ class CircuitBreaker:
     With many calls in flight, "N failures in a row" happens by chance at a modest fault
     rate, so the verdict is a rate over at least ``min_calls``. While the endpoint is
     down, callers wait (in ``permit``) for one probe call instead of failing; only when it
-    stays down past ``deadline`` do they fail with ``CircuitOpenError``.
+    stays down past ``deadline`` do they fail with ``CircuitOpenError``. Probing never
+    stops: past the deadline a caller that comes when a probe is due is that probe, so a
+    long-lived process sees the endpoint come back whenever it does.
+
+    An endpoint that has not answered once (``answered``) is judged sooner: a few failures
+    open the circuit, and when the first probe fails too, every waiting caller gets
+    ``ProviderUnreachableError`` naming ``target`` (a dead or wrong URL is no outage to
+    wait out). Callers that come later fail at once until the next probe is due.
     """
 
     def __init__(self, name: str, options: BreakerOptions | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.monotonic,
+                 target: str | None = None) -> None:  # fmt: skip
         self.name = name
         self.options = options or BreakerOptions()
+        self.target = target
         self._clock = clock
         self.state: Literal["closed", "open", "half-open"] = "closed"
         self.trips = 0
+        self.probes = 0
+        self.answered = False
         self._window: deque[bool] = deque(maxlen=self.options.window)
+        self._cold_failures = 0
         self._opened_at = 0.0
         self._down_since = 0.0
         self._cooldown = self.options.cooldown
+        self._unreachable_since: float | None = None
         self._changed = asyncio.Event()
 
     @property
     def failure_rate(self) -> float:
         return sum(self._window) / len(self._window) if self._window else 0.0
 
+    @property
+    def next_probe_in(self) -> float:
+        """Seconds until a probe may go (0 when one may go now or the circuit is closed)."""
+        if self.state != "open":
+            return 0.0
+        return max(self._opened_at + self._cooldown - self._clock(), 0.0)
+
     def _set(self, state: Literal["closed", "open", "half-open"]) -> None:
         self.state = state
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def _unreachable(self) -> ProviderUnreachableError:
+        where = self.target or self.name
+        return ProviderUnreachableError(
+            f"{self.name}: cannot reach {where}: it has not answered once",
+            hint="is the server running and the URL right? (-ou, --NAME-base-url or the "
+            "profile's base_url); or choose another provider with -lp",
+        )
 
     async def permit(self, stop: asyncio.Event | None = None) -> bool:
         """Wait until a call may go; True when this call is the half-open probe. Setting
@@ -133,20 +178,24 @@ class CircuitBreaker:
             if stop is not None and stop.is_set():
                 raise StopRequested(f"{self.name}: not called, the run is stopping")
             now = self._clock()
+            changed = self._changed
+            until_probe = self._opened_at + self._cooldown - now
+            if self.state == "open" and until_probe <= 0:
+                self._set("half-open")
+                self.probes += 1
+                logger.info("%s: circuit half-open, trying one call", self.name)
+                return True
+            if self._unreachable_since is not None:  # until the next probe is due
+                raise self._unreachable()
             left = self._down_since + self.options.deadline - now
             if left <= 0:
                 raise CircuitOpenError(
                     f"{self.name}: not called; the endpoint has failed for "
-                    f"{self.options.deadline:.0f} s (circuit open)",
+                    f"{now - self._down_since:.0f} s (circuit open; next probe in "
+                    f"{max(until_probe, 0):.0f} s)",
                     hint="check that the provider is up, or raise breaker_deadline",
                 )
-            changed = self._changed
             if self.state == "open":
-                until_probe = self._opened_at + self._cooldown - now
-                if until_probe <= 0:
-                    self._set("half-open")
-                    logger.info("%s: circuit half-open, trying one call", self.name)
-                    return True
                 left = min(left, until_probe)
             # half-open (a probe is out) or cooling down: wait for news, or for Ctrl-C
             waits = [asyncio.ensure_future(changed.wait())]
@@ -165,6 +214,10 @@ class CircuitBreaker:
                 self._opened_at = self._clock() - self._cooldown
                 self._set("open")
             return
+        if outcome != "unreached":  # an answer, even an error, shows someone is there
+            self.answered = True
+            self._cold_failures = 0
+            self._unreachable_since = None
         if outcome == "success":
             self._window.append(False)
             if self.state != "closed":
@@ -175,20 +228,27 @@ class CircuitBreaker:
             return
         self._window.append(True)
         if self.state == "half-open" and probe:
-            self._cooldown *= 2
             self._opened_at = self._clock()
+            if not self.answered and self.target is not None:
+                self._unreachable_since = self._opened_at
+                logger.info("%s: %s has not answered once; giving up on it", self.name,
+                            self.target)  # fmt: skip
+            self._cooldown = min(self._cooldown * 2, self.options.probe_interval)
             self._set("open")
             logger.info("%s: the probe failed; next in %.0f s", self.name, self._cooldown)
-        elif (
-            self.state == "closed"
-            and len(self._window) >= self.options.min_calls
-            and self.failure_rate >= self.options.failure_rate
-        ):
-            self.trips += 1
-            self._opened_at = self._down_since = self._clock()
-            self._cooldown = self.options.cooldown
-            self._set("open")
-            logger.warning("%s: %.0f %% of the last %d calls failed; circuit open, calls wait "
+        elif self.state == "closed":
+            self._cold_failures += 1
+            cold = (not self.answered and self.target is not None
+                    and self._cold_failures >= self.options.cold_failures)  # fmt: skip
+            if cold or (len(self._window) >= self.options.min_calls
+                        and self.failure_rate >= self.options.failure_rate):  # fmt: skip
+                self.trips += 1
+                self._opened_at = self._down_since = self._clock()
+                self._cooldown = (min(self.options.cold_cooldown, self.options.cooldown)
+                                  if cold else self.options.cooldown)  # fmt: skip
+                self._set("open")
+                logger.log(logging.INFO if cold else logging.WARNING,
+                           "%s: %.0f %% of the last %d calls failed; circuit open, calls wait "
                            "for a probe in %.0f s", self.name, 100 * self.failure_rate,
                            len(self._window), self._cooldown)  # fmt: skip
 

@@ -1,38 +1,34 @@
-"""The main command: sources in, a batch through one scheduler, outputs and the index out.
+"""The main command's face on the terminal: progress, one line a video, the exit code.
 
-Called by the CLI with merged settings; it prints what a run is worth (one line a video,
-errors in one or two lines) and returns the exit code. Nothing here parses arguments.
+Called by the CLI with merged settings; the work is ``yttl.jobs.run_sources`` (shared with
+``yttl mcp`` and ``yttl serve``); this prints what a run is worth (errors in one or two
+lines) and handles Ctrl-C. Nothing here parses arguments.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import signal
 import sys
-import time
+import threading
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.traceback import Traceback
 
-from yttl.batch import EXIT_INTERRUPTED, VideoOutcome, Writer, worst_exit
-from yttl.cli import print_error
+from yttl.batch import EXIT_FAILED, EXIT_INTERRUPTED, VideoOutcome, worst_exit
 from yttl.config import Settings
+from yttl.exitcodes import exit_now
+from yttl.jobs import BatchRun, save_video
+from yttl.messages import print_error
 from yttl.models import RunResult
 
-if TYPE_CHECKING:
-    from yttl.display import BatchDisplay
-    from yttl.library import Library
-    from yttl.sources.playlists import BatchEntry
-
-__all__ = ["run_command", "save_video"]
+__all__ = ["interrupt_exits", "run_command", "save_video"]
 
 logger = logging.getLogger("yttl")
 
@@ -61,97 +57,68 @@ def _interrupted_line(written: Sequence[Path]) -> str:
 
 
 def run_command(sources: Sequence[str], settings: Settings, console: Console) -> int:
-    from yttl.batch import run_batch
     from yttl.display import BatchDisplay
-    from yttl.factory import build_components, max_concurrent_videos, ytdlp_options
-    from yttl.render import check_writable
-    from yttl.sources.playlists import PlaylistSelection, expand_sources
+    from yttl.errors import RunInterrupted
+    from yttl.jobs import run_sources
 
-    selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
-    selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
-    output_dir = Path(settings.output_dir)
     display_on = not settings.quiet and console.is_terminal
 
-    async def run() -> tuple[list[VideoOutcome], bool]:
-        from yttl.aio import blocking
-
+    async def run() -> BatchRun:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         main = asyncio.current_task()
+        presses = 0
 
         def on_interrupt() -> None:
-            if stop.is_set() and main is not None:
-                main.cancel()  # a second Ctrl-C: stop now
-                return
-            stop.set()
-            console.print("yttl: stopping; finishing the calls in flight (Ctrl-C again to "
-                          "quit now)", highlight=False)  # fmt: skip
+            nonlocal presses
+            presses += 1
+            if presses == 1:
+                stop.set()
+                console.print("yttl: stopping; finishing the calls in flight (Ctrl-C again to "
+                              "quit now)", highlight=False)  # fmt: skip
+            elif presses == 2 and main is not None:
+                main.cancel()  # stop now: what is finished is still written
+            else:
+                exit_now()
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        # Keys, then the output folder, then the sources: what can fail is found before any
-        # work is paid for. Building may download a local model: Ctrl-C must reach it.
-        components = await blocking(functools.partial(build_components, settings, stop=stop),
-                                    stop=stop, name="yttl-build")  # fmt: skip
-        try:
-            check_writable(output_dir)
-            ytdlp = ytdlp_options(settings)
-            entries, is_batch = await blocking(expand_sources, sources, ytdlp, selection,
-                                               stop=stop, name="yttl-expand")  # fmt: skip
-        except BaseException:
-            await components.aclose()
-            raise
-        videos = max_concurrent_videos(settings, len(entries))
-
-        library: Library | None = None
-        if settings.library:
-            from yttl.config import library_path
-            from yttl.library import Library
-
-            library = await asyncio.to_thread(Library, library_path(settings))
-
-        async def write(result: RunResult) -> list[Path]:
-            return await asyncio.to_thread(save_video, result, settings, library)
-
-        try:
-            with BatchDisplay(console, display_on, len(entries)) as display:
-                if settings.executor == "ray":
-                    outcomes = await _run_on_ray(entries, settings, stop, videos, write, display)
-                else:
-                    outcomes = await run_batch(
-                        entries, components, write=write, observer=display,
-                        max_concurrent_videos=videos, keep_transcripts=False,
-                    )  # fmt: skip
-            return outcomes, is_batch
-        finally:
-            await components.aclose()
-
-    from yttl.errors import RunInterrupted
+        return await run_sources(
+            sources, settings, stop=stop,
+            observe=lambda count: BatchDisplay(console, display_on, count),
+        )  # fmt: skip
 
     try:
-        outcomes, is_batch = asyncio.run(run())
-    except RunInterrupted:
+        batch = asyncio.run(run())
+    except (RunInterrupted, asyncio.CancelledError):
         console.print("yttl: interrupted", highlight=False)
         return EXIT_INTERRUPTED
-    for outcome in outcomes:
-        _report(outcome, settings, console, batch=is_batch)
-    if is_batch:
-        from yttl.render import atomic_write
-        from yttl.render.index import index_html, index_json
+    with interrupt_exits():
+        return _finish(batch, settings, console)
 
-        atomic_write(output_dir / "index.json", index_json(outcomes, output_dir))
-        atomic_write(output_dir / "index.html", index_html(outcomes, output_dir))
+
+def _finish(batch: BatchRun, settings: Settings, console: Console) -> int:
+    outcomes, output_dir = batch.outcomes, batch.output_dir
+    for outcome in outcomes:
+        _report(outcome, settings, console, batch=batch.is_batch)
+    if batch.is_batch:
+        if batch.index_error is not None:
+            console.print(f"yttl: error: cannot write the index in {output_dir}: "
+                          f"{batch.index_error.strerror or batch.index_error}",
+                          highlight=False, markup=False, soft_wrap=True)  # fmt: skip
         counts: dict[str, int] = {}
         for outcome in outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if not settings.quiet:
             summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
             console.print(
-                f"yttl: {len(outcomes)} videos: {summary}; index: {output_dir / 'index.html'}",
+                f"yttl: {len(outcomes)} videos: {summary}; index: {batch.index}",
                 highlight=False, soft_wrap=True,
             )  # fmt: skip
     code = worst_exit([o.exit_code for o in outcomes])
-    opened = output_dir / "index.html" if is_batch else next(
+    if batch.index_error is not None:
+        code = worst_exit([code, EXIT_FAILED])
+    opened = batch.index if batch.is_batch else next(
         (p for o in outcomes for p in o.outputs if p.suffix == ".html"), None
     )  # fmt: skip
     wants_open = settings.open if settings.open is not None else sys.stdout.isatty()
@@ -160,23 +127,17 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
     return code
 
 
-async def _run_on_ray(
-    entries: Sequence[BatchEntry],
-    settings: Settings,
-    stop: asyncio.Event,
-    videos: int,
-    write: Writer,
-    display: BatchDisplay,
-) -> list[VideoOutcome]:
-    from yttl.distributed import RayExecutor
-
-    executor = RayExecutor(settings, settings.ray_address)
+@contextlib.contextmanager
+def interrupt_exits() -> Iterator[None]:
+    """Ctrl-C while the run is reported: out at once (the outputs are written already)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: exit_now())
     try:
-        return await executor.run(entries, stop=stop, max_concurrent_videos=videos, write=write,
-                                  observer=display)  # fmt: skip
+        yield
     finally:
-        logger.debug("budget actor: %s", executor.budget_stats)
-        await asyncio.to_thread(executor.shutdown)
+        signal.signal(signal.SIGINT, previous)
 
 
 def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batch: bool) -> None:
@@ -215,24 +176,3 @@ def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batc
 
 def _failure_kinds(result: RunResult) -> str:
     return ", ".join(sorted({f.category.replace("_", " ") for f in result.failures}))
-
-
-def save_video(result: RunResult, settings: Settings, library: Library | None) -> list[Path]:
-    """Write a finished video's outputs and record it in the library (an interrupted one
-    is written, not recorded); the time each took goes into its stats for the report."""
-    from yttl.render import TRANSCRIPT_FORMATS, write_outputs
-
-    formats = list(settings.format)
-    if settings.transcript_only:
-        formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
-    started = time.perf_counter()
-    paths = write_outputs(result, formats, Path(settings.output_dir))
-    phases = result.stats.setdefault("phase_seconds", {})
-    if isinstance(phases, dict):  # for --report and --report-json, written after
-        phases["render"] = round(time.perf_counter() - started, 3)
-    if library is not None and not result.interrupted:
-        started = time.perf_counter()
-        library.record(result, paths)
-        if isinstance(phases, dict):
-            phases["library"] = round(time.perf_counter() - started, 3)
-    return paths

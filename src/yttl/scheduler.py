@@ -11,6 +11,7 @@ one section's retries never hold up the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class LaneSpec:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     breaker: BreakerOptions | None = field(default_factory=BreakerOptions)
+    target: str | None = None  # the endpoint's URL, named when it cannot be reached
 
 
 class Admission(Protocol):
@@ -101,7 +103,8 @@ class LocalAdmission:
 
     def __init__(self, spec: LaneSpec, stop: asyncio.Event | None = None) -> None:
         self.spec = spec
-        self.breaker = CircuitBreaker(spec.name, spec.breaker) if spec.breaker else None
+        self.breaker = (CircuitBreaker(spec.name, spec.breaker, target=spec.target)
+                        if spec.breaker else None)  # fmt: skip
         self.pacer = Pacer(spec.requests_per_minute, spec.tokens_per_minute)
         self.stop = stop or asyncio.Event()
         self._slots = asyncio.Semaphore(max(1, spec.max_concurrent))
@@ -157,14 +160,14 @@ class Lane:
         max_concurrent: int = 1,
         admission: Admission | None = None,
         stop: asyncio.Event | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
         self.policy = policy
         self._stop = stop or asyncio.Event()
         self.admission = admission or LocalAdmission(LaneSpec(name, max_concurrent, breaker=None),
                                                      self._stop)  # fmt: skip
-        self._sleep = sleep
+        self._sleep = sleep or self._until_stopped
         self._backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
         self._fatal: ProviderError | None = None  # a refused key or model: nothing can succeed
 
@@ -179,6 +182,12 @@ class Lane:
     @property
     def sent(self) -> int:
         return self.admission.sent if isinstance(self.admission, LocalAdmission) else 0
+
+    async def _until_stopped(self, seconds: float) -> None:
+        """The back-off between attempts, cut short by a stop: a Retry-After of a minute
+        must not hold the first Ctrl-C."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -272,7 +281,16 @@ class Scheduler:
 
     def __init__(self, stop: asyncio.Event | None = None) -> None:
         self.stop = stop or asyncio.Event()
+        self.halted: ProviderError | None = None  # why the run stopped, when not Ctrl-C
         self._lanes: dict[str, Lane] = {}
+
+    def halt(self, reason: ProviderError) -> None:
+        """Stop the run because of an answer after which no call can succeed (a refused
+        key, an unknown model, an endpoint that never answered): what has not started is
+        *not started*, not interrupted."""
+        if self.halted is None and not self.stop.is_set():
+            self.halted = reason
+        self.stop.set()
 
     def lane(self, key: str, build: Callable[[asyncio.Event], Lane]) -> Lane:
         if key not in self._lanes:

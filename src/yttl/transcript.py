@@ -91,10 +91,15 @@ async def caption_stream(
     """The preferred caption track, or None when there is none or it cannot be had."""
     if options.force_transcription:
         return None
-    track = choose_track(video, options.language or "en")
+    wanted = options.language or "en"
+    track = choose_track(video, wanted)
     if track is None:
-        logger.info("no caption track in %r; transcribing the audio", options.language)
+        logger.info("no caption track in %r; transcribing the audio", wanted)
         return None
+    spoken = track.language.removesuffix("-orig")
+    if spoken.split("-")[0] not in (wanted.split("-")[0], "und"):
+        logger.warning("no %s captions; using the video's own %s captions instead of "
+                       "transcribing", wanted, spoken)  # fmt: skip
     with tracker.phase("captions"):
         try:
             text = await _fetch_with_retries(track, options.caption_attempts, tracker)

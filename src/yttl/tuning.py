@@ -8,16 +8,18 @@ provider into recommended values, each with its reason (``yttl config suggest``)
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 
 from yttl.config import Settings
-from yttl.endpoints import llm_endpoint
+from yttl.endpoints import endpoint_for, llm_endpoint
+from yttl.errors import YttlError
 from yttl.factory import max_concurrent_llm
 from yttl.llm.openai_compat import PRESETS
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware
 
-__all__ = ["PerformanceConfig", "Suggestion", "parse_duration", "suggest"]
+__all__ = ["PerformanceConfig", "Suggestion", "effective_defaults", "parse_duration", "suggest"]
 
 TOKENS_PER_SECTION = 1_900  # a 5-minute transcript (~1,000 words) plus prompt and answer
 
@@ -184,3 +186,44 @@ def endpoint_name(settings: Settings) -> str:
     if settings.llm_provider in ("local", *PRESETS):
         return settings.llm_provider
     return llm_endpoint(settings, environ={}).name
+
+
+def effective_defaults(settings: Settings) -> dict[str, str]:
+    """What an unset key amounts to for these settings on this machine: ``config show``
+    prints it beside the key, so that "unset" never hides the value a run would use."""
+    import platformdirs
+
+    from yttl.config import library_path
+    from yttl.factory import max_concurrent_videos
+    from yttl.llm.local import DEFAULT_MODEL_FILE, DEFAULT_MODEL_REPO
+
+    shown: dict[str, str] = {
+        "summary_language": "the transcript's language",
+        "beam_size": "2 on a CPU, 5 on a GPU",
+        "request_timeout": "120 s a chat call (600 s an upload), growing with each retry",
+        "cache_dir": platformdirs.user_cache_dir("yttl"),
+        "library_path": str(library_path(settings)),
+        "memory_limit_mb": "from this machine's free memory",
+        "chunk_seconds": "from this machine's hardware (--chunk-strategy)",
+        "max_concurrent_whisper": "from this machine's hardware",
+        "local_model_repo": DEFAULT_MODEL_REPO,
+        "local_model_file": DEFAULT_MODEL_FILE,
+        "openai_whisper_model": "the provider's (whisper-1, whisper-large-v3)",
+        "fallback_provider": "none",
+    }
+    with contextlib.suppress(YttlError):
+        shown["max_concurrent_llm"] = str(max_concurrent_llm(settings))
+    with contextlib.suppress(YttlError, OSError):
+        shown["max_concurrent_videos"] = f"{max_concurrent_videos(settings, 1000)} on this machine"
+    if settings.llm_provider != "local":
+        with contextlib.suppress(YttlError):
+            endpoint = endpoint_for(settings, settings.llm_provider)
+            shown["context_tokens"] = str(endpoint.context_tokens)
+            shown["requests_per_minute"] = str(endpoint.requests_per_minute or "no pacing")
+            shown["tokens_per_minute"] = str(endpoint.tokens_per_minute or "no pacing")
+    else:
+        shown["context_tokens"] = "the local model's window"
+        shown["requests_per_minute"] = shown["tokens_per_minute"] = "no pacing"
+    openai = PRESETS["openai"]
+    shown["openai_model"], shown["openai_base_url"] = openai.model, openai.base_url
+    return shown

@@ -22,12 +22,18 @@ from typing import Any
 
 import psutil
 
-from yttl.config import Settings
-from yttl.errors import InputError, MissingDependencyError, ProcessingError, ResourceError
+from yttl.errors import (
+    InputError,
+    MissingDependencyError,
+    NetworkError,
+    ProcessingError,
+    ResourceError,
+)
 from yttl.llm.base import Completion, Message
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
+    "DEFAULT_MODEL_GB",
     "DEFAULT_MODEL_REPO",
     "LocalLlamaProvider",
     "ModelFootprint",
@@ -42,6 +48,7 @@ logger = logging.getLogger(__name__)
 # about 10 tokens a second on a 4-core laptop CPU. Bigger: -lmr/-lmf or --local-model-path.
 DEFAULT_MODEL_REPO = "bartowski/Llama-3.2-3B-Instruct-GGUF"
 DEFAULT_MODEL_FILE = "Llama-3.2-3B-Instruct-Q4_K_M.gguf"
+DEFAULT_MODEL_GB = 2.0
 DEFAULT_CONTEXT = 8192
 COMPUTE_BUFFER_MB = 160  # llama.cpp's scratch buffers at the default batch size
 
@@ -299,14 +306,30 @@ class LocalLlamaProvider:
             await asyncio.to_thread(worker.join)
 
 
-def _model_file(settings: Settings) -> Path:
-    if settings.local_model_path:
-        path = Path(settings.local_model_path).expanduser()
+@dataclass(frozen=True)
+class LocalModelOptions:
+    """What the local provider is built from: the GGUF (a path, or a hub repository and
+    file, downloaded once into ``cache_dir``) and the machine's share for it."""
+
+    path: str | None = None
+    repo: str | None = None
+    filename: str | None = None
+    cache_dir: str | None = None
+    context_tokens: int | None = None
+    memory_limit_mb: int | None = None
+    instances: int | None = None
+    threads: int | None = None
+
+
+def _model_file(options: LocalModelOptions) -> Path:
+    if options.path:
+        path = Path(options.path).expanduser()
         if not path.is_file():
-            raise InputError(f"no such model file: {path}")
+            raise InputError(f"no such model file: {path}",
+                             hint="give a GGUF file with --local-model-path")  # fmt: skip
         return path
-    repo = settings.local_model_repo or DEFAULT_MODEL_REPO
-    filename = settings.local_model_file or DEFAULT_MODEL_FILE
+    repo = options.repo or DEFAULT_MODEL_REPO
+    filename = options.filename or DEFAULT_MODEL_FILE
     import platformdirs
     from huggingface_hub import (
         get_hf_file_metadata,
@@ -314,22 +337,64 @@ def _model_file(settings: Settings) -> Path:
         hf_hub_url,
         try_to_load_from_cache,
     )
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
-    cache = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl")) / "models"
+    cache = Path(options.cache_dir or platformdirs.user_cache_dir("yttl")) / "models"
+    cached = try_to_load_from_cache(repo, filename, cache_dir=str(cache))
+    if isinstance(cached, str):  # no network at all once it is here
+        return Path(cached)
     try:
-        if not isinstance(try_to_load_from_cache(repo, filename, cache_dir=str(cache)), str):
-            size = get_hf_file_metadata(hf_hub_url(repo, filename)).size or 0
-            logger.warning("downloading the local model %s (%.1f GB), once, into %s",
-                           filename, size / 1e9, cache)  # fmt: skip
+        size = get_hf_file_metadata(hf_hub_url(repo, filename)).size or 0
+        logger.warning("downloading the local model %s (%.1f GB), once, into %s",
+                       filename, size / 1e9, cache)  # fmt: skip
         return Path(hf_hub_download(repo, filename, cache_dir=str(cache)))
-    except Exception as exc:
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise InputError(
-            f"cannot download {filename} from {repo}: {type(exc).__name__}",
-            hint="check the names, or give a file with --local-model-path",
+            f"the hub has no {filename} in {repo} ({type(exc).__name__})",
+            hint="check -lmr and -lmf, or give a file with --local-model-path",
+        ) from exc
+    except Exception as exc:
+        if _unreachable(exc):  # offline, DNS, refused, reset, timed out
+            from urllib.parse import urlsplit
+
+            from huggingface_hub import constants
+
+            host = urlsplit(constants.ENDPOINT).hostname or "the model hub"
+            raise NetworkError(
+                f"cannot reach {host} to download the local model {filename}"
+                + (f" ({DEFAULT_MODEL_GB:.1f} GB)" if filename == DEFAULT_MODEL_FILE else "")
+                + "; offline?",
+                hint="give a GGUF file with --local-model-path FILE, or use an API provider "
+                "(-lp openai, -lp groq)",
+            ) from exc
+        raise NetworkError(
+            f"cannot download the local model {filename} from {repo}: {type(exc).__name__}",
+            hint="give a GGUF file with --local-model-path FILE, or use -lp openai",
         ) from exc
 
 
-def build_local_provider(settings: Settings) -> LocalLlamaProvider:
+def _unreachable(exc: BaseException) -> bool:
+    """Whether the hub could not be reached at all: the client's connection errors (an
+    ``OSError`` somewhere in the chain, or the HTTP client's connect and timeout errors,
+    named so, since that client is the hub library's, not ours) or offline mode."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        if isinstance(seen, OSError | LocalEntryNotFoundError) or name.startswith(
+            ("Connect", "Timeout")
+        ) or name.endswith(("Timeout", "TimeoutException")):  # fmt: skip
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def build_local_provider(options: LocalModelOptions) -> LocalLlamaProvider:
     try:
         import llama_cpp  # noqa: F401
     except ImportError as exc:
@@ -338,15 +403,15 @@ def build_local_provider(settings: Settings) -> LocalLlamaProvider:
             hint="pip install 'yttl[local]' (on CPUs with AVX-512 set "
             "CMAKE_ARGS=-DGGML_NATIVE=OFF), or choose -lp openai|groq|chatgpt|huggingchat",
         ) from exc
-    path = _model_file(settings)
-    footprint = read_footprint(path, settings.context_tokens)
+    path = _model_file(options)
+    footprint = read_footprint(path, options.context_tokens)
     plan = plan_instances(
         footprint,
         available_mb=psutil.virtual_memory().available / 2**20,
         cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
-        memory_limit_mb=settings.memory_limit_mb,
-        instances=settings.local_llm_instances,
-        threads=settings.local_llm_threads,
+        memory_limit_mb=options.memory_limit_mb,
+        instances=options.instances,
+        threads=options.threads,
     )
     logger.debug("local model %s: %d instance(s) x %d threads (%s)", path.name,
                  plan.instances, plan.threads, plan.reason)  # fmt: skip

@@ -1,7 +1,7 @@
 """Any OpenAI-compatible chat endpoint, through the official SDK's ``AsyncOpenAI``.
 
 One client per run; the SDK's own retries are off because retry policy belongs to the
-engine. SDK exceptions are translated into yttl's error categories here, once.
+engine. SDK exceptions are translated by ``yttl.openai_errors``.
 """
 
 from __future__ import annotations
@@ -13,20 +13,11 @@ from dataclasses import dataclass
 import openai
 from openai.types.chat import ChatCompletion
 
-from yttl.errors import (
-    AuthError,
-    BadResponseError,
-    ContextLengthError,
-    ModelNotFoundError,
-    NetworkError,
-    ProviderError,
-    RateLimitError,
-    RequestRefusedError,
-    ServerError,
-)
+from yttl.errors import BadResponseError
 from yttl.llm.base import Completion, Message
+from yttl.openai_errors import translate_error
 
-__all__ = ["PRESETS", "OpenAICompatibleProvider", "ProviderPreset", "translate_error"]
+__all__ = ["PRESETS", "OpenAICompatibleProvider", "ProviderPreset"]
 
 
 @dataclass(frozen=True)
@@ -76,90 +67,6 @@ PRESETS: dict[str, ProviderPreset] = {
         4,
     ),
 }
-
-
-def _retry_after(response: object) -> float | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-_CONTEXT_CODES = {
-    "context_length_exceeded",  # OpenAI
-    "request_too_large",
-    "string_above_max_length",
-    "exceed_context_size_error",  # llama.cpp server
-}
-
-
-def _error_code(exc: openai.APIStatusError) -> str | None:
-    """The machine-readable ``error.code`` (or ``type``) of an OpenAI-style error body."""
-    code = getattr(exc, "code", None)
-    if code:
-        return str(code)
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):
-            value = error.get("code") or error.get("type")
-            return str(value) if value else None
-    return None
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else ""
-
-
-def translate_error(exc: Exception, provider: str, model: str | None = None,
-                    secret: str | None = None) -> ProviderError:  # fmt: skip
-    """Map an ``openai`` SDK exception onto yttl's error categories (DESIGN §7); the
-    provider's text goes into outputs, so the key is taken out of it."""
-    error = _translate(exc, provider, model)
-    if secret and len(secret) >= 8 and secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
-    return error
-
-
-def _translate(exc: Exception, provider: str, model: str | None) -> ProviderError:
-    where = f"{provider}: "
-    if isinstance(exc, openai.APITimeoutError):
-        return NetworkError(where + "request timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return NetworkError(where + f"cannot connect ({exc.__cause__ or exc})")
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return AuthError(
-            where + f"the API key was refused (HTTP {exc.status_code})",
-            hint="check the key in the environment variable for this provider",
-        )
-    if isinstance(exc, openai.RateLimitError):
-        return RateLimitError(
-            where + "rate limited (HTTP 429)", retry_after=_retry_after(exc.response)
-        )
-    if isinstance(exc, openai.APIStatusError):
-        status, code = exc.status_code, _error_code(exc)
-        if status >= 500:
-            return ServerError(where + f"server error (HTTP {status})")
-        if status == 413 or code in _CONTEXT_CODES:
-            return ContextLengthError(where + f"request too large (HTTP {status})")
-        if code == "model_not_found" or (status == 404 and "model" in exc.message.lower()):
-            named = f" {model!r}" if model else " by this name"
-            return ModelNotFoundError(
-                where + f"the provider has no model{named} (HTTP {status}): "
-                f"{_first_line(exc.message)}",
-                hint="check the model name (-om, --NAME-model or the profile's model)",
-            )
-        return RequestRefusedError(
-            where + f"request refused (HTTP {status}): {_first_line(exc.message)}"
-        )
-    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-        return BadResponseError(where + "the response was not a valid chat completion")
-    return ProviderError(where + f"{type(exc).__name__}: {exc}")
 
 
 class OpenAICompatibleProvider:

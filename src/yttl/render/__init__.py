@@ -42,12 +42,13 @@ def _renderers() -> dict[str, Callable[[RunResult], str]]:
 
 
 _UNSAFE = re.compile(r"[^\w.-]+")
+RESERVED_STEMS = ("index",)  # a batch's index.html and index.json
 
 
 def output_stem(video_id: str) -> str:
     """A file name from an id: no separators, no leading dot, bounded length."""
-    stem = _UNSAFE.sub("_", video_id).strip("._")[:120]
-    return stem or "video"
+    stem = _UNSAFE.sub("_", video_id).strip("._")[:120] or "video"
+    return f"{stem}-video" if stem.lower() in RESERVED_STEMS else stem
 
 
 def render(result: RunResult, fmt: str) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "choose_track",
     "fetch_track_text",
     "looks_like_url",
+    "missing_file",
     "parse_captions",
     "resolve_source",
 ]
@@ -31,6 +32,16 @@ _BARE_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 def looks_like_url(source: str) -> bool:
     return "://" in source
+
+
+def missing_file(source: str) -> Path | None:
+    """The path ``source`` names when it is meant as a file and none is there."""
+    if looks_like_url(source):
+        return None
+    path = Path(source).expanduser()
+    if path.exists() or _BARE_YOUTUBE_ID.match(source):
+        return None
+    return path
 
 
 def check_url(source: str) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "FORMAT_PREFERENCE",
     "choose_track",
     "decode_caption_bytes",
+    "original_language",
     "parse_captions",
     "parse_json3",
     "parse_srt",
@@ -50,28 +51,56 @@ _BOMS = (
 )  # fmt: skip
 
 
-def choose_track(video: VideoInfo, language: str = "en") -> CaptionTrack | None:
-    """Manual subtitles in ``language`` first, then automatic captions (``-orig`` first).
+def _best_format(tracks: Iterable[CaptionTrack]) -> CaptionTrack | None:
+    by_ext = {t.ext: t for t in tracks}
+    return next((by_ext[ext] for ext in FORMAT_PREFERENCE if ext in by_ext), None)
 
-    Within a language the format preference is ``FORMAT_PREFERENCE``.
-    """
 
-    def best_format(tracks: Iterable[CaptionTrack]) -> CaptionTrack | None:
-        by_ext = {t.ext: t for t in tracks}
-        return next((by_ext[ext] for ext in FORMAT_PREFERENCE if ext in by_ext), None)
+def _by_language(tracks: Sequence[CaptionTrack], wanted: Sequence[str]) -> CaptionTrack | None:
+    for lang in wanted:
+        found = _best_format(t for t in tracks if t.language == lang)
+        if found is not None:
+            return found
+    return None
 
-    def by_language(tracks: Sequence[CaptionTrack], wanted: Sequence[str]) -> CaptionTrack | None:
-        for lang in wanted:
-            found = best_format(t for t in tracks if t.language == lang)
-            if found is not None:
-                return found
-        return None
 
+def original_language(video: VideoInfo) -> str | None:
+    """The language the video is spoken in: what the site says, else the language of
+    YouTube's ``-orig`` automatic track (its speech recognition of the original audio)."""
+    if video.language:
+        return video.language
+    spoken = sorted(t.language[: -len("-orig")] for t in video.automatic_captions
+                    if t.language.endswith("-orig"))  # fmt: skip
+    return spoken[0] if spoken else None
+
+
+def _in_language(video: VideoInfo, language: str, *also: str) -> CaptionTrack | None:
+    """Manual subtitles in ``language`` (or a regional form of it), then its automatic
+    captions: ``-orig`` first, and the plain automatic track only when it is not a
+    machine translation (YouTube lists one for every language; the original has an
+    ``-orig`` twin or none at all)."""
     regional = {t.language for t in video.subtitles if t.language.startswith(language + "-")}
-    manual_langs = [language, *sorted(regional), "und"]
-    return by_language(video.subtitles, manual_langs) or by_language(
-        video.automatic_captions, [f"{language}-orig", language]
-    )
+    manual = _by_language(video.subtitles, [language, *sorted(regional), *also])
+    if manual is not None:
+        return manual
+    automatic = _by_language(video.automatic_captions, [f"{language}-orig"])
+    if automatic is not None:
+        return automatic
+    spoken = original_language(video)
+    translated = spoken is not None and spoken.split("-")[0] != language.split("-")[0]
+    return None if translated else _by_language(video.automatic_captions, [language])
+
+
+def choose_track(video: VideoInfo, language: str = "en") -> CaptionTrack | None:
+    """The track in ``language``; without one, the video's own-language track (manual,
+    else the original automatic one) rather than transcribing. A machine-translated
+    automatic track is never taken over the original. Within a language the format
+    preference is ``FORMAT_PREFERENCE``."""
+    track = _in_language(video, language, "und")  # und: a sidecar file named NAME.vtt
+    if track is not None:
+        return track
+    spoken = original_language(video)
+    return _in_language(video, spoken) if spoken and spoken != language else None
 
 
 def decode_caption_bytes(data: bytes) -> str:

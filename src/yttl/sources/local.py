@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import re
 from pathlib import Path
 
 from yttl.errors import InputError, UnsupportedSourceError
 from yttl.models import CaptionTrack, VideoInfo
 
-__all__ = ["probe_media", "resolve_file", "sidecar_tracks"]
+__all__ = ["file_video_id", "probe_media", "resolve_file", "sidecar_tracks"]
 
 CAPTION_EXTS = ("json3", "vtt", "srt")
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
@@ -47,6 +48,15 @@ def probe_media(path: Path) -> tuple[float, bool]:
     return duration, has_audio
 
 
+def file_video_id(absolute: Path) -> str:
+    """The name, plus a short digest of the whole path: two ``talk.mp4`` (or a camera's
+    ``zoom_0.mp4`` in every meeting folder) are two videos, with their own outputs and
+    library entries, and the same file keeps its id from run to run."""
+    stem = _UNSAFE_ID.sub("_", absolute.stem).strip("._")[:80] or "video"
+    digest = hashlib.sha1(str(absolute).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{stem}-{digest}"
+
+
 def resolve_file(path: Path) -> VideoInfo:
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a media file, an info.json or a URL")
@@ -62,7 +72,7 @@ def resolve_file(path: Path) -> VideoInfo:
         raise UnsupportedSourceError(f"{path} has no audio stream and no caption file beside it")
     absolute = path.resolve()
     return VideoInfo(
-        id=_UNSAFE_ID.sub("_", path.stem).strip("._") or "video",
+        id=file_video_id(absolute),
         title=path.stem,
         url=absolute.as_uri(),
         duration=duration,

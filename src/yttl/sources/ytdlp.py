@@ -167,5 +167,6 @@ def info_from_dict(
         automatic_captions=_tracks(info.get("automatic_captions"), automatic=True),
         upload_date=str(info["upload_date"]) if info.get("upload_date") else None,
         channel=str(info.get("channel") or info.get("uploader") or "") or None,
+        language=str(info["language"]) if info.get("language") else None,
         description=str(info["description"]) if info.get("description") else None,
     )

@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from yttl.cache import ResultsCache, completion_key
-from yttl.errors import AuthError, ModelNotFoundError, ProviderError, StopRequested
+from yttl.errors import (
+    AuthError,
+    ModelNotFoundError,
+    ProviderError,
+    StopRequested,
+)
 from yttl.llm.base import Completion, LLMProvider, Message
 from yttl.perf import CallRecord, PerformanceTracker
 from yttl.scheduler import CallPolicy, direct_call
@@ -64,9 +69,10 @@ class CallRunner:
             return await self._through(self.primary, label, messages)
         except (AuthError, ModelNotFoundError, StopRequested):
             raise
-        except ProviderError:
+        except ProviderError as exc:
             if self.fallback is None:
                 raise
+            logger.debug("%s: %s; trying the fallback", label, exc.message)
             return await self._through(self.fallback, f"{label} (fallback)", messages)
 
     async def _through(self, route: Route, label: str, messages: Sequence[Message]) -> str:

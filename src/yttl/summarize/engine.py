@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from yttl.cache import ResultsCache
-from yttl.errors import AuthError, ContextLengthError, ModelNotFoundError, ProviderError
+from yttl.errors import FATAL_ERRORS, ContextLengthError, ProviderError
 from yttl.llm.base import LLMProvider, Message
 from yttl.models import Chapter, Failure, HourSummary, Section, SectionSummary
 from yttl.perf import PerformanceTracker
@@ -109,7 +109,7 @@ class SummaryEngine:
                 "overview", summaries, lambda s: prompts.overview_messages(s, self._context),
                 prompts.OVERVIEW_SYSTEM,
             )  # fmt: skip
-        except (AuthError, ModelNotFoundError):
+        except FATAL_ERRORS:
             raise
         except ProviderError as exc:
             self._fail("overview", exc)
@@ -180,7 +180,8 @@ class SummaryEngine:
 
     async def _section_result(self, filled: FilledSection) -> SectionSummary:
         section = filled.section
-        if self._calls.stopping:
+        if self._calls.stopping:  # said in the failures too: the run reads as interrupted
+            self.failures.append(Failure(f"section {section.label}", "interrupted", INTERRUPTED))
             return SectionSummary(section, "", "failed", error=INTERRUPTED)
         if filled.missing is not None:  # the transcription stopped before its end
             self.failures.append(Failure(f"section {section.label}", "transcription",
@@ -197,7 +198,7 @@ class SummaryEngine:
         for share in (1.0, 0.5, 0.25):  # after a context-length error, smaller parts
             try:
                 summary = await self._summarize_text(label, text, section.title, share, chapters)
-            except (AuthError, ModelNotFoundError):
+            except FATAL_ERRORS:
                 raise
             except ContextLengthError as exc:
                 if share > 0.25:
@@ -252,7 +253,7 @@ class SummaryEngine:
                 f"hour {hour + 1}", [s.summary for s in ok],
                 lambda s: prompts.hour_messages(s, self._context), prompts.HOUR_SYSTEM,
             )  # fmt: skip
-        except (AuthError, ModelNotFoundError):
+        except FATAL_ERRORS:
             raise
         except ProviderError as exc:
             self._fail(f"hour {hour + 1}", exc)

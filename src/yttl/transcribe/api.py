@@ -17,8 +17,8 @@ from pathlib import Path
 import openai
 
 from yttl.errors import BadResponseError
-from yttl.llm.openai_compat import translate_error
 from yttl.models import TranscriptSegment
+from yttl.openai_errors import translate_error
 from yttl.scheduler import CallPolicy, direct_call
 from yttl.transcribe.audio import EncodedChunk, decode_stream, iter_encoded_chunks
 from yttl.transcribe.base import ChunkRecord, ChunkStore, MonotonicClock, TranscriptionStats

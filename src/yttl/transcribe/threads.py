@@ -9,11 +9,12 @@ crashes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
+
+from yttl.aio import post
 
 __all__ = ["prefetch", "stream_in_thread"]
 
@@ -90,27 +91,19 @@ async def stream_in_thread(
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     finished = asyncio.Event()
 
-    def post(item: Any) -> bool:
-        try:
-            loop.call_soon_threadsafe(inbox.put_nowait, item)
-            return True
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            return False
-
     def work() -> None:
         try:
             for item in produce:
-                if stop.is_set() or not post(item):
+                if stop.is_set() or not post(loop, inbox.put_nowait, item):
                     break
-            post(_Done())
+            post(loop, inbox.put_nowait, _Done())
         except BaseException as exc:
-            post(exc)
+            post(loop, inbox.put_nowait, exc)
         finally:
             close = getattr(produce, "close", None)
             if close is not None:
                 close()  # ends the decoding thread behind it, too
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(finished.set)
+            post(loop, finished.set)
 
     thread = threading.Thread(target=work, name=name)
     thread.start()
