@@ -23,6 +23,7 @@ BENCHMARKS = {
     "captions": ["benchmarks.bench_captions"],
     "library": ["benchmarks.bench_library"],
     "readable": ["benchmarks.bench_readable"],
+    "outages": ["benchmarks.bench_outages"],
 }
 
 

@@ -166,13 +166,14 @@ def test_a_local_file_with_sidecar_captions(server: LoopbackServer, tmp_path: Pa
     )
     result = run_yttl(_args(server, media, tmp_path / "o", "-f", "json", "-f", "html"), clean_env)
     assert result.returncode == 0, result.stderr
-    doc = json.loads((tmp_path / "o" / "My_talk_final.json").read_text())
+    doc = json.loads(output_of(tmp_path / "o", media, "json").read_text())
+    assert output_of(tmp_path / "o", media, "json").name.startswith("My_talk_final-")
     assert doc["video"]["source"] == "file" and doc["video"]["duration"] == pytest.approx(
         660, abs=1
     )
     assert doc["hours"][0]["sections"][1]["url"].endswith("#t=300")
     assert doc["hours"][0]["sections"][1]["url"].startswith("file:///")
-    html = (tmp_path / "o" / "My_talk_final.html").read_text()
+    html = output_of(tmp_path / "o", media, "html").read_text()
     assert "<video" in html and 'data-t="300"' in html
 
 

@@ -135,8 +135,8 @@ def unexpected(entry: BatchEntry, exc: BaseException, doing: str = "") -> VideoO
     """Whatever one video raised that yttl did not mean to (a bug, a full disk, a locked
     library) fails that video alone; the traceback is kept for ``--verbose``."""
     if isinstance(exc, OSError):
-        message = f"{doing or 'failed'}: {exc.strerror or exc}" + (
-            f" ({exc.filename})" if exc.filename else "")  # fmt: skip
+        named = exc.filename2 or exc.filename  # a rename names its target second
+        message = f"{doing or 'failed'}: {exc.strerror or exc}" + (f" ({named})" if named else "")
     else:
         message = f"{doing or 'internal error'}: {type(exc).__name__}: {exc}"
     error = ProcessingError(message, hint="rerun the same command to retry this video")

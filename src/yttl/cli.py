@@ -295,7 +295,9 @@ def _mcp_command(argv: Sequence[str], console: Console) -> int:
     try:
         from yttl.mcp_server import build_server
     except ImportError as exc:
-        raise UsageError("yttl mcp needs the MCP SDK", hint="pip install 'yttl[mcp]'") from exc
+        raise UsageError(
+            "yttl mcp needs the MCP SDK", hint="pip install -e '.[mcp]' in yttl's checkout"
+        ) from exc
     from yttl.config import library_path
 
     console.print(f"yttl mcp: serving the library at {library_path(settings)} over stdio; "

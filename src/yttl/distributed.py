@@ -67,7 +67,7 @@ def _ray() -> Any:
         import ray
     except ImportError as exc:
         raise MissingDependencyError(
-            "--executor ray needs Ray", hint="pip install 'yttl[ray]'"
+            "--executor ray needs Ray", hint="pip install -e '.[ray]' in yttl's checkout"
         ) from exc
     return ray
 

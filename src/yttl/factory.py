@@ -4,6 +4,7 @@ run's scheduler, the transcriber and the cache. Stages receive these, not ``Sett
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunComponents",
+    "SharedAdmissions",
     "build_cache",
     "build_components",
     "build_lane",
@@ -226,6 +228,24 @@ def engine_options(settings: Settings, concurrency: int) -> EngineOptions:
                          settings.overview)  # fmt: skip
 
 
+class SharedAdmissions:
+    """One admission per lane key for the whole process, whoever asks: the budgets of a
+    provider outlive each run's scheduler. It never stops (a run stops its own lanes)."""
+
+    def __init__(self, make: AdmissionFactory = local_admission) -> None:
+        self._make = make
+        self._stop = asyncio.Event()  # set only when the process closes
+        self._admissions: dict[str, Admission] = {}
+
+    def __call__(self, key: str, spec: LaneSpec, stop: asyncio.Event) -> Admission:
+        if key not in self._admissions:
+            self._admissions[key] = self._make(key, spec, self._stop)
+        return self._admissions[key]
+
+    def close(self) -> None:
+        self._stop.set()
+
+
 @dataclass
 class RunComponents:
     """Everything a run is wired from, built once and shared by every video of a batch:
@@ -243,6 +263,17 @@ class RunComponents:
     whisper: WhisperModelHolder = field(default_factory=WhisperModelHolder)
     admissions: AdmissionFactory = local_admission
     transcribers: Callable[[], Transcriber] | None = None  # instead of building one
+    owner: bool = True  # closes the providers and the cache (a run's view does not)
+
+    def for_run(self, stop: asyncio.Event, settings: Settings | None = None) -> RunComponents:
+        """A view for one run of a long-lived process (a server's job, an MCP call): its
+        own stop and settings, the same providers, Whisper model and cache, and the same
+        provider budgets (slots, pacing, breaker) as every other run of the process, so
+        that ten jobs pace themselves as one batch does and a breaker's memory lasts."""
+        if not isinstance(self.admissions, SharedAdmissions):
+            self.admissions = SharedAdmissions(self.admissions)
+        return dataclasses.replace(self, settings=settings or self.settings,
+                                   scheduler=Scheduler(stop), owner=False)  # fmt: skip
 
     @functools.cached_property  # built once, for every video of the run
     def transcript(self) -> TranscriptOptions:
@@ -295,6 +326,8 @@ class RunComponents:
                                  admissions=self.admissions)  # fmt: skip
 
     async def aclose(self) -> None:
+        if not self.owner:
+            return
         for provider in (self.llm, self.fallback):
             if provider is not None:
                 await provider.aclose()

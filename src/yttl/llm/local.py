@@ -400,7 +400,7 @@ def build_local_provider(options: LocalModelOptions) -> LocalLlamaProvider:
     except ImportError as exc:
         raise MissingDependencyError(
             "the local LLM provider needs llama-cpp-python",
-            hint="pip install 'yttl[local]' (on CPUs with AVX-512 set "
+            hint="pip install -e '.[local]' in yttl's checkout (on CPUs with AVX-512 set "
             "CMAKE_ARGS=-DGGML_NATIVE=OFF), or choose -lp openai|groq|chatgpt|huggingchat",
         ) from exc
     path = _model_file(options)

@@ -69,6 +69,8 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
             "duration": video.duration,
             "extractor": video.extractor,
             "source": video.source,
+            **({"channel": video.channel} if video.channel else {}),
+            **({"upload_date": video.upload_date} if video.upload_date else {}),
         },
         "transcript": {
             "source": result.transcript.source,

@@ -1,0 +1,121 @@
+"""The library's SQLite schema and its migrations (``PRAGMA user_version``).
+
+Each version's changes are applied in order, in one transaction, to a file of any older
+version; a file of a newer version is refused. The full-text index is (re)built whenever
+it is missing or was made the old way, so a library first written where SQLite lacked
+FTS5 gets one where it has it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from yttl.errors import InputError
+
+__all__ = ["SCHEMA_VERSION", "fts5_available", "migrate"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, url TEXT, duration REAL, source TEXT,
+    extractor TEXT, provider TEXT, model TEXT, prompt_version TEXT, transcript_source TEXT,
+    language TEXT, outputs TEXT NOT NULL, document TEXT NOT NULL, recorded REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sections (
+    id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, hour INTEGER NOT NULL,
+    idx INTEGER NOT NULL, start REAL NOT NULL, end REAL NOT NULL, url TEXT,
+    title TEXT NOT NULL, summary TEXT NOT NULL, transcript TEXT NOT NULL, status TEXT);
+CREATE INDEX IF NOT EXISTS sections_video ON sections(video_id, start);
+CREATE TABLE IF NOT EXISTS segments (
+    video_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start);
+"""
+FTS_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS sections_fts USING fts5(
+    title, summary, transcript, content='sections', content_rowid='id',
+    tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS sections_added AFTER INSERT ON sections BEGIN
+    INSERT INTO sections_fts(rowid, title, summary, transcript)
+    VALUES (new.id, yttl_words(new.title), yttl_words(new.summary),
+            yttl_words(new.transcript));
+END;
+CREATE TRIGGER IF NOT EXISTS sections_removed AFTER DELETE ON sections BEGIN
+    INSERT INTO sections_fts(sections_fts, rowid, title, summary, transcript)
+    VALUES ('delete', old.id, yttl_words(old.title), yttl_words(old.summary),
+            yttl_words(old.transcript));
+END;
+"""
+FTS_FILL = """
+INSERT INTO sections_fts(rowid, title, summary, transcript)
+SELECT id, yttl_words(title), yttl_words(summary), yttl_words(transcript) FROM sections;
+"""
+FTS_DROP = """
+DROP TRIGGER IF EXISTS sections_added;
+DROP TRIGGER IF EXISTS sections_removed;
+DROP TABLE IF EXISTS sections_fts;
+"""
+SCHEMA_VERSION = 3
+"""1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
+and Korean indexed one character each, so that a word within a run of them is found;
+3: a video's channel, date and status, and the jobs of ``yttl serve``."""
+VERSION_3 = """
+ALTER TABLE videos ADD COLUMN channel TEXT;
+ALTER TABLE videos ADD COLUMN upload_date TEXT;
+ALTER TABLE videos ADD COLUMN status TEXT;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, status TEXT NOT NULL,
+    sources TEXT NOT NULL, options TEXT NOT NULL, videos TEXT NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+"""
+
+
+def fts5_available(db: sqlite3.Connection) -> bool:
+    try:
+        db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.probe USING fts5(x)")
+        db.execute("DROP TABLE temp.probe")
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
+def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
+    """Bring the file at ``path`` to ``SCHEMA_VERSION`` in place, in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise InputError(
+                f"the library at {path} was made by a newer yttl (schema "
+                f"{version}; this one reads up to {SCHEMA_VERSION})",
+                hint="upgrade yttl, or give another library with --library-path",
+            )
+        run_script(db, SCHEMA)
+        has_index = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections_fts'"
+                               ).fetchone() is not None  # fmt: skip
+        if fts and (not has_index or version < 2):
+            for script in (FTS_DROP, FTS_SCHEMA, FTS_FILL):
+                run_script(db, script)
+            # titles weigh most, then summaries, then the transcript
+            db.execute("INSERT INTO sections_fts(sections_fts, rank) "
+                       "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
+        if version < 3:
+            run_script(db, VERSION_3)
+        if version != SCHEMA_VERSION:
+            logger.info("library %s: schema %d -> %d", path, version, SCHEMA_VERSION)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: ``executescript`` would commit the open transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""

@@ -1,0 +1,242 @@
+"""The library: every finished run, kept in SQLite for search and questions afterwards.
+
+One file (``$XDG_DATA_HOME/yttl/library.sqlite``): a row per video (its metadata, how it
+was made, where its outputs are, and its JSON document), a row per section (summary and
+transcript), the transcript's segments (for a time range), and an FTS5 index over the
+sections' titles, summaries and transcripts, ranked with bm25. Writers take short
+``BEGIN IMMEDIATE`` transactions in WAL mode, so a batch and a second terminal never
+corrupt it. Where SQLite lacks FTS5, search falls back to a plain scan (with a warning).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from yttl.errors import InputError
+from yttl.library.schema import fts5_available, migrate
+from yttl.library.words import (
+    UNSPACED,
+    Hit,
+    index_words,
+    mark_words,
+    query_terms,
+    quote_query,
+    search_fts,
+    search_scan,
+)
+from yttl.models import RunResult, TranscriptSegment
+
+__all__ = ["Library"]
+
+logger = logging.getLogger(__name__)
+
+
+class Library:
+    """The library at ``path``; every method opens its own short-lived connection."""
+
+    def __init__(self, path: Path, *, full_text: bool | None = None) -> None:
+        """``full_text=False`` scans instead of using FTS5 (as when SQLite lacks it)."""
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                self.fts = fts5_available(db) if full_text is None else full_text
+                migrate(db, self.path, self.fts)
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(
+                f"cannot open the library at {path}: {exc}",
+                hint="give another with --library-path, or --no-library",
+            ) from exc
+        if not self.fts:
+            logger.warning("this SQLite has no FTS5: search scans the library instead")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.create_function("yttl_words", 1, index_words, deterministic=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    # -- writing ------------------------------------------------------------------
+
+    def record(self, result: RunResult, outputs: Sequence[Path] = ()) -> None:
+        """Keep a finished run; a later run of the same video replaces it."""
+        from yttl.render.jsonout import result_to_dict
+
+        self.record_document(result_to_dict(result), result.transcript.segments, outputs)
+
+    def record_document(self, document: Mapping[str, Any],
+                        segments: Sequence[TranscriptSegment] = (),
+                        outputs: Sequence[Path] = ()) -> None:  # fmt: skip
+        video = document["video"]
+        summarizer = document.get("summarizer") or {}
+        texts = _section_texts(document, segments)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # one writer at a time, for as short as can be
+            try:
+                db.execute("DELETE FROM sections WHERE video_id = ?", (video["id"],))
+                db.execute("DELETE FROM segments WHERE video_id = ?", (video["id"],))
+                db.execute(
+                    "INSERT OR REPLACE INTO videos (id, title, url, duration, source, extractor, "
+                    "provider, model, prompt_version, transcript_source, language, outputs, "
+                    "document, recorded, channel, upload_date, status) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (video["id"], video["title"], video.get("url"), video.get("duration"),
+                     video.get("source"), video.get("extractor"), summarizer.get("provider"),
+                     summarizer.get("model"), summarizer.get("prompt_version"),
+                     document.get("transcript", {}).get("source"),
+                     document.get("transcript", {}).get("language"),
+                     json.dumps({p.suffix.lstrip("."): str(p.resolve()) for p in outputs}),
+                     json.dumps(document, ensure_ascii=False), time.time(),
+                     video.get("channel"), video.get("upload_date"), document_status(document)),
+                )  # fmt: skip
+                rows = [
+                    (video["id"], hour["index"], section["index"], section["start"],
+                     section["end"], section.get("url"), section.get("title") or "",
+                     section.get("summary") or "", texts.get((hour["index"], section["index"])),
+                     section.get("status"))
+                    for hour in document.get("hours", []) for section in hour.get("sections", [])
+                ]  # fmt: skip
+                db.executemany(
+                    "INSERT INTO sections (video_id, hour, idx, start, end, url, title, "
+                    "summary, transcript, status) VALUES (?,?,?,?,?,?,?,?,coalesce(?, ''),?)",
+                    rows,
+                )
+                spoken = [(video["id"], s.start, s.end, s.text) for s in segments]
+                db.executemany("INSERT INTO segments VALUES (?,?,?,?)", spoken)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def import_outputs(self, directory: Path) -> tuple[int, list[tuple[str, str]]]:
+        """Take in the JSON outputs of earlier runs: (how many, the files passed over with
+        why). A file that cannot be read or is not a run's output is named, not fatal."""
+        if not directory.is_dir():
+            raise InputError(f"no such folder: {directory}",
+                             hint="give the folder earlier runs wrote to (their -o)")  # fmt: skip
+        taken, refused = 0, []
+        for path in sorted(directory.rglob("*.json")):
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                refused.append((str(path), f"cannot read it ({exc.strerror or exc})"))
+                continue
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                refused.append((str(path), "not a readable JSON output"))
+                continue
+            if not isinstance(document, dict) or "video" not in document or \
+                    "hours" not in document:  # fmt: skip
+                continue  # an index, a report: not a run's output
+            try:
+                siblings = [p for p in path.parent.glob(f"{glob.escape(path.stem)}.*")
+                            if p.suffix != ".tmp"]  # fmt: skip
+                self.record_document(document, (), siblings)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                refused.append((str(path), f"not a yttl output ({type(exc).__name__}: {exc})"))
+                continue
+            taken += 1
+        return taken, refused
+
+    # -- reading ------------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 10, video: str | None = None,
+               any_word: bool = False) -> list[Hit]:  # fmt: skip
+        """Sections that bear on ``query``, best first: with every word (the default), or
+        with any of them (for a question in plain words: ``yttl ask``)."""
+        terms = query_terms(query, any_word=any_word)
+        if not terms:
+            return []
+        words = ["".join(t) if UNSPACED.search("".join(t)) else " ".join(t) for t in terms]
+        with self._connect() as db:
+            if self.fts:
+                match = quote_query(query, any_word=any_word)
+                hits = search_fts(db, match, limit, video)
+                if any(UNSPACED.search(w) for w in words):  # the index's offsets are its own
+                    hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]
+                return hits
+            return search_scan(db, words, limit, video, any_word)
+
+    def is_empty(self) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM videos LIMIT 1").fetchone() is None
+
+    def videos(self) -> list[dict[str, Any]]:
+        """Every video, newest first: what ``yttl list --json`` prints."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT v.id, v.title, v.url, v.duration, v.model, v.recorded, COUNT(s.id), "
+                "v.channel, v.upload_date, v.status, v.source FROM videos v "
+                "LEFT JOIN sections s ON s.video_id = v.id GROUP BY v.id ORDER BY v.recorded DESC"
+            ).fetchall()
+        return [{"id": r[0], "title": r[1], "url": r[2], "duration": r[3], "model": r[4],
+                 "recorded": r[5], "sections": r[6], "channel": r[7], "upload_date": r[8],
+                 "status": r[9] or "ok", "source": r[10]} for r in rows]  # fmt: skip
+
+    def media(self, video_id: str) -> Path | None:
+        """The local file a video was made from, if it was and it is still there."""
+        with self._connect() as db:
+            row = db.execute("SELECT url, source FROM videos WHERE id = ?", (video_id,)).fetchone()
+        if row is None or row[1] != "file" or not str(row[0] or "").startswith("file:"):
+            return None
+        from urllib.parse import unquote, urlsplit
+
+        path = Path(unquote(urlsplit(row[0]).path))
+        return path if path.is_file() else None
+
+    def document(self, video_id: str) -> dict[str, Any]:
+        with self._connect() as db:
+            row = db.execute("SELECT document FROM videos WHERE id = ?", (video_id,)).fetchone()
+        if row is None:
+            raise InputError(f"no video {video_id!r} in the library",
+                             hint="see yttl list")  # fmt: skip
+        document: dict[str, Any] = json.loads(row[0])
+        return document
+
+    def transcript(self, video_id: str, start: float = 0.0,
+                   end: float | None = None) -> list[TranscriptSegment]:  # fmt: skip
+        with self._connect() as db:
+            if db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+                raise InputError(f"no video {video_id!r} in the library", hint="see yttl list")
+            rows = db.execute(
+                "SELECT start, end, text FROM segments WHERE video_id = ? AND end > ? "
+                "AND start < ? ORDER BY start", (video_id, start, end if end is not None else 1e12),
+            ).fetchall()  # fmt: skip
+        return [TranscriptSegment(*row) for row in rows]
+
+
+def _section_texts(
+    document: Mapping[str, Any], segments: Sequence[TranscriptSegment]
+) -> dict[tuple[int, int], str]:
+    """The transcript of each section, from the segments that start in it."""
+    bounds = [(h["index"], s["index"], s["start"], s["end"])
+              for h in document.get("hours", []) for s in h.get("sections", [])]  # fmt: skip
+    texts: dict[tuple[int, int], list[str]] = {(h, i): [] for h, i, _, _ in bounds}
+    for segment in segments:
+        for hour, index, start, end in bounds:
+            if start <= segment.start < end:
+                texts[(hour, index)].append(segment.text)
+                break
+    return {key: " ".join(parts) for key, parts in texts.items()}
+
+
+def document_status(document: Mapping[str, Any]) -> str:
+    """ok, partial (some sections failed) or failed (none summarized), as in a batch."""
+    sections = [s for h in document.get("hours", []) for s in h.get("sections", [])]
+    failed = sum(1 for s in sections if s.get("status") == "failed")
+    if sections and failed == len(sections):
+        return "failed"
+    return "partial" if failed else "ok"
