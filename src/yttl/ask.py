@@ -1,10 +1,12 @@
-"""``yttl ask``: a question answered from one video of the library, with citations.
+"""``yttl ask``: a question answered from the library, with citations that are checked.
 
-The sections that bear on the question (full-text search within the video, any of its
-words) and the hour summaries go to the configured LLM through the run's scheduler, as
-numbered excerpts with their times. The model must cite the times it used, and say
-``NOT_IN_VIDEO`` when the excerpts do not hold the answer; yttl then says so instead of
-passing on a guess. Citations become links to the moments.
+The sections that bear on the question (search within one video, several, or the whole
+library) and, for one video, its hour summaries go to the configured LLM through the
+scheduler, as excerpts with their times (and titles, across videos). The model must cite
+the moments it used, and say ``NOT_IN_VIDEO`` when the excerpts do not hold the answer;
+yttl then says so instead of passing on a guess. Every citation is matched by video and
+seconds against the excerpts it was given: kept with a link to that moment, or dropped
+and reported.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yttl.config import Settings
+from yttl.errors import InputError
 from yttl.library import Library
 from yttl.llm.base import Message
 from yttl.models import VideoInfo
 from yttl.render.links import format_clock, timestamp_url
+
+if TYPE_CHECKING:
+    from yttl.factory import RunComponents
 
 __all__ = [
     "ASK_SYSTEM",
@@ -40,8 +46,17 @@ ASK_SYSTEM = (
     "Do not use anything you know from elsewhere. If the excerpts do not contain the "
     f"answer, reply with exactly {NOT_IN_VIDEO} and nothing else."
 )
-_CITATION = re.compile(r"\[(\d{1,2}(?::\d{1,2}){1,2})\]")
+ASK_ALL_SYSTEM = (
+    "You answer a question from excerpts of several videos: section summaries and "
+    "transcript passages, each headed [Title @ m:ss]. Cite every excerpt you use as "
+    "[Title @ m:ss], in square brackets, right after the claim. Do not use anything you "
+    "know from elsewhere. If the excerpts do not contain the answer, reply with exactly "
+    f"{NOT_IN_VIDEO} and nothing else."
+)
+# [5:20], [05:00], [0:05:00], and across videos [Some title @ 5:20]
+_CITATION = re.compile(r"\[(?:([^\[\]@]{1,200}?)\s*@\s*)?(\d{1,2}(?::\d{1,2}){1,2})\]")
 EXCERPTS = 6
+EXCERPTS_ACROSS = 8
 EXCERPT_CHARS = 2500
 
 
@@ -61,12 +76,19 @@ class Citation:
 
 @dataclass(frozen=True)
 class Excerpt:
-    """A section given to the model: its range, its link, its text."""
+    """A section given to the model: its video, range, link, text and search score."""
 
     start: float
     end: float
     url: str
     text: str
+    video_id: str = ""
+    title: str = ""
+    score: float = 0.0
+
+    def as_source(self) -> dict[str, Any]:
+        return {"video_id": self.video_id, "start": self.start, "end": self.end,
+                "url": self.url, "score": round(self.score, 4)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,10 +97,12 @@ class Answer:
     found: bool
     citations: tuple[Citation, ...]
     dropped: tuple[str, ...] = ()  # citations that matched no excerpt, as written
+    sources: tuple[Excerpt, ...] = ()  # what the model was given
 
     def as_dict(self) -> dict[str, Any]:
         return {"answer": self.text, "found": self.found,
                 "citations": [c.as_dict() for c in self.citations],
+                "sources": [e.as_source() for e in self.sources],
                 "dropped_citations": list(self.dropped)}  # fmt: skip
 
 
@@ -90,90 +114,133 @@ def seconds_of(clock: str) -> float:
     return float(total)
 
 
-def _video_of(document: Mapping[str, Any]) -> VideoInfo:
+def video_of(document: Mapping[str, Any]) -> VideoInfo:
+    """Enough of a library document's video to link to its moments."""
     video = document["video"]
     return VideoInfo(video["id"], video.get("title") or "", video.get("url") or "",
                      float(video.get("duration") or 0), video.get("extractor") or "",
                      video.get("source") or "url")  # fmt: skip
 
 
-def _excerpts(library: Library, video_id: str, question: str,
-              document: Mapping[str, Any]) -> list[Excerpt]:  # fmt: skip
-    """The sections that bear on the question, in time order."""
-    hits = library.search(question, limit=EXCERPTS, video=video_id, any_word=True)
-    sections = {s["start"]: s for h in document.get("hours", []) for s in h["sections"]}
+def _excerpts(library: Library, question: str, videos: Sequence[str] | None,
+              documents: dict[str, dict[str, Any]]) -> list[Excerpt]:  # fmt: skip
+    """The sections that bear on the question, best first, from ``videos`` (all: None)."""
+    if videos is not None and len(videos) == 1:
+        hits = library.search(question, limit=EXCERPTS, video=videos[0], any_word=True)
+    else:
+        wanted = set(videos) if videos is not None else None
+        found = library.search(question, limit=EXCERPTS_ACROSS * 4, any_word=True)
+        hits = [h for h in found if wanted is None or h.video_id in wanted][:EXCERPTS_ACROSS]
     chosen = []
     for hit in hits:
+        document = documents.get(hit.video_id) or library.document(hit.video_id)
+        documents[hit.video_id] = document
+        sections = {s["start"]: s for h in document.get("hours", []) for s in h["sections"]}
         section = sections.get(hit.start, {})
-        passage = " ".join(t.text for t in library.transcript(video_id, hit.start, hit.end))
+        passage = " ".join(t.text for t in library.transcript(hit.video_id, hit.start, hit.end))
         text = (section.get("summary") or "") + "\n" + passage[:EXCERPT_CHARS]
-        chosen.append(Excerpt(hit.start, hit.end, hit.url, text.strip()))
-    return sorted(chosen, key=lambda e: e.start)
+        chosen.append(Excerpt(hit.start, hit.end, hit.url, text.strip(), hit.video_id,
+                              hit.title, hit.score))  # fmt: skip
+    return chosen
 
 
 def prompt(question: str, document: Mapping[str, Any],
            excerpts: Sequence[Excerpt]) -> list[Message]:  # fmt: skip
+    """One video: its hour summaries and excerpts in time order, cited by time."""
     hours = [
         f"[{format_clock(h['start'])}] (summary of hour {h['index'] + 1}) {h['summary']}"
         for h in document.get("hours", []) if h.get("summary") and len(h["sections"]) > 1
     ]  # fmt: skip
-    parts = [f"[{format_clock(e.start)}] {e.text}" for e in excerpts]
+    parts = [f"[{format_clock(e.start)}] {e.text}" for e in sorted(excerpts, key=lambda e: e.start)]
     body = "\n\n".join([*hours, *parts])
     title = document["video"].get("title", "")
     question_text = f"Video: {title}\n\nExcerpts:\n{body}\n\nQuestion: {question}"
     return [Message("system", ASK_SYSTEM), Message("user", question_text)]
 
 
+def prompt_across(question: str, excerpts: Sequence[Excerpt]) -> list[Message]:
+    """Several videos: each excerpt headed by its video's title and time."""
+    body = "\n\n".join(f"[{e.title} @ {format_clock(e.start)}] {e.text}" for e in excerpts)
+    question_text = f"Excerpts:\n{body}\n\nQuestion: {question}"
+    return [Message("system", ASK_ALL_SYSTEM), Message("user", question_text)]
+
+
 def check_citations(
-    text: str, video: VideoInfo, excerpts: Sequence[Excerpt],
+    text: str, video: VideoInfo | Mapping[str, VideoInfo], excerpts: Sequence[Excerpt],
     hours: Sequence[tuple[float, float]] = (),
 ) -> tuple[list[Citation], list[str]]:  # fmt: skip
-    """Every ``[clock]`` the model wrote, matched by seconds against the ranges it was
-    given (the excerpts, then the hour summaries): kept with a link to that moment, or
-    dropped when it falls in none of them."""
+    """Every citation the model wrote, matched by video and seconds against the ranges it
+    was given (the excerpts, then one video's hour summaries): kept with a link to that
+    moment, or dropped when it falls in none of them."""
+    videos = {video.id: video} if isinstance(video, VideoInfo) else dict(video)
     cited: list[Citation] = []
     dropped: list[str] = []
-    for clock in _CITATION.findall(text):
+    for title, clock in _CITATION.findall(text):
         at = seconds_of(clock)
-        given = next(((e.start, e.end) for e in excerpts if e.start <= at < e.end), None)
-        given = given or next(((a, b) for a, b in hours if a <= at < b), None)
-        if given is None:
-            dropped.append(f"[{clock}]")
+        named = title.strip().lower()
+        candidates = [e for e in excerpts if e.start <= at < e.end and (
+            not named or e.title.strip().lower() == named or len(videos) == 1)]  # fmt: skip
+        if named and not candidates:  # a title shortened or paraphrased: its start will do
+            candidates = [e for e in excerpts if e.start <= at < e.end
+                          and e.title.strip().lower().startswith(named[:20])]  # fmt: skip
+        match = candidates[0] if candidates else None
+        if match is None and len(videos) == 1:
+            span = next(((a, b) for a, b in hours if a <= at < b), None)
+            if span is not None:
+                match = Excerpt(span[0], span[1], "", "", next(iter(videos)))
+        if match is None:
+            dropped.append(f"[{title.strip() + ' @ ' if title else ''}{clock}]")
             continue
-        url = next((e.url for e in excerpts if e.start == at), "") or timestamp_url(video, at)
-        citation = Citation(video.id, at, given[1], url)
+        video_id = match.video_id or next(iter(videos))
+        url = match.url if match.start == at and match.url else timestamp_url(videos[video_id], at)
+        citation = Citation(video_id, at, match.end, url)
         if citation not in cited:
             cited.append(citation)
     return cited, dropped
 
 
-async def ask(library: Library, video_id: str, question: str, settings: Settings) -> Answer:
-    """Answer ``question`` from the video ``video_id`` of ``library``."""
+async def ask(
+    library: Library, video_id: str | Sequence[str] | None, question: str,
+    settings: Settings, *, components: RunComponents | None = None,
+) -> Answer:  # fmt: skip
+    """Answer ``question`` from one video, several, or (None) the whole library.
+    ``components`` shared by a long-lived process are used and left open."""
     from yttl.factory import build_components
 
-    document = library.document(video_id)
-    excerpts = _excerpts(library, video_id, question, document)
-    if not excerpts:  # nothing in the video touches the question: no call, no guess
-        return Answer(f"The video does not seem to say: no part of it mentions "
+    videos = [video_id] if isinstance(video_id, str) else list(video_id) if video_id else None
+    documents = {v: library.document(v) for v in videos or ()}  # an unknown id: InputError
+    excerpts = _excerpts(library, question, videos, documents)
+    where = "the video" if videos and len(videos) == 1 else "the library"
+    if not excerpts:  # nothing touches the question: no call, no guess
+        if videos is None and library.is_empty():
+            raise InputError(f"the library at {library.path} is empty",
+                             hint="summarize a video, or yttl library import DIR")  # fmt: skip
+        return Answer(f"{where.capitalize()} does not seem to say: no part of it mentions "
                       f"{question!r}.", False, ())  # fmt: skip
-    video = _video_of(document)
-    components = await asyncio.to_thread(build_components, settings)  # may load a model
+    single = documents[videos[0]] if videos and len(videos) == 1 else None
+    own = components is None
+    if components is None:
+        components = await asyncio.to_thread(build_components, settings)  # may load a model
     llm = components.llm
     assert llm is not None, "ask needs an LLM provider"
     try:
-        messages = prompt(question, document, excerpts)
+        messages = (prompt(question, single, excerpts) if single is not None
+                    else prompt_across(question, excerpts))  # fmt: skip
         completion = await components.lane(llm)(
             "ask", lambda: llm.complete(messages, max_tokens=settings.max_output_tokens)
         )
     finally:
-        await components.aclose()
+        if own:
+            await components.aclose()
     text = completion.text.strip()
+    by_id = {v: video_of(d) for v, d in documents.items()}
+    sources = tuple(excerpts)
     if NOT_IN_VIDEO in text:
-        closest = tuple(Citation(video.id, e.start, e.end, e.url) for e in excerpts)
-        return Answer("The video does not seem to say; the closest parts are at "
+        closest = tuple(Citation(e.video_id, e.start, e.end, e.url) for e in excerpts)
+        return Answer(f"{where.capitalize()} does not seem to say; the closest parts are at "
                       + ", ".join(format_clock(e.start) for e in excerpts) + ".", False,
-                      closest)  # fmt: skip
-    hours = [(float(h["start"]), float(h["end"])) for h in document.get("hours", [])
+                      closest, (), sources)  # fmt: skip
+    hours = [(float(h["start"]), float(h["end"])) for h in (single or {}).get("hours", [])
              if h.get("summary") and len(h["sections"]) > 1]  # fmt: skip
-    cited, dropped = check_citations(text, video, excerpts, hours)
-    return Answer(text, True, tuple(cited), tuple(dropped))
+    cited, dropped = check_citations(text, by_id, excerpts, hours)
+    return Answer(text, True, tuple(cited), tuple(dropped), sources)

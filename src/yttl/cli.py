@@ -45,7 +45,7 @@ __all__ = [
 
 logger = logging.getLogger("yttl")
 LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
-SUBCOMMANDS = ("config", "mcp", *LIBRARY_COMMANDS)
+SUBCOMMANDS = ("config", "mcp", "serve", *LIBRARY_COMMANDS)
 COMMANDS_HELP = """commands (each has its own --help):
   yttl search QUERY            find the moments that discuss something
   yttl list                    the videos in the library
@@ -54,6 +54,7 @@ COMMANDS_HELP = """commands (each has its own --help):
   yttl library import DIR      take in the JSON outputs of earlier runs
   yttl config show|path|suggest  settings, where they come from, advice for this machine
   yttl mcp                     the library as MCP tools on stdio (for AI assistants)
+  yttl serve [--port N] [--open]  the library, search, questions and jobs in the browser
 """
 
 
@@ -308,6 +309,69 @@ def _mcp_command(argv: Sequence[str], console: Console) -> int:
     return EXIT_OK
 
 
+def _serve_command(argv: Sequence[str], console: Console) -> int:
+    """``yttl serve``: run options given to it are the defaults of its jobs."""
+    from yttl.config import config_path
+
+    profiles = _profile_names(argv)
+    parser = build_parser(profiles)
+    parser.prog, parser.usage = "yttl serve", "yttl serve [--port N] [--open] [OPTIONS]"
+    parser.description = (
+        "The library, search, questions and jobs in the browser, and the "
+        "API of the browser extension. Run options are its jobs' defaults."
+    )
+    parser.epilog = None
+    add = parser.add_argument_group("serve").add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    add("--port", type=int, metavar="N", help="port (default: 8765; 0 picks a free one)")
+    add("--allow-remote", action="store_true", help="allow a --host other than loopback")
+    add("--allow-host", action="append", metavar="NAME", default=[],
+        help="another name the Host header may carry (a reverse proxy's); repeatable")  # fmt: skip
+    add("--allow-origin", action="append", metavar="ORIGIN", default=[],
+        help="a web origin that may call the API (CORS); repeatable")  # fmt: skip
+    add("--new-token", action="store_true", help="make a new token (ends every session)")
+    add("--print-token", action="store_true", help="print the token and exit")
+    ns = parser.parse_intermixed_args(list(argv))
+    if ns.sources:
+        raise UsageError(f"yttl serve takes no SOURCE ({ns.sources[0]!r}); submit jobs in "
+                         "the browser or with POST /api/v1/jobs")  # fmt: skip
+    flags = _flags(ns, profiles)
+    for key in ("host", "port", "allow_remote", "allow_host", "allow_origin", "new_token",
+                "print_token", "open"):  # fmt: skip
+        flags.pop(key, None)
+    if ns.allow_origin:
+        flags["serve_allowed_origins"] = tuple(ns.allow_origin)
+    if ns.allow_host:
+        flags["serve_allowed_hosts"] = tuple(ns.allow_host)
+    if ns.port is not None:
+        flags["serve_port"] = ns.port
+    flags.update(open=False, quiet=True)
+    settings, origins = load_settings(flags, config_file=ns.config)
+    _configure_logging(console, settings)
+    token_file = config_path().parent / "serve-token"
+    if ns.print_token:
+        from yttl.serve.tokens import load_token
+
+        print(load_token(token_file, rotate=ns.new_token))
+        return EXIT_OK
+    if origins.get("output_dir", "default") == "default":
+        import platformdirs
+
+        settings = dataclasses.replace(
+            settings, output_dir=str(Path(platformdirs.user_data_dir("yttl")) / "outputs")
+        )
+    try:
+        from yttl.serve import ServeOptions, run_server
+    except ImportError as exc:
+        raise UsageError("yttl serve needs its extra",
+                         hint="pip install -e '.[serve]' in yttl's checkout") from exc  # fmt: skip
+    options = ServeOptions(ns.host, settings.serve_port, bool(ns.open), ns.allow_remote,
+                           ns.new_token, token_file)  # fmt: skip
+    run_server(settings, options, lambda line: console.print(line, highlight=False, markup=False,
+                                                             soft_wrap=True))  # fmt: skip
+    return EXIT_OK
+
+
 def _config_command(argv: Sequence[str], console: Console) -> int:
     from yttl.config import config_path, toml_value
     from yttl.redaction import redacted
@@ -422,6 +486,8 @@ def _subcommand(command: str, argv: list[str], console: Console) -> int:
             return _config_command(argv[1:], console)
         if command == "mcp":
             return _mcp_command(argv[1:], console)
+        if command == "serve":
+            return _serve_command(argv[1:], console)
         from yttl.library_commands import run_library_command
 
         return run_library_command(argv, console, _ArgumentParser)

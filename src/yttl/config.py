@@ -132,6 +132,11 @@ class Settings:
     report_json: str | None = None
     verbose: bool = False
     quiet: bool = False
+    # yttl serve
+    serve_port: int = 8765
+    serve_allowed_origins: tuple[str, ...] = ()  # web origins that may call the API (CORS)
+    serve_allowed_hosts: tuple[str, ...] = ()  # Host names beside the loopback ones
+    serve_max_jobs: int = 4  # jobs running at once; the rest wait in the queue
     profiles: dict[str, Profile] = field(default_factory=dict)
 
     def problems(self) -> list[tuple[str, str]]:
@@ -150,7 +155,8 @@ class Settings:
         for name in ("max_concurrent_llm", "max_concurrent_whisper", "retry_max_attempts",
                      "max_concurrent_videos", "max_videos", "breaker_window",
                      "breaker_min_calls", "context_tokens", "max_output_tokens", "beam_size",
-                     "local_llm_instances", "local_llm_threads", "memory_limit_mb"):  # fmt: skip
+                     "local_llm_instances", "local_llm_threads", "memory_limit_mb",
+                     "serve_max_jobs"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 1:
                 found.append((name, f"must be at least 1, not {value}"))
@@ -164,6 +170,8 @@ class Settings:
             found.append(("breaker_failure_rate", "must be above 0 and at most 1"))
         if self.ray_whisper_gpus < 0:
             found.append(("ray_whisper_gpus", f"must not be negative, not {self.ray_whisper_gpus}"))
+        if not 0 <= self.serve_port <= 65535:
+            found.append(("serve_port", f"must be a port from 0 to 65535, not {self.serve_port}"))
         if self.retry_base_delay < 0:
             found.append(("retry_base_delay", f"must not be negative, not {self.retry_base_delay}"))
         return found

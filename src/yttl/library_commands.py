@@ -37,7 +37,19 @@ def _ask(ns: argparse.Namespace, console: Console) -> int:
 
     from yttl.ask import ask
 
-    answer = asyncio.run(ask(_open(ns), ns.id, " ".join(ns.question), _settings(ns)))
+    words = list(ns.words)
+    if ns.all and ns.video:
+        raise UsageError("give --all or --video, not both", hint="see yttl ask --help")
+    if ns.all or ns.video:
+        videos = None if ns.all else list(ns.video)
+    elif len(words) >= 2:
+        videos = [words.pop(0)]
+    else:
+        raise UsageError("give a video ID and a question, or --all QUESTION",
+                         hint="see yttl ask --help")  # fmt: skip
+    if not words:
+        raise UsageError("no question given", hint="see yttl ask --help")
+    answer = asyncio.run(ask(_open(ns), videos, " ".join(words), _settings(ns)))
     if ns.json:
         print(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -142,9 +154,14 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
     elif command == "list":
         parser.add_argument("--json", action="store_true")
     elif command == "ask":
-        parser.add_argument("id", metavar="ID")
-        parser.add_argument("question", nargs="+", metavar="QUESTION")
-        parser.add_argument("--json", action="store_true")
+        parser.usage = ("yttl ask ID QUESTION | yttl ask --all QUESTION | "
+                        "yttl ask --video ID [--video ID ...] QUESTION")  # fmt: skip
+        parser.add_argument("words", nargs="+", metavar="[ID] QUESTION")
+        parser.add_argument("--all", action="store_true", help="ask the whole library")
+        parser.add_argument("--video", action="append", metavar="ID",
+                            help="ask these videos (repeatable)")  # fmt: skip
+        parser.add_argument("--json", action="store_true",
+                            help="{answer, citations, sources} as JSON")  # fmt: skip
         parser.add_argument("-lp", "--llm-provider", help="the LLM to ask (default: configured)")
         parser.add_argument("-om", "--openai-model")
         parser.add_argument("-ou", "--openai-base-url")

@@ -48,7 +48,7 @@ class Library:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
+            with self.connect() as db:
                 self.fts = fts5_available(db) if full_text is None else full_text
                 migrate(db, self.path, self.fts)
         except (OSError, sqlite3.Error) as exc:
@@ -60,7 +60,7 @@ class Library:
             logger.warning("this SQLite has no FTS5: search scans the library instead")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.create_function("yttl_words", 1, index_words, deterministic=True)
@@ -84,7 +84,7 @@ class Library:
         video = document["video"]
         summarizer = document.get("summarizer") or {}
         texts = _section_texts(document, segments)
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time, for as short as can be
             try:
                 db.execute("DELETE FROM sections WHERE video_id = ?", (video["id"],))
@@ -161,7 +161,7 @@ class Library:
         if not terms:
             return []
         words = ["".join(t) if UNSPACED.search("".join(t)) else " ".join(t) for t in terms]
-        with self._connect() as db:
+        with self.connect() as db:
             if self.fts:
                 match = quote_query(query, any_word=any_word)
                 hits = search_fts(db, match, limit, video)
@@ -171,12 +171,12 @@ class Library:
             return search_scan(db, words, limit, video, any_word)
 
     def is_empty(self) -> bool:
-        with self._connect() as db:
+        with self.connect() as db:
             return db.execute("SELECT 1 FROM videos LIMIT 1").fetchone() is None
 
     def videos(self) -> list[dict[str, Any]]:
         """Every video, newest first: what ``yttl list --json`` prints."""
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute(
                 "SELECT v.id, v.title, v.url, v.duration, v.model, v.recorded, COUNT(s.id), "
                 "v.channel, v.upload_date, v.status, v.source FROM videos v "
@@ -188,7 +188,7 @@ class Library:
 
     def media(self, video_id: str) -> Path | None:
         """The local file a video was made from, if it was and it is still there."""
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute("SELECT url, source FROM videos WHERE id = ?", (video_id,)).fetchone()
         if row is None or row[1] != "file" or not str(row[0] or "").startswith("file:"):
             return None
@@ -198,7 +198,7 @@ class Library:
         return path if path.is_file() else None
 
     def document(self, video_id: str) -> dict[str, Any]:
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute("SELECT document FROM videos WHERE id = ?", (video_id,)).fetchone()
         if row is None:
             raise InputError(f"no video {video_id!r} in the library",
@@ -208,7 +208,7 @@ class Library:
 
     def transcript(self, video_id: str, start: float = 0.0,
                    end: float | None = None) -> list[TranscriptSegment]:  # fmt: skip
-        with self._connect() as db:
+        with self.connect() as db:
             if db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
                 raise InputError(f"no video {video_id!r} in the library", hint="see yttl list")
             rows = db.execute(

@@ -1,0 +1,50 @@
+"""The Starlette app of ``yttl serve``: the pages, the API, the vendored static files,
+all behind ``SecurityMiddleware``; jobs left unfinished by a previous run resume at
+start-up."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from yttl.config import Settings
+from yttl.library import Library
+from yttl.library.jobs import JobStore
+from yttl.serve.api import api_routes
+from yttl.serve.jobs import JobManager
+from yttl.serve.pages import login_page, page_routes
+from yttl.serve.security import Guard, SecurityMiddleware
+from yttl.serve.state import ServerState
+
+__all__ = ["build_app"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
+    """The app for ``settings`` (whose run options are the defaults of its jobs)."""
+    jobs = JobManager(settings, JobStore(library))
+    state = ServerState(settings, library, jobs, guard, Path(settings.output_dir))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await jobs.start()
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = Starlette(
+        routes=[*api_routes(), *page_routes(),
+                Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        middleware=[Middleware(SecurityMiddleware, guard=guard, login_page=login_page)],
+        lifespan=lifespan,
+    )  # fmt: skip
+    app.state.yttl = state
+    return app
