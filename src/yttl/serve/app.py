@@ -5,6 +5,7 @@ start-up."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,7 +29,9 @@ STATIC = Path(__file__).parent / "static"
 
 
 def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
-    """The app for ``settings`` (whose run options are the defaults of its jobs)."""
+    """The app for ``settings`` (whose run options are the defaults of its jobs); its jobs
+    record into ``library``."""
+    settings = dataclasses.replace(settings, library=True, library_path=str(library.path))
     jobs = JobManager(settings, JobStore(library))
     state = ServerState(settings, library, jobs, guard, Path(settings.output_dir))
 

@@ -207,14 +207,12 @@ class JobManager:
             run = await run_sources(job.sources, settings, stop=stop, components=components,
                                     observe=lambda _: contextlib.nullcontext(observer))  # fmt: skip
             job.status = _overall([o.status for o in run.outcomes])
+            if job.id in self._cancelled:  # the batch wrote what it finished, then ended
+                self._mark_cancelled(job)
         except asyncio.CancelledError:
             if job.id not in self._cancelled:  # the server is stopping: resume it next time
                 raise
-            self._cancelled.discard(job.id)
-            job.status, job.error = "cancelled", "cancelled"
-            for state in job.videos:
-                if state.get("status") == "running":
-                    state["status"] = "cancelled"
+            self._mark_cancelled(job)
         except YttlError as exc:
             job.status, job.error = "failed", error_line(exc)
         except Exception as exc:
@@ -222,6 +220,13 @@ class JobManager:
             job.status, job.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         await asyncio.to_thread(self.store.save, job)
         self.emit(job, "done", job.as_dict())
+
+    def _mark_cancelled(self, job: JobRecord) -> None:
+        self._cancelled.discard(job.id)
+        job.status, job.error = "cancelled", "cancelled"
+        for state in job.videos:
+            if state.get("status") in ("running", "interrupted"):
+                state["status"] = "cancelled"
 
     def emit(self, job: JobRecord, kind: str, data: dict[str, Any]) -> None:
         for queue in self._listeners.get(job.id, []):

@@ -150,7 +150,8 @@ class SecurityMiddleware:
                 return _refuse(api, "an extension must send its bearer token")
             if not by_bearer and headers.get("sec-fetch-site") == "cross-site":
                 return _refuse(api, "a cross-site request may not change anything here")
-            if api and method in ("POST", "PUT", "PATCH"):
+            has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+            if api and method in ("POST", "PUT", "PATCH") and has_body:
                 kind = headers.get("content-type", "").split(";")[0].strip().lower()
                 if kind != "application/json":
                     return JSONResponse({"error": "the API takes application/json bodies"},
