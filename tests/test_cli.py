@@ -348,12 +348,12 @@ def test_ytdlp_pass_through_options() -> None:
 
 
 def test_yt_dlp_option_values_are_parsed_as_json_when_they_are(clean_env: dict[str, str]) -> None:
-    from yttl.cli import _flags, build_parser
+    from yttl.arguments import build_parser, flags_of
 
     ns = build_parser().parse_intermixed_args(
         ["x", "--yt-dlp-option", "socket_timeout=30", "--yt-dlp-option", "format=bestaudio"]
     )
-    flags = _flags(ns, [])
+    flags = flags_of(ns, [])
     assert flags["yt_dlp_options"] == {"socket_timeout": 30, "format": "bestaudio"}
     result = run_yttl(["x", "--yt-dlp-option", "novalue"], clean_env)
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr
