@@ -24,6 +24,7 @@ BENCHMARKS = {
     "library": ["benchmarks.bench_library"],
     "readable": ["benchmarks.bench_readable"],
     "outages": ["benchmarks.bench_outages"],
+    "serve": ["benchmarks.bench_serve"],
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS_HELP = """commands (each has its own --help):
   yttl config show|path|suggest  settings, where they come from, advice for this machine
   yttl mcp                     the library as MCP tools on stdio (for AI assistants)
   yttl serve [--port N] [--open]  the library, search, questions and jobs in the browser
+  yttl extension install|doctor  pair the browser extension with yttl serve
 """
 
 

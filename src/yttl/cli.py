@@ -34,7 +34,12 @@ from yttl.exitcodes import (
 )
 from yttl.messages import print_error
 from yttl.redaction import known_secrets, redact
-from yttl.subcommands import config_command, mcp_command, serve_command
+from yttl.subcommands import (
+    config_command,
+    extension_command,
+    mcp_command,
+    serve_command,
+)
 
 __all__ = [
     "EXIT_FAILED",
@@ -49,7 +54,7 @@ __all__ = [
 
 logger = logging.getLogger("yttl")
 LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
-SUBCOMMANDS = ("config", "mcp", "serve", *LIBRARY_COMMANDS)
+SUBCOMMANDS = ("config", "mcp", "serve", "extension", *LIBRARY_COMMANDS)
 
 
 class _RedactSecrets(logging.Filter):
@@ -121,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(argv: list[str], console: Console) -> int:
     command = argv[0] if argv else ""
-    if command in SUBCOMMANDS and not Path(command).exists():
+    if command in SUBCOMMANDS and not Path(command).is_file():
         return _subcommand(command, argv, console)
     profiles = profile_names(argv)
     ns = build_parser(profiles).parse_intermixed_args(attach_item_specs(argv))
@@ -141,6 +146,8 @@ def _subcommand(command: str, argv: list[str], console: Console) -> int:
             return mcp_command(argv[1:], console, _configure_logging)
         if command == "serve":
             return serve_command(argv[1:], console, _configure_logging)
+        if command == "extension":
+            return extension_command(argv[1:], console)
         from yttl.library_commands import run_library_command
 
         return run_library_command(argv, console, ArgumentParser)

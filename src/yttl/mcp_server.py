@@ -27,6 +27,7 @@ from yttl.render.links import format_clock
 
 if TYPE_CHECKING:
     from yttl.batch import VideoOutcome
+    from yttl.factory import RunComponents
     from yttl.sources.playlists import BatchEntry
 
 P = ParamSpec("P")
@@ -128,8 +129,28 @@ def _checked_async(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable
     return call
 
 
+class _Shared:
+    """One set of components for every call of the server, built off the loop the first
+    time it is needed (a local model may load): the providers' budgets and breakers last
+    as long as the server does."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._built: RunComponents | None = None
+        self._lock = asyncio.Lock()
+
+    async def for_run(self, stop: asyncio.Event | None = None) -> RunComponents:
+        from yttl.factory import build_components
+
+        async with self._lock:
+            if self._built is None:
+                self._built = await asyncio.to_thread(build_components, self._settings)
+        return self._built.for_run(stop or asyncio.Event(), self._settings)
+
+
 def build_server(settings: Settings) -> MCPServer:
     server: MCPServer = MCPServer("yttl", version=__version__, instructions=INSTRUCTIONS)
+    shared = _Shared(settings)
 
     def library() -> Library:
         return Library(library_path(settings))
@@ -178,28 +199,34 @@ def build_server(settings: Settings) -> MCPServer:
 
     @server.tool()
     @_checked_async
-    async def ask(video_id: str, question: str) -> dict[str, Any]:
-        """An answer to the question from that video, with the times it cites, or a
-        statement that the video does not contain it."""
+    async def ask(question: str, video_id: str | None = None) -> dict[str, Any]:
+        """An answer to the question from one video (video_id) or the whole library, with
+        the moments it cites (each checked against what the answer was drawn from), or a
+        statement that the videos do not contain it."""
         from yttl.ask import ask as answer
 
         if not question.strip():
             raise _refuse("question is empty")
-        return (await answer(library(), video_id, question, settings)).as_dict()
+        components = await shared.for_run()
+        return (await answer(library(), video_id or None, question, settings,
+                             components=components)).as_dict()  # fmt: skip
 
     @server.tool()
     @_checked_async
     async def summarize(source: str, ctx: Context[Any]) -> dict[str, Any]:
         """Summarize a video (a URL, a media file path, or a yt-dlp info.json) and add it
         to the library; progress comes as notifications."""
-        from yttl.jobs import run_sources
+        from yttl.jobs import local_sources_exist, run_sources
 
         if not source.strip():
             raise _refuse("source is empty: give a URL, a media file or an info.json")
+        local_sources_exist([source])  # before any model is loaded or fetched
         progress = _Progress(ctx)
-        # Model loading and downloads run off this loop (in jobs), so other tools answer.
+        # Model loading and downloads run off this loop, so other tools answer meanwhile.
         observer = _BatchProgress(progress)
-        run = await run_sources([source], settings, stop=asyncio.Event(),
+        stop = asyncio.Event()
+        components = await shared.for_run(stop)
+        run = await run_sources([source], settings, stop=stop, components=components,
                                 observe=lambda _: contextlib.nullcontext(observer))  # fmt: skip
         await progress.flush()
         outcome = run.outcomes[0]

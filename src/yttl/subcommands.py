@@ -17,7 +17,7 @@ from yttl.config import Settings, load_settings
 from yttl.errors import UsageError
 from yttl.exitcodes import EXIT_OK
 
-__all__ = ["config_command", "mcp_command", "serve_command"]
+__all__ = ["config_command", "extension_command", "mcp_command", "serve_command"]
 
 Logging = Callable[[Console, Settings], None]
 
@@ -170,4 +170,34 @@ def _suggest(ns: argparse.Namespace, console: Console) -> int:
     )
     for item in suggest(hardware, duration, provider):
         print(f"{item.key} = {json.dumps(item.value)}  # {item.reason}")
+    return EXIT_OK
+
+
+def extension_command(argv: Sequence[str], console: Console) -> int:
+    """``yttl extension install [--browser B] | doctor``: pair the browser extension."""
+    from yttl import extension
+
+    parser = ArgumentParser(prog="yttl extension", allow_abbrev=False,
+                            description="Pair the browser extension with yttl serve.")  # fmt: skip
+    parser.add_argument("action", choices=("install", "doctor"))
+    parser.add_argument("--browser", action="append", choices=(*extension.BROWSERS, "all"),
+                        help="the browser(s) to register the host with (default: all)")  # fmt: skip
+    parser.add_argument("--manifest-dir", type=Path, metavar="DIR",
+                        help="write the host manifest here (a browser profile's own)")  # fmt: skip
+    ns = parser.parse_args(list(argv))
+    if ns.action == "doctor":
+        checks = extension.doctor(ns.manifest_dir)
+        for check in checks:
+            mark = "ok " if check.ok else "MISSING"
+            print(f"{mark:8}{check.what}" + ("" if check.ok else f"\n        -> {check.fix}"))
+        host = checks[0].ok and any(c.ok for c in checks if "host manifest" in c.what)
+        return EXIT_OK if host else 1  # the server may well start later, by the host
+    browsers = list(extension.BROWSERS) if not ns.browser or "all" in ns.browser else ns.browser
+    for path in extension.install(browsers, ns.manifest_dir):
+        print(f"wrote {path}")
+    folder = extension.extension_dir()
+    print("next: load the extension" + (f" from {folder}" if folder else "") + ": Chrome or "
+          "Chromium, chrome://extensions, Developer mode, Load unpacked; Firefox, "
+          "about:debugging, This Firefox, Load Temporary Add-on (its manifest.json). It then "
+          "finds yttl serve by itself, starting it when needed.")  # fmt: skip
     return EXIT_OK

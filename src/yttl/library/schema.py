@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, status TEXT NOT NULL,
     sources TEXT NOT NULL, options TEXT NOT NULL, videos TEXT NOT NULL, error TEXT);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+CREATE INDEX IF NOT EXISTS videos_recorded ON videos(recorded);
 """
 
 

@@ -174,17 +174,45 @@ class Library:
         with self.connect() as db:
             return db.execute("SELECT 1 FROM videos LIMIT 1").fetchone() is None
 
-    def videos(self) -> list[dict[str, Any]]:
-        """Every video, newest first: what ``yttl list --json`` prints."""
+    def videos(self, *, limit: int | None = None, offset: int = 0, channel: str | None = None,
+               status: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Videos, newest first (what ``yttl list --json`` prints): all, or a page of
+        them, of one channel or status."""
+        where, args = self._filters(channel, status)
+        page = " LIMIT ? OFFSET ?" if limit is not None else ""
         with self.connect() as db:
             rows = db.execute(
-                "SELECT v.id, v.title, v.url, v.duration, v.model, v.recorded, COUNT(s.id), "
-                "v.channel, v.upload_date, v.status, v.source FROM videos v "
-                "LEFT JOIN sections s ON s.video_id = v.id GROUP BY v.id ORDER BY v.recorded DESC"
-            ).fetchall()
+                "SELECT v.id, v.title, v.url, v.duration, v.model, v.recorded, "
+                "(SELECT COUNT(*) FROM sections s WHERE s.video_id = v.id), "
+                f"v.channel, v.upload_date, v.status, v.source FROM videos v {where} "
+                f"ORDER BY v.recorded DESC{page}",
+                [*args, *((limit, offset) if limit is not None else ())],
+            ).fetchall()  # fmt: skip
         return [{"id": r[0], "title": r[1], "url": r[2], "duration": r[3], "model": r[4],
                  "recorded": r[5], "sections": r[6], "channel": r[7], "upload_date": r[8],
                  "status": r[9] or "ok", "source": r[10]} for r in rows]  # fmt: skip
+
+    def count(self, *, channel: str | None = None, status: str | None = None) -> int:
+        where, args = self._filters(channel, status)
+        with self.connect() as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM videos v {where}", args).fetchone()[0])
+
+    def channels(self) -> list[str]:
+        with self.connect() as db:
+            rows = db.execute("SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL "
+                              "ORDER BY channel").fetchall()  # fmt: skip
+        return [r[0] for r in rows]
+
+    @staticmethod
+    def _filters(channel: str | None, status: str | None) -> tuple[str, list[str]]:
+        clauses, args = [], []
+        if channel is not None:
+            clauses.append("v.channel = ?")
+            args.append(channel)
+        if status is not None:
+            clauses.append("coalesce(v.status, 'ok') = ?")
+            args.append(status)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def media(self, video_id: str) -> Path | None:
         """The local file a video was made from, if it was and it is still there."""

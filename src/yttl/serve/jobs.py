@@ -17,7 +17,7 @@ from yttl.batch import VideoOutcome
 from yttl.config import Settings
 from yttl.errors import UsageError, YttlError
 from yttl.factory import RunComponents, build_components
-from yttl.jobs import run_sources
+from yttl.jobs import local_sources_exist, run_sources
 from yttl.library.jobs import JobRecord, JobStore
 from yttl.messages import error_line
 from yttl.sources.playlists import BatchEntry
@@ -203,6 +203,7 @@ class JobManager:
         stop = asyncio.Event()
         try:
             settings = job_settings(self.settings, job.options)
+            local_sources_exist(job.sources)  # before any model is loaded or fetched
             components = (await self._components_for(settings)).for_run(stop, settings)
             run = await run_sources(job.sources, settings, stop=stop, components=components,
                                     observe=lambda _: contextlib.nullcontext(observer))  # fmt: skip

@@ -72,15 +72,29 @@ async def login(request: Request) -> Response:
     return response
 
 
+PAGE_SIZE = 100
+
+
 async def library_page(request: Request) -> Response:
-    videos = await asyncio.to_thread(_state(request).library.videos)
+    library = _state(request).library
     channel = request.query_params.get("channel") or None
     status = request.query_params.get("status") or None
-    channels = sorted({v["channel"] for v in videos if v["channel"]})
-    shown = [v for v in videos if (channel is None or v["channel"] == channel)
-             and (status is None or v["status"] == status)]  # fmt: skip
-    return _render("library.html.j2", videos=shown, total=len(videos), channels=channels,
-                   channel=channel, status=status, nav="library")  # fmt: skip
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+
+    def read() -> tuple[list[dict[str, Any]], int, int, list[str]]:
+        shown = library.videos(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, channel=channel,
+                               status=status)  # fmt: skip
+        return shown, library.count(channel=channel, status=status), library.count(), \
+            library.channels()  # fmt: skip
+
+    videos, matching, total, channels = await asyncio.to_thread(read)
+    pages = max(1, -(-matching // PAGE_SIZE))
+    return _render("library.html.j2", videos=videos, total=total, matching=matching,
+                   channels=channels, channel=channel, status=status, page=page, pages=pages,
+                   nav="library")  # fmt: skip
 
 
 def _player(document: dict[str, Any]) -> dict[str, str] | None:

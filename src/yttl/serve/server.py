@@ -13,6 +13,7 @@ from pathlib import Path
 from yttl.config import Settings, library_path
 from yttl.errors import UsageError
 from yttl.serve.security import Guard, allowed
+from yttl.serve.state_file import clear_state, write_state
 from yttl.serve.tokens import load_token
 
 __all__ = ["ServeOptions", "login_url", "run_server"]
@@ -84,5 +85,9 @@ def run_server(settings: Settings, options: ServeOptions,
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
                             timeout_graceful_shutdown=5)  # fmt: skip
     server = uvicorn.Server(config)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve(sockets=[sock]))
+    write_state(url.split("/?token=")[0])  # for the extension's host and doctor
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        clear_state()

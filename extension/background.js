@@ -1,0 +1,134 @@
+// yttl extension, background worker: the only part that talks to `yttl serve` (content
+// scripts are bound by the page's origin). Pairing comes from the options page, or from
+// the native messaging host `yttl extension install` registers, which starts the server
+// when it is not running and hands over its URL and token.
+"use strict";
+
+const api = globalThis.browser ?? globalThis.chrome;
+const HOST = "org.yttl.serve";
+const YOUTUBE_LINKS = ["https://www.youtube.com/watch*", "https://youtu.be/*",
+  "https://m.youtube.com/watch*", "https://www.youtube.com/shorts/*"];
+
+class YttlError extends Error {
+  constructor(message, kind) { super(message); this.kind = kind; }
+}
+
+async function pairing() {
+  const stored = await api.storage.local.get(["server", "token"]);
+  if (stored.server && stored.token) return {server: stored.server.replace(/\/+$/, ""), token: stored.token};
+  return pairNatively();
+}
+
+async function pairNatively() {
+  let answer;
+  try {
+    answer = await api.runtime.sendNativeMessage(HOST, {command: "pair"});
+  } catch (error) {
+    throw new YttlError("Not paired with yttl serve: run `yttl extension install` once, or " +
+      "open the extension's options and paste the server URL and token (yttl serve --print-token).", "unpaired");
+  }
+  if (!answer || !answer.url || !answer.token) {
+    throw new YttlError((answer && answer.error) || "The yttl host gave no server: run `yttl serve` and try again.", "unpaired");
+  }
+  const paired = {server: answer.url.replace(/\/+$/, ""), token: answer.token};
+  await api.storage.local.set({...paired, pairedBy: "native"});
+  return paired;
+}
+
+async function call(path, options = {}) {
+  let {server, token} = await pairing();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let response;
+    try {
+      response = await fetch(server + "/api/v1" + path, {
+        method: options.method || "GET",
+        headers: {"Authorization": "Bearer " + token,
+                  ...(options.body ? {"Content-Type": "application/json"} : {})},
+        body: options.body ? JSON.stringify(options.body) : undefined,
+      });
+    } catch (error) {
+      const stored = await api.storage.local.get(["pairedBy"]);
+      if (attempt === 0 && stored.pairedBy === "native") {  // the host can start it again
+        await api.storage.local.remove(["server", "token"]);
+        ({server, token} = await pairNatively());
+        continue;
+      }
+      throw new YttlError(`yttl serve is not running at ${server}: start it with \`yttl serve\`.`, "down");
+    }
+    if (response.status === 401) {
+      throw new YttlError("yttl serve refused the token: pair again in the extension's options " +
+        "(yttl serve --print-token).", "token");
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new YttlError(body.error || `yttl serve answered HTTP ${response.status}.`, "server");
+    return body;
+  }
+}
+
+async function waitForJob(id, onProgress) {
+  for (;;) {
+    const job = await call("/jobs/" + encodeURIComponent(id));
+    if (onProgress) onProgress(job);
+    if (!["queued", "running"].includes(job.status)) return job;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+async function summarize(url, tabId) {
+  const job = await call("/jobs", {method: "POST", body: {sources: [url]}});
+  const done = await waitForJob(job.id, (state) => {
+    if (tabId !== undefined) api.tabs.sendMessage(tabId, {type: "progress", job: state}).catch(() => {});
+  });
+  return done;
+}
+
+const handlers = {
+  async lookup(message) { return call("/lookup?url=" + encodeURIComponent(message.url)); },
+  async video(message) { return call("/videos/" + encodeURIComponent(message.id)); },
+  async start(message) { return call("/jobs", {method: "POST", body: {sources: [message.url]}}); },
+  async job(message) { return call("/jobs/" + encodeURIComponent(message.id)); },
+  async ask(message) {
+    return call("/ask", {method: "POST", body: {question: message.question, video_id: message.videoId}});
+  },
+  async pairing() { return pairing(); },
+  async save(message) {
+    await api.storage.local.set({server: message.server, token: message.token, pairedBy: "options"});
+    return call("/videos").then((videos) => ({ok: true, videos: videos.length}));
+  },
+  async findServer() { await api.storage.local.remove(["server", "token"]); return pairNatively(); },
+};
+
+api.runtime.onMessage.addListener((message, sender, reply) => {
+  const handler = handlers[message && message.type];
+  if (!handler) return false;
+  handler(message, sender).then(
+    (value) => reply({ok: true, value}),
+    (error) => reply({ok: false, error: error.message || String(error), kind: error.kind || "error"}),
+  );
+  return true;  // the reply comes later
+});
+
+function setUpMenus() {
+  api.contextMenus.removeAll(() => {
+    api.contextMenus.create({id: "yttl-summarize-link", title: "Summarize with yttl",
+                             contexts: ["link"], targetUrlPatterns: YOUTUBE_LINKS});
+  });
+}
+api.runtime.onInstalled.addListener(setUpMenus);
+api.runtime.onStartup && api.runtime.onStartup.addListener(setUpMenus);
+
+api.contextMenus.onClicked.addListener((info, tab) => {
+  if (info.menuItemId !== "yttl-summarize-link" || !info.linkUrl) return;
+  summarize(info.linkUrl, tab && tab.id).then(
+    (job) => tab && api.tabs.sendMessage(tab.id, {type: "notice", text: `yttl: ${job.status} — ${info.linkUrl}`}).catch(() => {}),
+    (error) => tab && api.tabs.sendMessage(tab.id, {type: "notice", text: error.message}).catch(() => {}),
+  );
+});
+
+api.action.onClicked.addListener((tab) => {
+  if (tab.url && /youtube\.com\/(watch|shorts)/.test(tab.url)) {
+    api.tabs.sendMessage(tab.id, {type: "toolbar"}).catch(() => {});
+  } else {
+    api.runtime.openOptionsPage();
+  }
+});

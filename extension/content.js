@@ -1,0 +1,219 @@
+// yttl extension, content script on YouTube: a button beside the title that knows whether
+// the video is in the library, a panel with the summary whose timestamps seek the player,
+// and an ask box. YouTube is a single-page app: all of it follows the navigation.
+(function () {
+  "use strict";
+  const api = globalThis.browser ?? globalThis.chrome;
+  const TITLES = ["ytd-watch-metadata h1", "#above-the-fold #title h1", "h1.ytd-watch-metadata",
+    "#title h1", "ytd-video-primary-info-renderer h1", "h1.title"];
+  let current = null;   // the video id the button is for
+  let documentCache = null;
+
+  function send(message) {
+    return new Promise((resolve, reject) => {
+      api.runtime.sendMessage(message, (answer) => {
+        const failure = api.runtime.lastError;
+        if (failure) return reject(new Error("The yttl extension was reloaded: reload this page."));
+        if (!answer) return reject(new Error("No answer from the yttl extension."));
+        answer.ok ? resolve(answer.value) : reject(new Error(answer.error));
+      });
+    });
+  }
+
+  function videoId() {
+    const url = new URL(location.href);
+    if (url.pathname === "/watch") return url.searchParams.get("v");
+    const shorts = url.pathname.match(/^\/shorts\/([A-Za-z0-9_-]{11})/);
+    return shorts ? shorts[1] : null;
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (key === "class") node.className = value; else node.setAttribute(key, value);
+    }
+    for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    return node;
+  }
+
+  function clock(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    const two = (n) => String(n).padStart(2, "0");
+    return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
+  }
+
+  function stamp(seconds) {
+    return el("a", {"href": `#t=${Math.floor(seconds)}`, "data-yttl-t": String(Math.floor(seconds))}, clock(seconds));
+  }
+
+  // -- the button ------------------------------------------------------------------------
+
+  let theButton = null;  // kept even before it has a place in the page
+  function button() { return theButton; }
+
+  function setState(state, label, title) {
+    const b = button();
+    if (!b) return;
+    b.dataset.yttlState = state;
+    b.textContent = label;
+    b.title = title || label;
+  }
+
+  function placeButton() {
+    let b = button();
+    if (!b) {
+      b = theButton = el("button", {"type": "button", "data-yttl": "summarize", "data-yttl-state": "idle"}, "Summarize");
+      b.addEventListener("click", onButton);
+    }
+    const started = Date.now();
+    (function attempt() {
+      const title = TITLES.map((s) => document.querySelector(s)).find(Boolean);
+      if (title) {  // beside the title, whenever it shows up
+        b.classList.remove("yttl-floating");
+        if (b.previousElementSibling !== title) title.insertAdjacentElement("afterend", b);
+        return;
+      }
+      if (Date.now() - started >= 2000 && !b.classList.contains("yttl-floating")) {
+        b.classList.add("yttl-floating");  // YouTube moved its title: float at the top right
+        document.body.append(b);
+      }
+      if (Date.now() - started < 15000) setTimeout(attempt, 150);
+    })();
+    return b;
+  }
+
+  async function refresh() {
+    const id = videoId();
+    if (id === current) return;
+    current = id;
+    documentCache = null;
+    closePanel();
+    if (!id) { if (theButton) theButton.remove(); return; }
+    placeButton();
+    setState("idle", "Summarize", "Summarize this video with yttl");
+    try {
+      const found = await send({type: "lookup", url: location.href});
+      if (current !== id) return;
+      if (found.in_library) setState("ready", "Summary", "Open the summary from your yttl library");
+    } catch (error) {
+      if (current === id) setState("error", "yttl", error.message);
+    }
+  }
+
+  async function onButton() {
+    const b = button(), id = current;
+    if (!b || !id) return;
+    if (b.dataset.yttlState === "ready") return openPanel(id);
+    if (b.dataset.yttlState === "running") return;
+    setState("running", "Summarizing…");
+    showPanel([el("p", {"class": "yttl-muted"}, "Starting…")]);
+    try {
+      const job = await send({type: "start", url: location.href});
+      for (;;) {
+        const state = await send({type: "job", id: job.id});
+        if (current !== id) return;
+        const video = (state.videos || [])[0];
+        if (state.status === "queued" || state.status === "running") {
+          const detail = video ? `${video.phase || video.status}${video.sections_total ? ` — ${video.sections_done}/${video.sections_total}` : ""}` : state.status;
+          setState("running", "Summarizing…", detail);
+          showPanel([el("p", {"class": "yttl-muted"}, `Summarizing: ${detail}`)]);
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          continue;
+        }
+        if ((state.status === "ok" || state.status === "partial") && video && video.video_id) {
+          setState("ready", "Summary");
+          return openPanel(video.video_id);
+        }
+        throw new Error(plainError((video && video.error) || state.error || `the job ended ${state.status}`));
+      }
+    } catch (error) {
+      if (current !== id) return;
+      setState("error", "yttl", error.message);
+      showPanel([el("p", {"class": "yttl-error", "role": "alert"}, error.message)]);
+    }
+  }
+
+  function plainError(text) {
+    if (/captions/i.test(text) && /whisper|model|transcrib/i.test(text)) {
+      return "This video has no captions and no Whisper model is available: install one, or start yttl serve with -wp openai.";
+    }
+    if (/cannot reach|not answered|API key|provider/i.test(text)) return "The summarizer failed: " + text;
+    return text;
+  }
+
+  // -- the panel -------------------------------------------------------------------------
+
+  function closePanel() { const p = document.querySelector("[data-yttl=panel]"); if (p) p.remove(); }
+
+  function showPanel(children) {
+    let panel = document.querySelector("[data-yttl=panel]");
+    if (!panel) {
+      panel = el("section", {"data-yttl": "panel", "aria-label": "yttl summary"});
+      const side = document.querySelector("#secondary-inner, #secondary");
+      if (side) side.prepend(panel); else { panel.classList.add("yttl-floating"); document.body.append(panel); }
+    }
+    const close = el("button", {"type": "button", "class": "yttl-close", "aria-label": "Close"}, "×");
+    close.addEventListener("click", closePanel);
+    panel.replaceChildren(close, ...children);
+    return panel;
+  }
+
+  async function openPanel(id) {
+    try {
+      documentCache = documentCache && documentCache.video.id === id ? documentCache : await send({type: "video", id});
+    } catch (error) {
+      showPanel([el("p", {"class": "yttl-error", "role": "alert"}, error.message)]);
+      return;
+    }
+    const doc = documentCache, parts = [el("h2", {}, doc.video.title)];
+    if (doc.summary) parts.push(el("p", {}, doc.summary));
+    for (const hour of doc.hours || []) {
+      if ((doc.hours || []).length > 1) {
+        parts.push(el("h3", {}, stamp(hour.start), `Hour ${hour.index + 1}`));
+        if (hour.summary && hour.sections.length > 1) parts.push(el("p", {"class": "yttl-muted"}, hour.summary));
+      }
+      for (const section of hour.sections) {
+        const text = section.status === "ok" ? section.summary : section.status === "empty" ? "No speech." : "Not summarized.";
+        parts.push(el("p", {}, stamp(section.start), section.title ? section.title + ": " : "", text));
+      }
+    }
+    const input = el("input", {"type": "text", "placeholder": "Ask this video…", "aria-label": "Question"});
+    const answer = el("div", {"aria-live": "polite"});
+    const form = el("form", {}, input, el("button", {"type": "submit"}, "Ask"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      answer.replaceChildren(el("p", {"class": "yttl-muted"}, "Thinking…"));
+      try {
+        const reply = await send({type: "ask", question: input.value, videoId: id});
+        answer.replaceChildren(el("p", {}, reply.answer),
+          el("p", {}, ...reply.citations.filter((c) => c.video_id === id).map((c) => stamp(c.start))));
+      } catch (error) {
+        answer.replaceChildren(el("p", {"class": "yttl-error", "role": "alert"}, error.message));
+      }
+    });
+    parts.push(form, answer);
+    showPanel(parts);
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a[data-yttl-t]");
+    if (!link) return;
+    event.preventDefault();
+    const video = document.querySelector("video");
+    if (!video) return;
+    video.currentTime = Number(link.dataset.yttlT);
+    const playing = video.play();
+    if (playing && playing.catch) playing.catch(() => {});
+  }, true);
+
+  api.runtime.onMessage.addListener((message) => {
+    if (message.type === "toolbar") onButton();
+    if (message.type === "notice") showPanel([el("p", {}, message.text)]);
+  });
+
+  document.addEventListener("yt-navigate-finish", refresh);
+  window.addEventListener("popstate", refresh);
+  setInterval(refresh, 700);  // any other way the address changes
+  refresh();
+})();
