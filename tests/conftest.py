@@ -68,6 +68,7 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.setenv(name, str(tmp_path / f"user-{name[4:-5].lower()}"))
     for key in [k for k in os.environ if k.startswith("YTTL_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("YTTL_EMBED", "false")  # no model download; embedding tests turn it on
 
 
 @pytest.fixture
@@ -88,6 +89,7 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env["OPENAI_API_KEY"] = "sk-loopback-test-key-0123456789"
     env["COLUMNS"] = "200"
+    env["YTTL_EMBED"] = "false"  # no model download; the embedding tests turn it on
     return env
 
 

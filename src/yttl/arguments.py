@@ -149,6 +149,12 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--no-library", dest="library", action="store_false", default=None,
         help="do not record this run in the searchable library")  # fmt: skip
     add("--library-path", metavar="PATH", help="the library's SQLite file")
+    add("--embed", action=argparse.BooleanOptionalAction, default=None,
+        help="embed each video for search by meaning, after its outputs are written")  # fmt: skip
+    add("--embed-provider", metavar="NAME",
+        help="local (a GGUF model in-process), openai or a profile")  # fmt: skip
+    add("--embed-model", metavar="NAME",
+        help="the embedding model (local: a GGUF path or REPO[:FILE-PATTERN])")  # fmt: skip
 
     add = p.add_argument_group("performance and batches").add_argument
     add("--max-concurrent-llm", type=int, metavar="N", help="LLM calls in flight, whole run")

@@ -122,14 +122,22 @@ def video_of(document: Mapping[str, Any]) -> VideoInfo:
                      video.get("source") or "url")  # fmt: skip
 
 
+Meaning = tuple[str, Any, str | None]  # mode, the question's vector, its model
+
+
 def _excerpts(library: Library, question: str, videos: Sequence[str] | None,
-              documents: dict[str, dict[str, Any]]) -> list[Excerpt]:  # fmt: skip
-    """The sections that bear on the question, best first, from ``videos`` (all: None)."""
+              documents: dict[str, dict[str, Any]],
+              meaning: Meaning = ("words", None, None)) -> list[Excerpt]:  # fmt: skip
+    """The sections that bear on the question, best first, from ``videos`` (all: None);
+    by words and, when the library has vectors, by meaning too."""
+    mode, vector, model = meaning
     if videos is not None and len(videos) == 1:
-        hits = library.search(question, limit=EXCERPTS, video=videos[0], any_word=True)
+        hits = library.search(question, limit=EXCERPTS, video=videos[0], any_word=True,
+                              mode=mode, vector=vector, model=model)  # fmt: skip
     else:
         wanted = set(videos) if videos is not None else None
-        found = library.search(question, limit=EXCERPTS_ACROSS * 4, any_word=True)
+        found = library.search(question, limit=EXCERPTS_ACROSS * 4, any_word=True, mode=mode,
+                               vector=vector, model=model)  # fmt: skip
         hits = [h for h in found if wanted is None or h.video_id in wanted][:EXCERPTS_ACROSS]
     chosen = []
     for hit in hits:
@@ -205,22 +213,31 @@ async def ask(
 ) -> Answer:  # fmt: skip
     """Answer ``question`` from one video, several, or (None) the whole library.
     ``components`` shared by a long-lived process are used and left open."""
+    from yttl.embed.indexing import query_vector
     from yttl.factory import build_components
 
     videos = [video_id] if isinstance(video_id, str) else list(video_id) if video_id else None
     documents = {v: library.document(v) for v in videos or ()}  # an unknown id: InputError
-    excerpts = _excerpts(library, question, videos, documents)
+    own = components is None
+    if components is None:
+        components = await asyncio.to_thread(build_components, settings)  # may load a model
+    try:
+        meaning = await query_vector(library, components.embeddings, question, None)
+        excerpts = _excerpts(library, question, videos, documents, meaning)
+    except BaseException:
+        if own:
+            await components.aclose()
+        raise
     where = "the video" if videos and len(videos) == 1 else "the library"
     if not excerpts:  # nothing touches the question: no call, no guess
+        if own:
+            await components.aclose()
         if videos is None and library.is_empty():
             raise InputError(f"the library at {library.path} is empty",
                              hint="summarize a video, or yttl library import DIR")  # fmt: skip
         return Answer(f"{where.capitalize()} does not seem to say: no part of it mentions "
                       f"{question!r}.", False, ())  # fmt: skip
     single = documents[videos[0]] if videos and len(videos) == 1 else None
-    own = components is None
-    if components is None:
-        components = await asyncio.to_thread(build_components, settings)  # may load a model
     llm = components.llm
     assert llm is not None, "ask needs an LLM provider"
     try:

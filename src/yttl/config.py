@@ -50,6 +50,7 @@ class Profile:
     api_key: str | None = field(default=None, repr=False)
     context_tokens: int | None = None
     max_concurrent: int | None = None
+    embed_model: str | None = None
 
     @property
     def key_env(self) -> str:
@@ -132,6 +133,10 @@ class Settings:
     report_json: str | None = None
     verbose: bool = False
     quiet: bool = False
+    # embeddings (search by meaning)
+    embed: bool = True
+    embed_provider: str = "local"
+    embed_model: str | None = None
     # yttl serve
     serve_port: int = 8765
     serve_allowed_origins: tuple[str, ...] = ()  # web origins that may call the API (CORS)
@@ -283,6 +288,7 @@ def _profiles(raw: Any, origin: str) -> dict[str, Profile]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: 'profiles' must be a table of tables")
     types = {"base_url": str, "model": str, "whisper_model": str, "api_key_env": str,
+             "embed_model": str,
              "api_key": str, "context_tokens": int, "max_concurrent": int}  # fmt: skip
     result = {}
     for name, table in raw.items():

@@ -15,6 +15,8 @@ import platformdirs
 
 from yttl.cache import ResultsCache
 from yttl.config import Settings
+from yttl.embed.factory import build_embedder
+from yttl.embed.indexing import EmbedderHolder
 from yttl.endpoints import endpoint_for, require_key, whisper_endpoint
 from yttl.llm.base import LLMProvider
 from yttl.llm.openai_compat import OpenAICompatibleProvider
@@ -263,6 +265,7 @@ class RunComponents:
     whisper: WhisperModelHolder = field(default_factory=WhisperModelHolder)
     admissions: AdmissionFactory = local_admission
     transcribers: Callable[[], Transcriber] | None = None  # instead of building one
+    embeddings: EmbedderHolder | None = None  # built when first needed, shared by every run
     owner: bool = True  # closes the providers and the cache (a run's view does not)
 
     def for_run(self, stop: asyncio.Event, settings: Settings | None = None) -> RunComponents:
@@ -328,6 +331,8 @@ class RunComponents:
     async def aclose(self) -> None:
         if not self.owner:
             return
+        if self.embeddings is not None:
+            await self.embeddings.aclose()
         for provider in (self.llm, self.fallback):
             if provider is not None:
                 await provider.aclose()
@@ -345,6 +350,7 @@ def build_components(
     components = RunComponents(
         settings, Scheduler(stop), build_cache(settings),
         max_concurrent_llm(settings, environ), environ=environ,
+        embeddings=EmbedderHolder(functools.partial(build_embedder, settings, environ)),
     )  # fmt: skip
     try:
         if not settings.transcript_only:

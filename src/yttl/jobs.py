@@ -25,6 +25,7 @@ from yttl.config import Settings
 from yttl.models import RunResult
 
 if TYPE_CHECKING:
+    from yttl.embed.indexing import EmbedderHolder
     from yttl.factory import RunComponents
     from yttl.library import Library
     from yttl.sources.playlists import BatchEntry
@@ -136,8 +137,16 @@ async def run_sources(
 
             library = await asyncio.to_thread(Library, library_path(settings))
 
+        embedding: list[asyncio.Task[None]] = []
+        one_at_a_time = asyncio.Semaphore(1)  # a local model wants the cores to itself
+
         async def write(result: RunResult) -> list[Path]:
-            return await asyncio.to_thread(save_video, result, settings, library)
+            paths = await asyncio.to_thread(save_video, result, settings, library)
+            if library is not None and settings.embed and not result.interrupted and \
+                    components.embeddings is not None:  # fmt: skip
+                embedding.append(asyncio.create_task(_embed_after(
+                    library, components.embeddings, result.video.id, one_at_a_time)))  # fmt: skip
+            return paths
 
         with (observe or _no_observer)(len(entries)) as observer:
             if settings.executor == "ray":
@@ -147,6 +156,8 @@ async def run_sources(
                     entries, components, write=write, observer=observer,
                     max_concurrent_videos=videos, keep_transcripts=False,
                 )  # fmt: skip
+        if embedding:  # outputs are written; the library learns what they mean
+            await asyncio.gather(*embedding)
     finally:
         if own:
             await components.aclose()
@@ -157,6 +168,24 @@ async def run_sources(
         except OSError as exc:
             run.index_error = exc
     return run
+
+
+async def _embed_after(library: Library, holder: EmbedderHolder, video_id: str,
+                       turn: asyncio.Semaphore) -> None:  # fmt: skip
+    """Embed a recorded video; a failure is a warning (search by words still finds it,
+    and ``yttl library reindex`` embeds it later)."""
+    from yttl.embed.indexing import embed_video
+    from yttl.errors import YttlError
+
+    async with turn:
+        embedder = await holder.get()
+        if embedder is None:
+            return
+        try:
+            await embed_video(library, embedder, video_id)
+        except YttlError as exc:
+            logger.warning("%s: not embedded (%s); yttl library reindex will", video_id,
+                           exc.message)  # fmt: skip
 
 
 async def _run_on_ray(

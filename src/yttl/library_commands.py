@@ -4,6 +4,7 @@ from the command line. Parse, ask the library, print; they import nothing heavy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,9 +24,35 @@ __all__ = ["run_library_command"]
 
 def _settings(ns: argparse.Namespace) -> Settings:
     flags = {key: getattr(ns, key, None) for key in
-             ("library_path", "llm_provider", "openai_model", "openai_base_url")}  # fmt: skip
+             ("library_path", "llm_provider", "openai_model", "openai_base_url",
+              "embed_provider", "embed_model", "embed")}  # fmt: skip
     settings, _ = load_settings(flags, config_file=ns.config)
     return settings
+
+
+def _query_vector(ns: argparse.Namespace, library: Library, mode: str | None,
+                  console: Console) -> tuple[str, Any, str | None]:  # fmt: skip
+    """(mode, the query's vector, its model): see ``yttl.embed.indexing.query_vector``."""
+    import asyncio
+    import functools
+
+    from yttl.embed import build_embedder
+    from yttl.embed.indexing import EmbedderHolder, query_vector
+
+    if mode is not None and mode != "words" and not library.vector_models():
+        console.print("yttl: the library has no vectors yet; searching by words (yttl library "
+                      "reindex embeds it)", highlight=False, markup=False,
+                      soft_wrap=True)  # fmt: skip
+        return "words", None, None
+    holder = EmbedderHolder(functools.partial(build_embedder, _settings(ns)))
+
+    async def find() -> tuple[str, Any, str | None]:
+        try:
+            return await query_vector(library, holder, " ".join(ns.query), mode)
+        finally:
+            await holder.aclose()
+
+    return asyncio.run(find())
 
 
 def _open(ns: argparse.Namespace) -> Library:
@@ -74,7 +101,9 @@ def _search(ns: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"--limit must be at least 1, not {ns.limit}",
                          hint="see yttl search --help")  # fmt: skip
     library = _open(ns)
-    hits = library.search(" ".join(ns.query), limit=ns.limit, video=ns.video)
+    mode, vector, model = _query_vector(ns, library, ns.mode, console)
+    hits = library.search(" ".join(ns.query), limit=ns.limit, video=ns.video, mode=mode,
+                          vector=vector, model=model)  # fmt: skip
     if not hits and library.is_empty():
         _say_empty(library, console)  # on stderr: --json stays a list
     if ns.json:
@@ -134,7 +163,45 @@ def _show(ns: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _reindex(ns: argparse.Namespace, console: Console) -> int:
+    import asyncio
+
+    from rich.progress import Progress
+
+    from yttl.embed import build_embedder
+    from yttl.embed.indexing import reindex
+
+    library = _open(ns)
+    settings = _settings(ns)
+    embedder = build_embedder(settings if settings.embed else
+                              dataclasses.replace(settings, embed=True))  # fmt: skip
+    assert embedder is not None
+
+    async def run() -> int:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"embedding with {embedder.name}", total=None)
+
+            def step(done: int, total: int, video_id: str) -> None:
+                bar.update(task, total=total, completed=done, description=f"embedded {video_id}")
+
+            try:
+                return await reindex(library, embedder, step)
+            finally:
+                await embedder.aclose()
+
+    count = asyncio.run(run())
+    console.print(f"yttl: embedded {count} video(s) with {embedder.name}; the library at "
+                  f"{library.path} searches by meaning", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+    return 0
+
+
 def _import(ns: argparse.Namespace, console: Console) -> int:
+    if ns.action == "reindex":
+        return _reindex(ns, console)
+    if ns.directory is None:
+        raise UsageError("library import needs the folder earlier runs wrote to",
+                         hint="see yttl library --help")  # fmt: skip
     taken, refused = _open(ns).import_outputs(Path(ns.directory))
     console.print(f"yttl: took in {taken} video(s) from {ns.directory}", highlight=False)
     for path, why in refused:
@@ -146,11 +213,18 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
     parser = make(prog=f"yttl {command}", allow_abbrev=False)
     parser.add_argument("--library-path", metavar="PATH", help="the library's SQLite file")
     parser.add_argument("--config", type=Path, metavar="PATH")
+    if command in ("search", "ask", "library"):
+        parser.add_argument("--embed-provider", metavar="NAME",
+                            help="local, openai or a profile (default local)")  # fmt: skip
+        parser.add_argument("--embed-model", metavar="NAME", help="the embedding model")
     if command == "search":
         parser.add_argument("query", nargs="+", metavar="QUERY")
         parser.add_argument("--json", action="store_true", help="hits as JSON")
         parser.add_argument("--limit", type=int, default=10, metavar="N")
         parser.add_argument("--video", metavar="ID", help="search one video only")
+        parser.add_argument("--mode", choices=("words", "meaning", "hybrid"),
+                            help="by words, by meaning, or both fused (default: hybrid when "
+                            "the library has vectors)")  # fmt: skip
     elif command == "list":
         parser.add_argument("--json", action="store_true")
     elif command == "ask":
@@ -169,8 +243,9 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
         parser.add_argument("id", metavar="ID")
         parser.add_argument("-f", "--format", choices=("md", "json"), default="md")
     else:
-        parser.add_argument("action", choices=("import",))
-        parser.add_argument("directory", metavar="DIR", help="where earlier runs wrote JSON")
+        parser.add_argument("action", choices=("import", "reindex"))
+        parser.add_argument("directory", metavar="DIR", nargs="?",
+                            help="import: where earlier runs wrote JSON")  # fmt: skip
     return parser
 
 

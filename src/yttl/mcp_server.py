@@ -20,6 +20,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from yttl._version import __version__
 from yttl.config import Settings, library_path
+from yttl.embed import build_embedder
+from yttl.embed.indexing import EmbedderHolder
 from yttl.errors import YttlError
 from yttl.library import Library
 from yttl.messages import error_line
@@ -138,6 +140,7 @@ class _Shared:
         self._settings = settings
         self._built: RunComponents | None = None
         self._lock = asyncio.Lock()
+        self.embeddings = EmbedderHolder(functools.partial(build_embedder, settings))
 
     async def for_run(self, stop: asyncio.Event | None = None) -> RunComponents:
         from yttl.factory import build_components
@@ -145,6 +148,7 @@ class _Shared:
         async with self._lock:
             if self._built is None:
                 self._built = await asyncio.to_thread(build_components, self._settings)
+                self._built.embeddings = self.embeddings
         return self._built.for_run(stop or asyncio.Event(), self._settings)
 
 
@@ -156,16 +160,27 @@ def build_server(settings: Settings) -> MCPServer:
         return Library(library_path(settings))
 
     @server.tool()
-    @_checked
-    def search(query: str, limit: int = 10, video_id: str | None = None) -> list[dict[str, Any]]:
-        """Sections of summarized videos that match the query, best first, each with the
-        video, its time (seconds), a snippet with the match marked, and a link to the
-        moment. ``limit``: 1 to 100."""
+    @_checked_async
+    async def search(query: str, limit: int = 10, video_id: str | None = None,
+                     mode: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Sections of summarized videos that bear on the query (a question or words),
+        best first, each with the video, its time (seconds), a snippet, and a link to the
+        moment. ``limit``: 1 to 100; ``mode``: words, meaning or hybrid (the default when
+        the library has vectors)."""
+        from yttl.embed.indexing import query_vector
+
         if not 1 <= limit <= MAX_LIMIT:
             raise _refuse(f"limit must be from 1 to {MAX_LIMIT}, not {limit}")
         if not query.strip():
             raise _refuse("query is empty: give the words to look for")
-        return [hit.as_dict() for hit in library().search(query, limit=limit, video=video_id)]
+        if mode not in (None, "words", "meaning", "hybrid"):
+            raise _refuse(f"mode must be words, meaning or hybrid, not {mode!r}")
+        found = library()
+        chosen, vector, model = await query_vector(found, shared.embeddings, query, mode)
+        hits = await asyncio.to_thread(functools.partial(
+            found.search, query, limit=limit, video=video_id, mode=chosen, vector=vector,
+            model=model))  # fmt: skip
+        return [hit.as_dict() for hit in hits]
 
     @server.tool()
     @_checked

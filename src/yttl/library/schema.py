@@ -56,10 +56,17 @@ DROP TRIGGER IF EXISTS sections_added;
 DROP TRIGGER IF EXISTS sections_removed;
 DROP TABLE IF EXISTS sections_fts;
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
 and Korean indexed one character each, so that a word within a run of them is found;
-3: a video's channel, date and status, and the jobs of ``yttl serve``."""
+3: a video's channel, date and status, and the jobs of ``yttl serve``; 4: vectors, for
+search by meaning."""
+VERSION_4 = """
+CREATE TABLE IF NOT EXISTS vectors (
+    id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, kind TEXT NOT NULL, start REAL NOT NULL,
+    end REAL NOT NULL, model TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS vectors_video ON vectors(video_id, model);
+"""
 VERSION_3 = """
 ALTER TABLE videos ADD COLUMN channel TEXT;
 ALTER TABLE videos ADD COLUMN upload_date TEXT;
@@ -103,6 +110,8 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
                        "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
         if version < 3:
             run_script(db, VERSION_3)
+        if version < 4:
+            run_script(db, VERSION_4)
         if version != SCHEMA_VERSION:
             logger.info("library %s: schema %d -> %d", path, version, SCHEMA_VERSION)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

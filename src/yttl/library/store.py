@@ -21,8 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from yttl.embed.base import Vectors
 from yttl.errors import InputError
+from yttl.library.hybrid import fuse, search_meaning
 from yttl.library.schema import fts5_available, migrate
+from yttl.library.vectors import VectorIndex, Window
 from yttl.library.words import (
     UNSPACED,
     Hit,
@@ -46,6 +49,7 @@ class Library:
     def __init__(self, path: Path, *, full_text: bool | None = None) -> None:
         """``full_text=False`` scans instead of using FTS5 (as when SQLite lacks it)."""
         self.path = path
+        self.vectors = VectorIndex()  # search by meaning: loaded the first time it is asked
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self.connect() as db:
@@ -89,6 +93,7 @@ class Library:
             try:
                 db.execute("DELETE FROM sections WHERE video_id = ?", (video["id"],))
                 db.execute("DELETE FROM segments WHERE video_id = ?", (video["id"],))
+                db.execute("DELETE FROM vectors WHERE video_id = ?", (video["id"],))
                 db.execute(
                     "INSERT OR REPLACE INTO videos (id, title, url, duration, source, extractor, "
                     "provider, model, prompt_version, transcript_source, language, outputs, "
@@ -153,10 +158,30 @@ class Library:
 
     # -- reading ------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: int = 10, video: str | None = None,
-               any_word: bool = False) -> list[Hit]:  # fmt: skip
-        """Sections that bear on ``query``, best first: with every word (the default), or
-        with any of them (for a question in plain words: ``yttl ask``)."""
+    def search(
+        self, query: str, *, limit: int = 10, video: str | None = None, any_word: bool = False,
+        mode: str = "words", vector: Vectors | None = None, model: str | None = None,
+    ) -> list[Hit]:  # fmt: skip
+        """Sections that bear on ``query``, best first. By words: every word first, then
+        any of them (``any_word`` for a question in plain words goes straight there); by
+        meaning: nearest to ``vector`` (``query`` embedded by ``model``); hybrid: both,
+        fused."""
+        if mode == "words" or vector is None or model is None:
+            found = self._words(query, limit, video, any_word)
+            if any_word or len(found) >= limit:
+                return found
+            seen = {(h.video_id, h.start) for h in found}
+            more = self._words(query, limit, video, True)
+            return [*found, *(h for h in more if (h.video_id, h.start) not in seen)][:limit]
+        with self.connect() as db:
+            meaning = search_meaning(db, self.vectors, model, vector[0] if vector.ndim > 1
+                                     else vector, limit * 3, video)  # fmt: skip
+        if mode == "meaning":
+            return meaning[:limit]
+        words = self.search(query, limit=limit * 3, video=video, any_word=any_word)
+        return fuse([meaning, words], limit)
+
+    def _words(self, query: str, limit: int, video: str | None, any_word: bool) -> list[Hit]:
         terms = query_terms(query, any_word=any_word)
         if not terms:
             return []
@@ -169,6 +194,37 @@ class Library:
                     hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]
                 return hits
             return search_scan(db, words, limit, video, any_word)
+
+    def store_vectors(self, video_id: str, model: str, windows: list[Window],
+                      vectors: Vectors) -> None:  # fmt: skip
+        """A video's vectors by ``model``, replacing what it had."""
+        rows = [(video_id, w.kind, w.start, w.end, model, v.astype("float32").tobytes())
+                for w, v in zip(windows, vectors, strict=True)]  # fmt: skip
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM vectors WHERE video_id = ?", (video_id,))
+                db.executemany("INSERT INTO vectors (video_id, kind, start, end, model, vector) "
+                               "VALUES (?,?,?,?,?,?)", rows)  # fmt: skip
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def unembedded(self, model: str) -> list[str]:
+        """Videos with no vectors by ``model`` (none yet, or another model's)."""
+        with self.connect() as db:
+            rows = db.execute("SELECT id FROM videos WHERE id NOT IN (SELECT DISTINCT video_id "
+                              "FROM vectors WHERE model = ?) ORDER BY recorded",
+                              (model,)).fetchall()  # fmt: skip
+        return [r[0] for r in rows]
+
+    def vector_models(self) -> list[str]:
+        """The models that made the library's vectors, the most used first."""
+        with self.connect() as db:
+            rows = db.execute("SELECT model FROM vectors GROUP BY model "
+                              "ORDER BY COUNT(*) DESC").fetchall()  # fmt: skip
+        return [r[0] for r in rows]
 
     def is_empty(self) -> bool:
         with self.connect() as db:

@@ -4,6 +4,7 @@ search, questions, and the extension's lookup."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,10 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from yttl.errors import InputError, UsageError, YttlError
+from yttl.library import Hit
 from yttl.messages import error_line
 from yttl.serve.state import ServerState, youtube_id
 
-__all__ = ["api_routes"]
+__all__ = ["api_routes", "search_library"]
 
 MAX_LIMIT = 100
 
@@ -128,8 +130,19 @@ async def search(request: Request) -> Response:
     mode = request.query_params.get("mode")
     if mode not in (None, "", "words", "meaning", "hybrid"):
         raise UsageError("mode must be words, meaning or hybrid")
-    hits = await asyncio.to_thread(_state(request).library.search, query, limit=limit)
+    hits = await search_library(_state(request), query, limit, mode or None)
     return JSONResponse([hit.as_dict() for hit in hits])
+
+
+async def search_library(state: ServerState, query: str, limit: int,
+                         mode: str | None) -> list[Hit]:  # fmt: skip
+    """By words and meaning (hybrid) when the library has vectors, as ``yttl search``."""
+    from yttl.embed.indexing import query_vector
+
+    chosen, vector, model = await query_vector(state.library, state.embeddings, query, mode)
+    find = functools.partial(state.library.search, query, limit=limit, mode=chosen,
+                             vector=vector, model=model)  # fmt: skip
+    return await asyncio.to_thread(find)
 
 
 async def ask(request: Request) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from yttl.config import Settings
+from yttl.embed import build_embedder
+from yttl.embed.indexing import EmbedderHolder
 from yttl.library import Library
 from yttl.library.jobs import JobStore
 from yttl.serve.api import api_routes
@@ -32,8 +35,9 @@ def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
     """The app for ``settings`` (whose run options are the defaults of its jobs); its jobs
     record into ``library``."""
     settings = dataclasses.replace(settings, library=True, library_path=str(library.path))
-    jobs = JobManager(settings, JobStore(library))
-    state = ServerState(settings, library, jobs, guard, Path(settings.output_dir))
+    embeddings = EmbedderHolder(functools.partial(build_embedder, settings))
+    jobs = JobManager(settings, JobStore(library), embeddings)
+    state = ServerState(settings, library, jobs, guard, Path(settings.output_dir), embeddings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from yttl.batch import VideoOutcome
 from yttl.config import Settings
+from yttl.embed.indexing import EmbedderHolder
 from yttl.errors import UsageError, YttlError
 from yttl.factory import RunComponents, build_components
 from yttl.jobs import local_sources_exist, run_sources
@@ -120,9 +121,11 @@ class _VideoProgress:
 class JobManager:
     """Jobs of one server. ``start`` takes up what a previous run left unfinished."""
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, store: JobStore,
+                 embeddings: EmbedderHolder | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
+        self._embeddings = embeddings  # one embedder for the server's jobs and queries
         self._slots = asyncio.Semaphore(settings.serve_max_jobs)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._listeners: dict[str, list[asyncio.Queue[Event]]] = {}
@@ -181,6 +184,7 @@ class JobManager:
         async with self._building:
             if key not in self._components:
                 built = await asyncio.to_thread(build_components, settings)
+                built.embeddings = self._embeddings or built.embeddings
                 shared = next(iter(self._components.values()), None)
                 if shared is not None:
                     built.whisper = shared.whisper  # one Whisper model for every job
@@ -261,6 +265,8 @@ class JobManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for components in self._components.values():
+            if components.embeddings is self._embeddings:
+                components.embeddings = None  # the server closes its own
             await components.aclose()
 
 

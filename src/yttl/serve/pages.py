@@ -114,11 +114,22 @@ async def video_page(request: Request) -> Response:
     except InputError as exc:
         return _render("message.html.j2", 404, title="Not in the library",
                        message=error_line(exc), nav="library")  # fmt: skip
+    return _render("video.html.j2", doc=document, video=document["video"], hours=document["hours"],
+                   player=_player(document), nav="library")  # fmt: skip
+
+
+async def transcript_fragment(request: Request) -> Response:
+    """A video's transcript: loaded after the page has painted (ten hours are 1,800 lines)."""
+    state, video_id = _state(request), request.path_params["id"]
+    try:
+        document = await asyncio.to_thread(state.library.document, video_id)
+    except InputError as exc:
+        return _render("message.html.j2", 404, title="Not in the library",
+                       message=error_line(exc), nav="library")  # fmt: skip
     segments = await asyncio.to_thread(state.library.transcript, video_id)
     video = video_of(document)
-    return _render("video.html.j2", doc=document, video=document["video"], hours=document["hours"],
-                   lines=segments, player=_player(document),
-                   link=lambda seconds: timestamp_url(video, seconds), nav="library")  # fmt: skip
+    return _render("_transcript.html.j2", lines=segments,
+                   link=lambda seconds: timestamp_url(video, seconds))  # fmt: skip
 
 
 async def ask_fragment(request: Request) -> Response:
@@ -140,10 +151,10 @@ async def ask_fragment(request: Request) -> Response:
 
 
 async def search_page(request: Request) -> Response:
+    from yttl.serve.api import search_library
+
     query = request.query_params.get("q", "").strip()
-    hits = []
-    if query:
-        hits = await asyncio.to_thread(_state(request).library.search, query, limit=30)
+    hits = await search_library(_state(request), query, 30, None) if query else []
     return _render("search.html.j2", q=query, hits=hits, nav="search")
 
 
@@ -206,6 +217,7 @@ def page_routes() -> list[Route]:
     return [
         Route("/", library_page), Route("/login", login, methods=["POST"]),
         Route("/v/{id}", video_page), Route("/v/{id}/ask", ask_fragment, methods=["POST"]),
+        Route("/v/{id}/transcript", transcript_fragment),
         Route("/ask", ask_fragment, methods=["POST"]),
         Route("/search", search_page), Route("/jobs", jobs_page),
         Route("/jobs", submit_job, methods=["POST"]),

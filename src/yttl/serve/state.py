@@ -16,6 +16,7 @@ from yttl.serve.jobs import JobManager
 from yttl.serve.security import Guard
 
 if TYPE_CHECKING:
+    from yttl.embed.indexing import EmbedderHolder
     from yttl.factory import RunComponents
 
 __all__ = ["ServerState", "youtube_id"]
@@ -48,6 +49,7 @@ class ServerState:
     jobs: JobManager
     guard: Guard
     output_dir: Path
+    embeddings: EmbedderHolder | None = None  # queries and jobs alike
     _ask: RunComponents | None = field(default=None, repr=False)
     _ask_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -59,9 +61,13 @@ class ServerState:
         async with self._ask_lock:
             if self._ask is None:
                 self._ask = await asyncio.to_thread(build_components, self.settings)
+                self._ask.embeddings = self.embeddings
         return self._ask.for_run(asyncio.Event())
 
     async def close(self) -> None:
         await self.jobs.close()
         if self._ask is not None:
+            self._ask.embeddings = None  # closed below, once
             await self._ask.aclose()
+        if self.embeddings is not None:
+            await self.embeddings.aclose()

