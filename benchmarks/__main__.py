@@ -25,6 +25,7 @@ BENCHMARKS = {
     "readable": ["benchmarks.bench_readable"],
     "outages": ["benchmarks.bench_outages"],
     "serve": ["benchmarks.bench_serve"],
+    "search": ["benchmarks.bench_search"],
 }
 
 

@@ -84,7 +84,8 @@ def measure_pages(base: str, token: str) -> dict[str, Any]:
                 paint = page.evaluate(
                     "() => { const p = performance.getEntriesByName('first-contentful-paint')[0];"
                     " const n = performance.getEntriesByType('navigation')[0];"
-                    " return p ? p.startTime : n.domContentLoadedEventEnd; }")
+                    " return p ? p.startTime : n.domContentLoadedEventEnd; }"
+                )
                 weight = page.evaluate(
                     "performance.getEntriesByType('navigation').concat("
                     "performance.getEntriesByType('resource')).reduce((n, e) => n + "

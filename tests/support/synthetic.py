@@ -19,19 +19,45 @@ def _clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.000"
 
 
-def caption_text(seconds: int, *, every: int = 20) -> str:
+LECTURE = (  # a sentence every 20 s, five minutes on each subject, in plain words
+    (
+        "The hippocampus binds the details of an event into an episode we can recall later.",
+        "Each time we remember something we rebuild it, and the rebuilding can change it.",
+        "Old experiences come back when a smell or a song brings up their context.",
+    ),
+    (
+        "During deep slow-wave sleep the brain replays the day and keeps what mattered.",
+        "After a full night of rest people solve puzzles they could not solve the evening before.",
+        "Dreams come mostly in the REM stage, near the morning, when the eyes move fast.",
+    ),
+    (
+        "Selective attention filters the flood of sensory input down to one stream.",
+        "At a noisy party we can follow one conversation and still hear our own name.",
+        "Doing two demanding tasks at once costs time, because focus switches between them.",
+    ),
+)
+
+
+def caption_text(seconds: int, *, every: int = 20, lecture: bool = False) -> str:
+    """WebVTT with a cue every ``every`` seconds: a topic word a cue, or (``lecture``) the
+    sentences of ``LECTURE``, a subject each five minutes."""
     cues = []
     for start in range(0, seconds, every):
-        topic = TOPICS[(start // 300) % len(TOPICS)]
-        cues.append(f"{_clock(start)} --> {_clock(start + every - 1)}\n"
-                    f"At minute {start // 60} we talk about {topic} and how it works.\n")  # fmt: skip
+        block = (start // 300) % len(TOPICS)
+        if lecture:
+            sentences = LECTURE[block % len(LECTURE)]
+            text = sentences[(start // every) % len(sentences)]
+        else:
+            text = f"At minute {start // 60} we talk about {TOPICS[block]} and how it works."
+        cues.append(f"{_clock(start)} --> {_clock(start + every - 1)}\n{text}\n")
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
 def synthetic_video(server: LoopbackServer, directory: Path, name: str = "synth", *,
-                    seconds: int = 600, title: str | None = None) -> Path:  # fmt: skip
+                    seconds: int = 600, title: str | None = None,
+                    lecture: bool = False) -> Path:  # fmt: skip
     """``directory/NAME.info.json`` for a YouTube-like video of ``seconds``."""
-    server.state.files[f"{name}.vtt"] = caption_text(seconds).encode()
+    server.state.files[f"{name}.vtt"] = caption_text(seconds, lecture=lecture).encode()
     info = {
         "id": name, "title": title or f"A lecture called {name}", "duration": seconds,
         "webpage_url": f"https://www.youtube.com/watch?v={name}", "extractor": "youtube",

@@ -3,7 +3,9 @@
 Both rank sections. By meaning, a section counts as close as its closest window or
 summary, and its hit links to that window's moment; by words, bm25 over every word first,
 then over any of them (so a query never comes back empty while one of its words is in
-the library). Fused, a section scores ``sum(1 / (60 + rank))`` over the two rankings.
+the library). Fused, a section scores ``sum(weight / (60 + rank))`` over the rankings:
+meaning and all-words at full weight, the any-word fallback at half (a section that
+shares only "the" or "de" with a question is weak evidence).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from yttl.library.words import Hit
 from yttl.models import VideoInfo
 from yttl.render.links import timestamp_url
 
-__all__ = ["RRF_K", "fuse", "search_meaning"]
+__all__ = ["ANY_WORD_WEIGHT", "RRF_K", "fuse", "search_meaning"]
 
 RRF_K = 60
+ANY_WORD_WEIGHT = 0.5
 CANDIDATES = 200  # nearest rows looked at, for the sections they fall in
 
 
@@ -60,15 +63,16 @@ def search_meaning(db: sqlite3.Connection, index: VectorIndex, model: str,
     return list(best.values())
 
 
-def fuse(rankings: Sequence[Sequence[Hit]], limit: int) -> list[Hit]:
-    """Reciprocal rank fusion at section level; the first ranking that has a section
-    gives its hit (by meaning first: its link is the best window's moment)."""
+def fuse(rankings: Sequence[tuple[Sequence[Hit], float]], limit: int) -> list[Hit]:
+    """Weighted reciprocal rank fusion at section level, over (ranking, weight) pairs;
+    the first ranking that has a section gives its hit (by meaning first: its link is
+    the best window's moment)."""
     scores: dict[tuple[str, float], float] = {}
     hits: dict[tuple[str, float], Hit] = {}
-    for ranking in rankings:
+    for ranking, weight in rankings:
         for rank, hit in enumerate(ranking, start=1):
             key = (hit.video_id, hit.start)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            scores[key] = scores.get(key, 0.0) + weight / (RRF_K + rank)
             hits.setdefault(key, hit)
     ordered = sorted(scores, key=lambda k: -scores[k])[:limit]
     return [Hit(hits[k].video_id, hits[k].title, hits[k].start, hits[k].end, hits[k].url,

@@ -23,7 +23,7 @@ from typing import Any
 
 from yttl.embed.base import Vectors
 from yttl.errors import InputError
-from yttl.library.hybrid import fuse, search_meaning
+from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
 from yttl.library.schema import fts5_available, migrate
 from yttl.library.vectors import VectorIndex, Window
 from yttl.library.words import (
@@ -31,10 +31,12 @@ from yttl.library.words import (
     Hit,
     index_words,
     mark_words,
+    phrase,
     query_terms,
     quote_query,
     search_fts,
     search_scan,
+    uncommon,
 )
 from yttl.models import RunResult, TranscriptSegment
 
@@ -178,8 +180,11 @@ class Library:
                                      else vector, limit * 3, video)  # fmt: skip
         if mode == "meaning":
             return meaning[:limit]
-        words = self.search(query, limit=limit * 3, video=video, any_word=any_word)
-        return fuse([meaning, words], limit)
+        every = [] if any_word else self._words(query, limit * 3, video, False)
+        seen = {(h.video_id, h.start) for h in every}
+        some = [h for h in self._words(query, limit * 3, video, True)
+                if (h.video_id, h.start) not in seen]  # fmt: skip
+        return fuse([(meaning, 1.0), (every, 1.0), (some, ANY_WORD_WEIGHT)], limit)
 
     def _words(self, query: str, limit: int, video: str | None, any_word: bool) -> list[Hit]:
         terms = query_terms(query, any_word=any_word)
@@ -189,6 +194,8 @@ class Library:
         with self.connect() as db:
             if self.fts:
                 match = quote_query(query, any_word=any_word)
+                if any_word:
+                    match = " OR ".join(phrase(t) for t in uncommon(db, terms))
                 hits = search_fts(db, match, limit, video)
                 if any(UNSPACED.search(w) for w in words):  # the index's offsets are its own
                     hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]

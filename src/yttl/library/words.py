@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MARK", "Hit", "index_words", "mark_words", "query_terms", "quote_query",
-           "search_fts", "search_scan"]  # fmt: skip
+__all__ = ["MARK", "Hit", "index_words", "mark_words", "phrase", "query_terms", "quote_query",
+           "search_fts", "search_scan", "uncommon"]  # fmt: skip
 
 # Scripts written without spaces between words: FTS5's unicode61 would take a whole run
 # (a sentence) as one token. Each of their characters is indexed as a token instead,
@@ -48,10 +48,37 @@ def query_terms(text: str, *, any_word: bool = False) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(terms))
 
 
+COMMON_SHARE = 0.02  # a word in more sections than this says little about any of them
+COMMON_FLOOR = 20
+
+
+def phrase(tokens: tuple[str, ...]) -> str:
+    return '"' + " ".join(tokens) + '"'
+
+
+def uncommon(db: sqlite3.Connection, terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The terms of an any-word query less those in too many sections (``the``, ``de``,
+    ``how``: in any language, by how often they occur, not by a list); ranking an OR of
+    them would make every section a candidate. The rarest is kept if all are common."""
+    if len(terms) < 2:
+        return terms
+    total = db.execute("SELECT coalesce(max(id), 0) FROM sections").fetchone()[0]
+    cap = max(COMMON_FLOOR, int(total * COMMON_SHARE))
+    counts = {}
+    for term in terms:
+        counts[term] = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM sections_fts WHERE sections_fts MATCH ? "
+            "LIMIT ?)", (phrase(term), cap),
+        ).fetchone()[0]  # fmt: skip
+    present = [t for t in terms if counts[t] > 0]
+    kept = [t for t in present if counts[t] < cap]
+    return kept or present[:1] or terms  # all common: the first that occurs at all
+
+
 def quote_query(text: str, *, any_word: bool = False) -> str:
     """User text as an FTS5 query: every word quoted (so ``-``, ``:``, ``"`` and ``*``
     are words' edges, never syntax), all of them required, or any of them."""
-    phrases = ['"' + " ".join(tokens) + '"' for tokens in query_terms(text, any_word=any_word)]
+    phrases = [phrase(tokens) for tokens in query_terms(text, any_word=any_word)]
     return (" OR " if any_word else " ").join(phrases)
 
 
