@@ -46,6 +46,7 @@ __all__ = [
     "Writer",
     "ended_or_interrupted",
     "exit_code_for",
+    "isolated",
     "not_started",
     "outcome_of",
     "run_batch",
@@ -233,31 +234,20 @@ async def run_batch(
                 scheduler.halt(exc)  # no call of any video can succeed
             return VideoOutcome(entry, "failed", exit_code_for(exc), error=exc)
 
-    async def one(entry: BatchEntry) -> VideoOutcome:
-        try:
-            outcome = await run(entry)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            outcome = unexpected(entry, exc)
+    def worth_writing(outcome: VideoOutcome) -> bool:
         made = outcome.result
-        if (
-            write is not None
-            and made is not None
-            and (made.hours or settings.transcript_only or outcome.status != "interrupted")
-        ):
-            try:
-                outcome.outputs = await write(made)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
-            except Exception as exc:
-                failed = unexpected(entry, exc, "could not write or record it")
-                outcome.status, outcome.exit_code, outcome.error = (
-                    failed.status, failed.exit_code, failed.error)  # fmt: skip
-        if made is not None and not keep_transcripts:
-            outcome.result = without_transcript(made)
-        _tell(observer, outcome)
-        return outcome
+        return made is not None and (bool(made.hours) or settings.transcript_only
+                                     or outcome.status != "interrupted")  # fmt: skip
+
+    async def one(entry: BatchEntry) -> VideoOutcome:
+        return await isolated(
+            entry,
+            run,
+            write if write is not None else None,
+            observer,
+            worth_writing=worth_writing,
+            keep_transcripts=keep_transcripts,
+        )
 
     tasks = [asyncio.create_task(one(entry)) for entry in entries]
     try:
@@ -270,6 +260,39 @@ async def run_batch(
         outcomes = ended_or_interrupted(entries, ended, scheduler.halted)
     settle_halted(outcomes, scheduler.halted)
     return outcomes
+
+
+async def isolated(
+    entry: BatchEntry,
+    run: Callable[[BatchEntry], Awaitable[VideoOutcome]],
+    write: Writer | None,
+    observer: BatchObserver,
+    *,
+    worth_writing: Callable[[VideoOutcome], bool] = lambda o: o.result is not None,
+    keep_transcripts: bool = False,
+) -> VideoOutcome:
+    """One video of a batch, whatever it raises: run it, write what it made (a full disk
+    or a locked library fails it alone), tell the observer. Ctrl-C still goes through."""
+    try:
+        outcome = await run(entry)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        outcome = unexpected(entry, exc)
+    made = outcome.result
+    if write is not None and made is not None and worth_writing(outcome):
+        try:
+            outcome.outputs = await write(made)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            failed = unexpected(entry, exc, "could not write or record it")
+            outcome.status, outcome.exit_code, outcome.error = (
+                failed.status, failed.exit_code, failed.error)  # fmt: skip
+    if made is not None and not keep_transcripts:
+        outcome.result = without_transcript(made)
+    _tell(observer, outcome)
+    return outcome
 
 
 def _tell(observer: BatchObserver, outcome: VideoOutcome) -> None:

@@ -31,11 +31,11 @@ from yttl.batch import (
     Writer,
     ended_or_interrupted,
     exit_code_for,
+    isolated,
     not_started,
     outcome_of,
     settle_halted,
     unexpected,
-    without_transcript,
 )
 from yttl.cache import CachedChunks
 from yttl.config import Settings
@@ -428,23 +428,7 @@ class RayExecutor:
             return outcome
 
         async def one(entry: BatchEntry) -> VideoOutcome:
-            try:
-                outcome = await run(entry)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
-            except Exception as exc:
-                outcome = unexpected(entry, exc)
-            if write is not None and outcome.result is not None:
-                try:
-                    outcome.outputs = await write(outcome.result)
-                except Exception as exc:
-                    failed = unexpected(entry, exc, "could not write or record it")
-                    outcome.status, outcome.exit_code, outcome.error = (
-                        failed.status, failed.exit_code, failed.error)  # fmt: skip
-                outcome.result = without_transcript(outcome.result)
-            with contextlib.suppress(Exception):
-                observer.finished(outcome)
-            return outcome
+            return await isolated(entry, run, write, observer)
 
         relay = asyncio.create_task(relay_stop())
         tasks = [asyncio.create_task(one(entry)) for entry in entries]

@@ -66,6 +66,14 @@ CREATE TABLE IF NOT EXISTS vectors (
     id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, kind TEXT NOT NULL, start REAL NOT NULL,
     end REAL NOT NULL, model TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS vectors_video ON vectors(video_id, model);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('vectors', 0);
+CREATE TRIGGER IF NOT EXISTS vectors_added AFTER INSERT ON vectors BEGIN
+    UPDATE counters SET value = value + 1 WHERE name = 'vectors';
+END;
+CREATE TRIGGER IF NOT EXISTS vectors_removed AFTER DELETE ON vectors BEGIN
+    UPDATE counters SET value = value + 1 WHERE name = 'vectors';
+END;
 """
 VERSION_3 = """
 ALTER TABLE videos ADD COLUMN channel TEXT;

@@ -33,7 +33,6 @@ from yttl.library.words import (
     mark_words,
     phrase,
     query_terms,
-    quote_query,
     search_fts,
     search_scan,
     uncommon,
@@ -193,9 +192,8 @@ class Library:
         words = ["".join(t) if UNSPACED.search("".join(t)) else " ".join(t) for t in terms]
         with self.connect() as db:
             if self.fts:
-                match = quote_query(query, any_word=any_word)
-                if any_word:
-                    match = " OR ".join(phrase(t) for t in uncommon(db, terms))
+                kept = uncommon(db, terms, any_word=any_word)
+                match = (" OR " if any_word else " ").join(phrase(t) for t in kept)
                 hits = search_fts(db, match, limit, video)
                 if any(UNSPACED.search(w) for w in words):  # the index's offsets are its own
                     hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]

@@ -77,9 +77,9 @@ class VectorIndex:
         self._rows: list[tuple[str, float, float, str]] = []  # video, start, end, kind
 
     def _load(self, db: sqlite3.Connection, model: str) -> None:
-        count, last = db.execute("SELECT COUNT(*), coalesce(MAX(id), 0) FROM vectors "
-                                 "WHERE model = ?", (model,)).fetchone()  # fmt: skip
-        key = (model, int(count), int(last))
+        # every change to the table counts (triggers): no scan of the vectors to find out
+        version = db.execute("SELECT value FROM counters WHERE name = 'vectors'").fetchone()
+        key = (model, int(version[0]) if version else 0, 0)
         if key == self._key:
             return
         rows = db.execute("SELECT video_id, start, end, kind, vector FROM vectors "

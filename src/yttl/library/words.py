@@ -56,10 +56,13 @@ def phrase(tokens: tuple[str, ...]) -> str:
     return '"' + " ".join(tokens) + '"'
 
 
-def uncommon(db: sqlite3.Connection, terms: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """The terms of an any-word query less those in too many sections (``the``, ``de``,
-    ``how``: in any language, by how often they occur, not by a list); ranking an OR of
-    them would make every section a candidate. The rarest is kept if all are common."""
+def uncommon(db: sqlite3.Connection, terms: list[tuple[str, ...]], *,
+             any_word: bool) -> list[tuple[str, ...]]:  # fmt: skip
+    """The terms of a query less those in too many sections (``the``, ``de``, ``how``: in
+    any language, by how often they occur, not by a list): they tell no section from
+    another, and their long lists make every query slow. With ``any_word``, only terms
+    that occur at all are kept (the first present one if all are common); without, a
+    term that occurs nowhere stays (so that all words are still required)."""
     if len(terms) < 2:
         return terms
     total = db.execute("SELECT coalesce(max(id), 0) FROM sections").fetchone()[0]
@@ -70,6 +73,8 @@ def uncommon(db: sqlite3.Connection, terms: list[tuple[str, ...]]) -> list[tuple
             "SELECT count(*) FROM (SELECT 1 FROM sections_fts WHERE sections_fts MATCH ? "
             "LIMIT ?)", (phrase(term), cap),
         ).fetchone()[0]  # fmt: skip
+    if not any_word:
+        return [t for t in terms if counts[t] < cap] or terms
     present = [t for t in terms if counts[t] > 0]
     kept = [t for t in present if counts[t] < cap]
     return kept or present[:1] or terms  # all common: the first that occurs at all

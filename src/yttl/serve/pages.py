@@ -107,26 +107,32 @@ def _player(document: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-async def video_page(request: Request) -> Response:
-    state, video_id = _state(request), request.path_params["id"]
+async def _document(request: Request) -> dict[str, Any] | Response:
+    """The video's document, or the page that says it is not in the library."""
     try:
-        document = await asyncio.to_thread(state.library.document, video_id)
+        document: dict[str, Any] = await asyncio.to_thread(_state(request).library.document,
+                                                           request.path_params["id"])  # fmt: skip
     except InputError as exc:
         return _render("message.html.j2", 404, title="Not in the library",
                        message=error_line(exc), nav="library")  # fmt: skip
+    return document
+
+
+async def video_page(request: Request) -> Response:
+    document = await _document(request)
+    if isinstance(document, Response):
+        return document
     return _render("video.html.j2", doc=document, video=document["video"], hours=document["hours"],
                    player=_player(document), nav="library")  # fmt: skip
 
 
 async def transcript_fragment(request: Request) -> Response:
     """A video's transcript: loaded after the page has painted (ten hours are 1,800 lines)."""
-    state, video_id = _state(request), request.path_params["id"]
-    try:
-        document = await asyncio.to_thread(state.library.document, video_id)
-    except InputError as exc:
-        return _render("message.html.j2", 404, title="Not in the library",
-                       message=error_line(exc), nav="library")  # fmt: skip
-    segments = await asyncio.to_thread(state.library.transcript, video_id)
+    document = await _document(request)
+    if isinstance(document, Response):
+        return document
+    segments = await asyncio.to_thread(_state(request).library.transcript,
+                                       request.path_params["id"])  # fmt: skip
     video = video_of(document)
     return _render("_transcript.html.j2", lines=segments,
                    link=lambda seconds: timestamp_url(video, seconds))  # fmt: skip
