@@ -168,10 +168,14 @@ def _silence_stdout() -> None:
 
 def console_main() -> int:
     """The ``yttl`` program: ``main``, then a Ctrl-C while the interpreter winds down
-    (threads joined at exit) still ends with one line and 130."""
-    code = main()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, lambda *_: exit_now())
+    (threads joined at exit), or in the moment between two handlers, still ends with one
+    line and 130."""
+    try:
+        code = main()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, lambda *_: exit_now())
+    except KeyboardInterrupt:
+        exit_now()
     return code
 
 

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from yttl.errors import InputError, ModelNotFoundError, RunInterrupted, UsageError
 
@@ -40,7 +41,7 @@ def worst_exit(codes: Sequence[int]) -> int:
     return max(codes, key=lambda code: _SEVERITY.get(code, 3), default=EXIT_OK)
 
 
-def exit_now() -> None:
+def exit_now() -> NoReturn:
     """A third Ctrl-C, or one while the process winds down: one line, exit 130, at once
     (no traceback from a thread being joined, nothing more)."""
     with contextlib.suppress(Exception):

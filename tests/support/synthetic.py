@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.support.server import LoopbackServer
 
@@ -68,3 +69,23 @@ def synthetic_video(server: LoopbackServer, directory: Path, name: str = "synth"
     path = directory / f"{name}.info.json"
     path.write_text(json.dumps(info))
     return path
+
+
+MODEL_NOT_FOUND = (404, {}, json.dumps({"error": {
+    "code": "model_not_found", "message": "The model `nope` does not exist"}}).encode())  # fmt: skip
+
+
+def unknown_model_batch(server: LoopbackServer, directory: Path, env: dict[str, str],
+                        *extra: str) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """Four videos against a provider that has no model ``nope``: (the finished process,
+    the batch's index)."""
+    from tests.conftest import run_yttl
+
+    server.state.fault = lambda call: MODEL_NOT_FOUND
+    infos = [synthetic_video(server, directory, f"m{i}", seconds=900) for i in range(4)]
+    out = directory / "out"
+    result = run_yttl([*map(str, infos), "-lp", "openai", "-ou", server.openai_base_url,
+                       "-om", "nope", "-o", str(out), "--no-open", "-f", "json",
+                       "--max-concurrent-videos", "1", *extra], env, timeout=300)  # fmt: skip
+    index = json.loads((out / "index.json").read_text()) if (out / "index.json").is_file() else {}
+    return result, index
