@@ -57,7 +57,9 @@ def test_the_pages_in_a_browser(
         page.fill("#sources", f"{media}\n{info}")
         page.click("#new-job button[type=submit]")
         page.wait_for_selector('.job[data-status="ok"]', timeout=60_000)
-        assert page.locator(".job-videos li").count() == 2
+        # the finished job's list comes with the refresh that follows its "done" event
+        page.wait_for_function("document.querySelectorAll('.job-videos li').length === 2",
+                               timeout=30_000)  # fmt: skip
 
         page.goto(base + "/")
         titles = page.locator(".video-title").all_inner_texts()
