@@ -174,6 +174,8 @@ def console_main() -> int:
         code = main()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, lambda *_: exit_now())
+        if code == EXIT_INTERRUPTED:  # said and written: leave now, not after the
+            exit_now(code, say=False)  # interpreter's teardown (another Ctrl-C may come)
     except KeyboardInterrupt:
         exit_now()
     return code

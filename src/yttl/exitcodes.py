@@ -41,12 +41,13 @@ def worst_exit(codes: Sequence[int]) -> int:
     return max(codes, key=lambda code: _SEVERITY.get(code, 3), default=EXIT_OK)
 
 
-def exit_now() -> NoReturn:
+def exit_now(code: int = EXIT_INTERRUPTED, *, say: bool = True) -> NoReturn:
     """A third Ctrl-C, or one while the process winds down: one line, exit 130, at once
     (no traceback from a thread being joined, nothing more)."""
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     with contextlib.suppress(Exception):
-        sys.stderr.write("yttl: interrupted\n")
+        if say:
+            sys.stderr.write("yttl: interrupted\n")
         sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(code)
