@@ -168,31 +168,34 @@ class Library:
         meaning: nearest to ``vector`` (``query`` embedded by ``model``); hybrid: both,
         fused."""
         if mode == "words" or vector is None or model is None:
-            found = self._words(query, limit, video, any_word)
+            counts: dict[tuple[str, ...], int] = {}
+            found = self._words(query, limit, video, any_word, counts)
             if any_word or len(found) >= limit:
                 return found
             seen = {(h.video_id, h.start) for h in found}
-            more = self._words(query, limit, video, True)
+            more = self._words(query, limit, video, True, counts)
             return [*found, *(h for h in more if (h.video_id, h.start) not in seen)][:limit]
         with self.connect() as db:
             meaning = search_meaning(db, self.vectors, model, vector[0] if vector.ndim > 1
                                      else vector, limit * 3, video)  # fmt: skip
         if mode == "meaning":
             return meaning[:limit]
-        every = [] if any_word else self._words(query, limit * 3, video, False)
+        known: dict[tuple[str, ...], int] = {}
+        every = [] if any_word else self._words(query, limit * 3, video, False, known)
         seen = {(h.video_id, h.start) for h in every}
-        some = [h for h in self._words(query, limit * 3, video, True)
+        some = [h for h in self._words(query, limit * 3, video, True, known)
                 if (h.video_id, h.start) not in seen]  # fmt: skip
         return fuse([(meaning, 1.0), (every, 1.0), (some, ANY_WORD_WEIGHT)], limit)
 
-    def _words(self, query: str, limit: int, video: str | None, any_word: bool) -> list[Hit]:
+    def _words(self, query: str, limit: int, video: str | None, any_word: bool,
+               counts: dict[tuple[str, ...], int] | None = None) -> list[Hit]:  # fmt: skip
         terms = query_terms(query, any_word=any_word)
         if not terms:
             return []
         words = ["".join(t) if UNSPACED.search("".join(t)) else " ".join(t) for t in terms]
         with self.connect() as db:
             if self.fts:
-                kept = uncommon(db, terms, any_word=any_word)
+                kept = uncommon(db, terms, any_word=any_word, counts=counts)
                 match = (" OR " if any_word else " ").join(phrase(t) for t in kept)
                 hits = search_fts(db, match, limit, video)
                 if any(UNSPACED.search(w) for w in words):  # the index's offsets are its own

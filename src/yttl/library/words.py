@@ -56,8 +56,11 @@ def phrase(tokens: tuple[str, ...]) -> str:
     return '"' + " ".join(tokens) + '"'
 
 
-def uncommon(db: sqlite3.Connection, terms: list[tuple[str, ...]], *,
-             any_word: bool) -> list[tuple[str, ...]]:  # fmt: skip
+Terms = list[tuple[str, ...]]
+
+
+def uncommon(db: sqlite3.Connection, terms: Terms, *, any_word: bool,
+             counts: dict[tuple[str, ...], int] | None = None) -> Terms:  # fmt: skip
     """The terms of a query less those in too many sections (``the``, ``de``, ``how``: in
     any language, by how often they occur, not by a list): they tell no section from
     another, and their long lists make every query slow. With ``any_word``, only terms
@@ -67,8 +70,10 @@ def uncommon(db: sqlite3.Connection, terms: list[tuple[str, ...]], *,
         return terms
     total = db.execute("SELECT coalesce(max(id), 0) FROM sections").fetchone()[0]
     cap = max(COMMON_FLOOR, int(total * COMMON_SHARE))
-    counts = {}
+    counts = {} if counts is None else counts  # one search asks twice: count each term once
     for term in terms:
+        if term in counts:
+            continue
         counts[term] = db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM sections_fts WHERE sections_fts MATCH ? "
             "LIMIT ?)", (phrase(term), cap),
