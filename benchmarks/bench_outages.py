@@ -4,8 +4,10 @@
    flight; after the first calls the provider drops every connection for 40 s, then
    answers again. Measured: wall time, the calls sent while it was down, the time from
    its return to the end of the run, sections summarized. The same run without the
-   outage gives the baseline.
+   outage gives the baseline. ``outage16`` (issue 24): the same after 8 good calls, 16 in
+   flight; also counted: prompts answered more than once.
 2. Down from the start: a base URL nobody listens on. Measured: time to the error.
+   ``errors_from_start`` (issue 24): a server that answers every call with a 503.
 3. A batch of 20 videos in which two cannot be written (a folder where the JSON goes)
    and one raises an unexpected error inside the pipeline (a broken progress observer).
    Measured: outcomes, what the index lists, the exit code.
@@ -40,28 +42,31 @@ def _env(tmp: str) -> dict[str, str]:
 
 
 def _run(server: LoopbackServer, info: Path, out: Path, env: dict[str, str],
-         base_url: str | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:  # fmt: skip
+         base_url: str | None = None,
+         in_flight: int = 8) -> tuple[float, subprocess.CompletedProcess[str]]:  # fmt: skip
     command = [sys.executable, "-m", "yttl", str(info), "-lp", "openai", "-ou",
                base_url or server.openai_base_url, "-o", str(out), "-f", "json", "--no-open",
-               "--no-cache", "--max-concurrent-llm", "8"]  # fmt: skip
+               "--no-cache", "--max-concurrent-llm", str(in_flight)]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     return time.perf_counter() - started, done
 
 
-def outage(tmp: Path) -> dict[str, Any]:
+def outage(tmp: Path, good: int = 4, in_flight: int = 8) -> dict[str, Any]:
+    from collections import Counter
+
     with LoopbackServer() as server:
         server.state.latency = 1.0
         info = synthetic_video(server, tmp, "twohour", seconds=7200)
         env = _env(str(tmp))
-        baseline, done = _run(server, info, tmp / "base", env)
+        baseline, done = _run(server, info, tmp / "base", env, in_flight=in_flight)
         assert done.returncode == 0, done.stderr
         server.state.calls.clear()
         window: list[float] = []
         down: list[int] = []
 
         def fault(call: ChatCall) -> Fault | None:
-            if call.index < 4:
+            if call.index < good:
                 return None
             now = time.monotonic()
             window[:] = window or [now]
@@ -71,12 +76,17 @@ def outage(tmp: Path) -> dict[str, Any]:
             return None
 
         server.state.fault = fault
-        wall, done = _run(server, info, tmp / "outage", env)
+        wall, done = _run(server, info, tmp / "outage", env, in_flight=in_flight)
         ended = time.monotonic()
         doc = json.loads((tmp / "outage" / "twohour.json").read_text())
         sections = [s for h in doc["hours"] for s in h["sections"]]
+        answered = Counter(c.user for c in server.state.successful_calls())
         return {
+            "good_calls_first": good,
+            "in_flight": in_flight,
             "exit_code": done.returncode,
+            "prompts_answered": len(answered),
+            "prompts_answered_twice": sum(n > 1 for n in answered.values()),
             "baseline_seconds": round(baseline, 1),
             "wall_seconds": round(wall, 1),
             "outage_seconds": OUTAGE,
@@ -99,6 +109,20 @@ def down_from_start(tmp: Path) -> dict[str, Any]:
         errors = [line for line in done.stderr.splitlines() if line.startswith("yttl: error")]
         return {"exit_code": done.returncode, "seconds_to_error": round(took, 1),
                 "error_lines": errors, "names_the_url": any(dead in e for e in errors)}  # fmt: skip
+
+
+def errors_from_start(tmp: Path) -> dict[str, Any]:
+    """Every call answered with a 503, from the first: given up in seconds, naming it."""
+    with LoopbackServer() as server:
+        server.state.latency = 1.0
+        server.state.fault = lambda call: (503, {}, b'{"error": {"message": "broken"}}')
+        info = synthetic_video(server, tmp, "errors", seconds=7200)
+        took, done = _run(server, info, tmp / "errors", _env(str(tmp)), in_flight=16)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("yttl: error")]
+        return {"exit_code": done.returncode, "seconds_to_error": round(took, 1),
+                "calls_sent": len(server.state.calls), "error_lines": errors,
+                "names_url_and_status": any(server.openai_base_url in e and "503" in e
+                                            for e in errors)}  # fmt: skip
 
 
 def batch(tmp: Path) -> dict[str, Any]:
@@ -144,12 +168,17 @@ def batch(tmp: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help="down_from_start errors_from_start batch "
+                        "outage outage16 (default: all)")  # fmt: skip
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {}
+    measures = {"down_from_start": down_from_start, "errors_from_start": errors_from_start,
+                "batch": batch, "outage": outage,
+                "outage16": lambda tmp: outage(tmp, good=8, in_flight=16)}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        for name, measure in (("down_from_start", down_from_start), ("batch", batch),
-                              ("outage", outage)):  # fmt: skip
+        for name in args.parts or list(measures):
+            measure = measures[name]
             folder = Path(tmp) / name
             folder.mkdir()
             results[name] = measure(folder)

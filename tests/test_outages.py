@@ -75,3 +75,68 @@ def test_an_outage_of_a_provider_that_was_working_costs_the_run_only_the_wait(
     assert len(down) <= 4 + 10 + 8, len(down)  # in flight, the verdict's window, probes
     assert outage and time.monotonic() - outage[0] < 60  # no more than the wait
     assert doc["stats"]["breaker_trips"] >= 1
+
+
+SERVER_ERROR: Fault = (503, {"Content-Type": "application/json"},
+                       json.dumps({"error": {"message": "upstream is broken"}}).encode())  # fmt: skip
+
+
+def test_a_provider_that_answers_only_errors_from_the_start_is_given_up_naming_url_and_status(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Every call a 503, never one success: an endpoint that answers, but only errors, is
+    dead to this run (a wrong URL behind a proxy, a broken server). It is probed for a few
+    seconds (a server still loading its model gets that long), not waited out for the
+    breaker's 60 s deadline, and the one error line names the URL and the status."""
+    info = synthetic_video(server, tmp_path, seconds=7200)
+    server.state.latency = 0.2
+    server.state.fault = lambda call: SERVER_ERROR
+    started = time.monotonic()
+    result = run_yttl([str(info), "-lp", "openai", "-ou", server.openai_base_url,
+                       "-o", str(tmp_path / "o"), "-f", "json", "--no-open",
+                       "--max-concurrent-llm", "16"], clean_env, timeout=120)  # fmt: skip
+    took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("yttl: error")]
+    assert len(errors) == 1, result.stderr
+    assert server.openai_base_url in errors[0] and "503" in errors[0], errors[0]
+    assert "Traceback" not in result.stderr
+    # the first calls, their retries and a few probes, not a minute of them
+    assert len(server.state.calls) <= 16 * 3 + 4, len(server.state.calls)
+    assert took < 30, took
+
+
+def test_an_outage_after_good_calls_loses_no_section_and_answers_each_call_once(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Eight good calls, then every connection dropped for 8 s, 16 calls in flight: a call
+    that fails while the breaker holds the endpoint for down (its probes included) waits
+    for it to come back instead of spending its tries, so no section fails, and no prompt
+    is answered twice."""
+    from collections import Counter
+
+    info = synthetic_video(server, tmp_path, seconds=7200)
+    server.state.latency = 0.2
+    outage: list[float] = []
+
+    def fault(call: ChatCall) -> Fault | None:
+        if call.index < 8:
+            return None
+        now = time.monotonic()
+        if not outage:
+            outage.append(now)
+        return DROP if now - outage[0] < 8.0 else None
+
+    server.state.fault = fault
+    clean_env["YTTL_BREAKER_COOLDOWN"] = "0.5"
+    result = run_yttl([str(info), "-lp", "openai", "-ou", server.openai_base_url,
+                       "-o", str(tmp_path / "o"), "-f", "json", "--no-open",
+                       "--max-concurrent-llm", "16", "--breaker-deadline", "30"],
+                      clean_env, timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "o" / "synth.json").read_text())
+    sections = [s for h in doc["hours"] for s in h["sections"]]
+    assert [s["status"] for s in sections] == ["ok"] * len(sections) and len(sections) == 24
+    answered = Counter(c.user for c in server.state.successful_calls())
+    assert set(answered.values()) == {1}, answered.most_common(2)
+    assert len(answered) == 24 + 2 + 1  # sections, hours, the overview

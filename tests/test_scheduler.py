@@ -394,3 +394,65 @@ def test_a_stop_ends_a_long_back_off_at_once() -> None:
     result = asyncio.run(main())
     assert time.monotonic() - started < 5
     assert isinstance(result, RateLimitError | StopRequested)
+
+
+def test_attempts_that_fail_while_the_endpoint_is_down_are_waited_out_not_spent() -> None:
+    """Answers, then is down for half a second, then answers again; two tries a call. A
+    call's first try fails before the breaker has made up its mind, its second is one of
+    the probes that fail while it is down: that probe is waiting for the endpoint, not a
+    try, so every call succeeds once the endpoint is back, each answered once."""
+    options = BreakerOptions(window=10, min_calls=4, cooldown=0.05, deadline=5.0)
+    lane = _target_lane(options, attempts=2)
+    start = time.monotonic()
+    answered: list[int] = []
+
+    def attempt_for(number: int) -> Callable[[], Awaitable[str]]:
+        async def attempt() -> str:
+            await asyncio.sleep(0.02)
+            if 0.05 <= time.monotonic() - start < 0.6:
+                raise ServerError("p: server error (HTTP 503)", status=503)
+            answered.append(number)
+            return "ok"
+
+        return attempt
+
+    async def main() -> list[BaseException | str]:
+        first = [await lane("c", attempt_for(n)) for n in range(2)]  # it works
+        await asyncio.sleep(max(0.0, 0.06 - (time.monotonic() - start)))
+        rest = await asyncio.gather(*(lane("c", attempt_for(n)) for n in range(2, 14)),
+                                    return_exceptions=True)  # fmt: skip
+        return [*first, *rest]
+
+    results = asyncio.run(main())
+    assert results == ["ok"] * 14, [r for r in results if r != "ok"][:2]
+    assert sorted(answered) == list(range(14))  # each call answered once
+    assert lane.breaker is not None and lane.breaker.trips >= 1 and lane.breaker.probes >= 2
+
+
+def test_a_provider_that_answers_only_errors_is_given_up_after_a_few_probes() -> None:
+    """Never one success, every call a 503: not an outage to wait out for the deadline,
+    but a few seconds of probes (a server loading its model gets them), then every caller
+    fails with the URL and the status."""
+    options = BreakerOptions(cooldown=5.0, deadline=60.0, cold_cooldown=0.1, cold_deadline=0.5)
+    lane = _target_lane(options, attempts=3, target="http://127.0.0.1:9/v1")
+    sent = 0
+
+    async def attempt() -> str:
+        nonlocal sent
+        sent += 1
+        await asyncio.sleep(0.01)
+        raise ServerError("p: server error (HTTP 503)", status=503)
+
+    async def main() -> list[BaseException | str]:
+        return list(await asyncio.gather(*(lane("c", attempt) for _ in range(16)),
+                                         return_exceptions=True))  # fmt: skip
+
+    started = time.monotonic()
+    results = asyncio.run(main())
+    assert time.monotonic() - started < 5  # not the 60 s deadline
+    unreachable = [r for r in results if isinstance(r, ProviderUnreachableError)]
+    assert unreachable, results[:2]
+    assert "http://127.0.0.1:9/v1" in unreachable[0].message
+    assert "HTTP 503" in unreachable[0].message
+    assert lane.breaker is not None and lane.breaker.probes >= 2  # not given up at once
+    assert sent <= 16 * 3 + 8

@@ -127,14 +127,18 @@ class BudgetActor:
         return "ok", probe
 
     async def leave(self, key: str, outcome: Outcome, probe: bool, rate_limited: bool,
-                    ticket: str = "") -> None:  # fmt: skip
+                    ticket: str = "", status: int | None = None) -> bool:  # fmt: skip
+        """Whether the endpoint is now taken as down, as ``LocalAdmission.leave``."""
         self.requests += 1
+        down = False
 
         async def work() -> None:
+            nonlocal down
             self._held.pop(ticket, None)
-            await self._lanes[key].leave(outcome, probe, rate_limited)
+            down = await self._lanes[key].leave(outcome, probe, rate_limited, status)
 
         await self._at_home(work)
+        return down
 
     async def abandon(self, ticket: str) -> None:
         """The caller of ``ticket`` was cancelled: free what it holds or will be given."""
@@ -208,9 +212,12 @@ class RemoteAdmission:
         self._ticket = ticket
         return bool(value)
 
-    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool) -> None:
+    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool,
+                    status: int | None = None) -> bool:  # fmt: skip
         ticket, self._ticket = self._ticket, ""
-        await _control(self._actor.leave).remote(self._key, outcome, probe, rate_limited, ticket)
+        down = await _control(self._actor.leave).remote(self._key, outcome, probe,
+                                                        rate_limited, ticket, status)  # fmt: skip
+        return bool(down)
 
 
 def remote_error(name: str, message: str, hint: str | None) -> YttlError:

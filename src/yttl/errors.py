@@ -13,7 +13,7 @@ place (``yttl.cli.exit_code_for``)::
     ├── RunInterrupted        Ctrl-C mid-run; carries what was finished (exit 130)
     └── ProviderError         a remote or local model call failed       (exit 1)
         ├── NetworkError      connect, reset, timeout
-        │   └── ProviderUnreachableError  never answered in this process (exit 1)
+        │   └── ProviderUnreachableError  never answered well in this process (exit 1)
         ├── RateLimitError    429; carries ``retry_after``
         ├── ServerError       5xx
         ├── AuthError         401/403 or missing key; never retried
@@ -123,8 +123,9 @@ class NetworkError(ProviderError):
 
 
 class ProviderUnreachableError(NetworkError):
-    """The provider has not answered once in this process and its probe failed too: it
-    is down or misconfigured, and waiting the breaker's deadline would not help."""
+    """The provider has not once answered a call well in this process (nobody there, or
+    only errors) and its probes failed too: it is down or misconfigured, and waiting the
+    breaker's deadline would not help."""
 
 
 class RateLimitError(ProviderError):
@@ -139,6 +140,11 @@ class RateLimitError(ProviderError):
 
 class ServerError(ProviderError):
     category = "server"
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 hint: str | None = None) -> None:  # fmt: skip
+        super().__init__(message, hint=hint)
+        self.status = status  # the 5xx it answered
 
 
 class AuthError(ProviderError):

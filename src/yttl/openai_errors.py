@@ -94,7 +94,7 @@ def _translate(exc: Exception, provider: str, model: str | None) -> ProviderErro
     if isinstance(exc, openai.APIStatusError):
         status, code = exc.status_code, _error_code(exc)
         if status >= 500:
-            return ServerError(where + f"server error (HTTP {status})")
+            return ServerError(where + f"server error (HTTP {status})", status=status)
         if status == 413 or code in _CONTEXT_CODES:
             return ContextLengthError(where + f"request too large (HTTP {status})")
         if code == "model_not_found" or (status == 404 and "model" in exc.message.lower()):

@@ -99,8 +99,9 @@ class BreakerOptions:
     cooldown: float = 5.0  # before the first probe; doubles after each failed probe
     deadline: float = 60.0  # down this long: waiting calls fail instead of waiting on
     max_cooldown: float | None = None  # the longest pause between probes; deadline / 4
-    cold_failures: int = 3  # a provider that never answered opens after this many
+    cold_failures: int = 3  # a provider that never succeeded opens after this many
     cold_cooldown: float = 2.0  # ... and is probed this soon
+    cold_deadline: float = 8.0  # ... and, when it answers only errors, is given up this soon
 
     @property
     def probe_interval(self) -> float:
@@ -120,10 +121,13 @@ class CircuitBreaker:
     stops: past the deadline a caller that comes when a probe is due is that probe, so a
     long-lived process sees the endpoint come back whenever it does.
 
-    An endpoint that has not answered once (``answered``) is judged sooner: a few failures
-    open the circuit, and when the first probe fails too, every waiting caller gets
-    ``ProviderUnreachableError`` naming ``target`` (a dead or wrong URL is no outage to
-    wait out). Callers that come later fail at once until the next probe is due.
+    An endpoint that has not once answered a call well (``answered``) is judged sooner: a
+    few failures open the circuit. When nobody is there (refused, no such host) the first
+    failed probe ends it; when it answers, but only errors (a 5xx for every call), the
+    probes go on for ``cold_deadline`` (a server still loading its model gets that long).
+    Then every waiting caller gets ``ProviderUnreachableError`` naming ``target`` and the
+    last status it answered: a dead or wrong URL is no outage to wait out. Callers that
+    come later fail at once until the next probe is due.
     """
 
     def __init__(self, name: str, options: BreakerOptions | None = None,
@@ -136,9 +140,11 @@ class CircuitBreaker:
         self.state: Literal["closed", "open", "half-open"] = "closed"
         self.trips = 0
         self.probes = 0
-        self.answered = False
+        self.answered = False  # a call has succeeded: what fails now is an outage
         self._window: deque[bool] = deque(maxlen=self.options.window)
         self._cold_failures = 0
+        self._cold_status: int | None = None  # the last HTTP status a cold endpoint answered
+        self._cold_answers = False  # ... and whether it answered at all (5xx, garbage)
         self._opened_at = 0.0
         self._down_since = 0.0
         self._cooldown = self.options.cooldown
@@ -163,11 +169,26 @@ class CircuitBreaker:
 
     def _unreachable(self) -> ProviderUnreachableError:
         where = self.target or self.name
+        if self._cold_answers:
+            answer = f"HTTP {self._cold_status}" if self._cold_status else "no valid answer"
+            return ProviderUnreachableError(
+                f"{self.name}: {where} answers only errors ({answer}): not one call has "
+                "succeeded", status=self._cold_status,
+                hint="is the server well and is this the URL of its OpenAI-compatible API "
+                "(…/v1)? (-ou, --NAME-base-url or the profile's base_url); or choose "
+                "another provider with -lp",
+            )  # fmt: skip
         return ProviderUnreachableError(
             f"{self.name}: cannot reach {where}: it has not answered once",
             hint="is the server running and the URL right? (-ou, --NAME-base-url or the "
             "profile's base_url); or choose another provider with -lp",
         )
+
+    @property
+    def down(self) -> bool:
+        """The endpoint is taken as down (open or half-open): a call that failed now waits
+        for it instead of spending one of its tries."""
+        return self.state != "closed"
 
     async def permit(self, stop: asyncio.Event | None = None) -> bool:
         """Wait until a call may go; True when this call is the half-open probe. Setting
@@ -189,6 +210,8 @@ class CircuitBreaker:
                 raise self._unreachable()
             left = self._down_since + self.options.deadline - now
             if left <= 0:
+                if not self.answered and self._cold_answers and self.target is not None:
+                    raise self._unreachable()  # it never once worked: say so, not "down"
                 raise CircuitOpenError(
                     f"{self.name}: not called; the endpoint has failed for "
                     f"{now - self._down_since:.0f} s (circuit open; next probe in "
@@ -207,17 +230,21 @@ class CircuitBreaker:
                 for each in waits:
                     each.cancel()
 
-    def record(self, outcome: Outcome, *, probe: bool = False) -> None:
-        """The end of a call that ``permit`` let through."""
+    def record(self, outcome: Outcome, *, probe: bool = False, status: int | None = None) -> None:
+        """The end of a call that ``permit`` let through (``status``: the HTTP status of
+        a failure that was an answer)."""
         if outcome == "neutral":
             if probe and self.state == "half-open":  # no verdict: let the next caller probe
                 self._opened_at = self._clock() - self._cooldown
                 self._set("open")
             return
-        if outcome != "unreached":  # an answer, even an error, shows someone is there
+        if outcome == "success":  # it works: whatever fails from now on is an outage
             self.answered = True
             self._cold_failures = 0
             self._unreachable_since = None
+        elif outcome == "failure" and not self.answered:
+            self._cold_answers = True
+            self._cold_status = status or self._cold_status
         if outcome == "success":
             self._window.append(False)
             if self.state != "closed":
@@ -229,9 +256,13 @@ class CircuitBreaker:
         self._window.append(True)
         if self.state == "half-open" and probe:
             self._opened_at = self._clock()
-            if not self.answered and self.target is not None:
+            waited = self._opened_at - self._down_since
+            # nobody there: no model is loading, give up now; only errors: after a while
+            cold_deadline = min(self.options.cold_deadline, self.options.deadline)
+            cold_over = not self._cold_answers or waited >= cold_deadline
+            if not self.answered and self.target is not None and cold_over:
                 self._unreachable_since = self._opened_at
-                logger.info("%s: %s has not answered once; giving up on it", self.name,
+                logger.info("%s: %s has not once answered well; giving up on it", self.name,
                             self.target)  # fmt: skip
             self._cooldown = min(self._cooldown * 2, self.options.probe_interval)
             self._set("open")

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, stop_never, wait_random_exponential
 
 from yttl.errors import (
     AuthError,
@@ -95,7 +96,10 @@ class Admission(Protocol):
 
     async def enter(self, label: str, tokens: int) -> bool: ...
 
-    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool) -> None: ...
+    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool,
+                    status: int | None = None) -> bool:  # fmt: skip
+        """Returns whether the endpoint is now taken as down (its breaker not closed)."""
+        ...
 
 
 class LocalAdmission:
@@ -137,15 +141,17 @@ class LocalAdmission:
         self.sent += 1
         return probe
 
-    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool) -> None:
+    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool,
+                    status: int | None = None) -> bool:  # fmt: skip
         self.in_flight -= 1
         self._slots.release()
         if self.breaker is not None:
-            self.breaker.record(outcome, probe=probe)
+            self.breaker.record(outcome, probe=probe, status=status)
         if rate_limited:
             self.pacer.slow_down()
         elif outcome == "success":
             self.pacer.recover()
+        return self.breaker is not None and self.breaker.down
 
 
 class Lane:
@@ -189,22 +195,18 @@ class Lane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, tries: int) -> float:
+        """The back-off after the ``tries``-th try (attempts waited out do not count)."""
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimitError) and error.retry_after is not None:
             return min(error.retry_after, self.policy.max_delay)
-        return float(self._backoff(state))
-
-    def _should_retry(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        if self._stop.is_set():
-            return False
-        return isinstance(error, ProviderError) and (
-            state.attempt_number < self.policy.attempts_for(error)
-        )
+        counted = copy.copy(state)
+        counted.attempt_number = max(tries, 1)
+        return float(self._backoff(counted))
 
     async def _send(self, label: str, attempt: Callable[[], Awaitable[T]], number: int,
-                    tokens: int) -> T:  # fmt: skip
+                    tokens: int, outage: list[bool]) -> T:  # fmt: skip
+        """One attempt; ``outage`` gets whether it failed while the endpoint was down."""
         if self._fatal is not None:
             raise type(self._fatal)(self._fatal.message, hint=self._fatal.hint)
         probe = await self.admission.enter(label, tokens)
@@ -213,6 +215,7 @@ class Lane:
             raise type(self._fatal)(self._fatal.message, hint=self._fatal.hint)
         outcome: Outcome = "neutral"  # cancelled before an answer: no verdict
         rate_limited = False
+        status: int | None = None
         timeout = self.policy.timeout_for(number)
         try:
             async with asyncio.timeout(timeout):  # from sending, not from queueing
@@ -224,11 +227,13 @@ class Lane:
             raise NetworkError(f"{label}: no answer within {timeout:.0f} s") from exc
         except ProviderError as exc:
             outcome, rate_limited = health_outcome(exc), isinstance(exc, RateLimitError)
+            status = getattr(exc, "status", None)
             if isinstance(exc, AuthError | ModelNotFoundError):
                 self._fatal = exc
             raise
         finally:
-            await self.admission.leave(outcome, probe, rate_limited)
+            down = await self.admission.leave(outcome, probe, rate_limited, status)
+            outage.append(down and outcome in ("failure", "unreached"))
 
     async def __call__(
         self,
@@ -239,23 +244,36 @@ class Lane:
         tracker: PerformanceTracker | None = None,
     ) -> T:
         attempts = 0
+        waited_out = 0  # attempts that failed while the endpoint was down: not tries
+        outage: list[bool] = []
 
         async def one_attempt() -> T:
-            nonlocal attempts
+            nonlocal attempts, waited_out
             attempts += 1
+            outage.clear()
             try:
-                return await self._send(label, attempt, attempts, tokens)
+                return await self._send(label, attempt, attempts - waited_out, tokens, outage)
             except ProviderError as exc:
-                self._failed(label, exc, attempts, tracker)
+                if outage and outage[0]:
+                    waited_out += 1
+                self._failed(label, exc, attempts - waited_out, tracker)
                 raise
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(self.policy.max_attempts, self.policy.rate_limit_attempts)),
-            wait=self._wait,
-            retry=self._should_retry,
-            sleep=self._sleep,
-            reraise=True,
-        )
+        def should_retry(state: RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            if self._stop.is_set() or not isinstance(error, ProviderError):
+                return False
+            return attempts - waited_out < self.policy.attempts_for(error)
+
+        def wait(state: RetryCallState) -> float:
+            # Down: the next attempt waits for the breaker's probe in ``enter``, not here.
+            return 0.0 if outage and outage[0] else self._wait(state, attempts - waited_out)
+
+        # While the endpoint is down, a failed attempt waits for its return instead of
+        # spending a try: an outage within the breaker's deadline costs no section, and
+        # the breaker's deadline (CircuitOpenError, never retried) bounds the wait.
+        retrying = AsyncRetrying(stop=stop_never, wait=wait, retry=should_retry,
+                                 sleep=self._sleep, reraise=True)  # fmt: skip
         try:
             return await retrying(one_attempt)
         except ProviderError as exc:
