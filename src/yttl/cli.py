@@ -10,9 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-
-from rich.console import Console
-from rich.logging import RichHandler
+from typing import TYPE_CHECKING
 
 from yttl.arguments import (
     ArgumentParser,
@@ -41,6 +39,9 @@ from yttl.subcommands import (
     serve_command,
 )
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
@@ -67,7 +68,24 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
+class _Stderr:
+    """rich's ``Console`` on stderr, made the first time it is asked for: a library
+    command with nothing to say there (``yttl list --json``) starts without importing rich."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def __call__(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        return self._console
+
+
 def _configure_logging(console: Console, settings: Settings) -> None:
+    from rich.logging import RichHandler
+
     handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
     handler.addFilter(_RedactSecrets(known_secrets(settings)))
     logger.handlers[:] = [handler]
@@ -93,41 +111,42 @@ def _sources(ns: argparse.Namespace) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(stderr=True)
+    stderr = _Stderr()
     verbose = "-v" in argv or "--verbose" in argv
     try:
-        return _dispatch(argv, console)
+        return _dispatch(argv, stderr)
     except ConfigError as exc:
-        print_error(console, exc)
+        print_error(stderr(), exc)
         return EXIT_USAGE
     except YttlError as exc:
         if verbose:
-            console.print_exception()
-        print_error(console, exc)
+            stderr().print_exception()
+        print_error(stderr(), exc)
         return exit_code_for(exc)
     except KeyboardInterrupt:
-        console.print("yttl: interrupted", highlight=False)
+        stderr().print("yttl: interrupted", highlight=False)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `yttl list --json | head`: the reader has all it wanted
         _silence_stdout()
         return EXIT_OK
     except Exception:  # a bug: say so in one line unless asked for the traceback
         if verbose:
-            console.print_exception()
+            stderr().print_exception()
         else:
             exc_type, exc_value, _ = sys.exc_info()
             name = exc_type.__name__ if exc_type else "error"
-            console.print(
+            stderr().print(
                 f"yttl: internal error ({name}: {exc_value}); rerun with -v for details",
                 highlight=False, markup=False, soft_wrap=True,
             )  # fmt: skip
         return EXIT_FAILED
 
 
-def _dispatch(argv: list[str], console: Console) -> int:
+def _dispatch(argv: list[str], stderr: _Stderr) -> int:
     command = argv[0] if argv else ""
     if command in SUBCOMMANDS and not Path(command).is_file():
-        return _subcommand(command, argv, console)
+        return _subcommand(command, argv, stderr)
+    console = stderr()
     profiles = profile_names(argv)
     ns = build_parser(profiles).parse_intermixed_args(attach_item_specs(argv))
     settings, _ = load_settings(flags_of(ns, profiles), config_file=ns.config)
@@ -137,20 +156,20 @@ def _dispatch(argv: list[str], console: Console) -> int:
     return run_command(_sources(ns), settings, console)
 
 
-def _subcommand(command: str, argv: list[str], console: Console) -> int:
+def _subcommand(command: str, argv: list[str], stderr: _Stderr) -> int:
     """A subcommand's usage errors point to its own ``--help``."""
     try:
         if command == "config":
-            return config_command(argv[1:], console)
+            return config_command(argv[1:], stderr())
         if command == "mcp":
-            return mcp_command(argv[1:], console, _configure_logging)
+            return mcp_command(argv[1:], stderr(), _configure_logging)
         if command == "serve":
-            return serve_command(argv[1:], console, _configure_logging)
+            return serve_command(argv[1:], stderr(), _configure_logging)
         if command == "extension":
-            return extension_command(argv[1:], console)
+            return extension_command(argv[1:], stderr())
         from yttl.library_commands import run_library_command
 
-        return run_library_command(argv, console, ArgumentParser)
+        return run_library_command(argv, stderr, ArgumentParser)
     except UsageError as exc:
         if exc.hint == "see yttl --help":
             exc.hint = f"see yttl {command} --help"

@@ -9,17 +9,19 @@ import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from yttl.arguments import ArgumentParser, build_parser, flags_of, profile_names
 from yttl.config import Settings, load_settings
 from yttl.errors import UsageError
 from yttl.exitcodes import EXIT_OK
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["config_command", "extension_command", "mcp_command", "serve_command"]
 
-Logging = Callable[[Console, Settings], None]
+Logging = Callable[["Console", Settings], None]
 
 
 def mcp_command(argv: Sequence[str], console: Console, configure: Logging) -> int:

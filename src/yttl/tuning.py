@@ -16,7 +16,7 @@ from yttl.config import Settings
 from yttl.endpoints import endpoint_for, llm_endpoint
 from yttl.errors import YttlError
 from yttl.factory import max_concurrent_llm
-from yttl.llm.openai_compat import PRESETS
+from yttl.llm.presets import PRESETS
 from yttl.transcribe.chunking import ChunkOptimizer, Hardware
 
 __all__ = ["PerformanceConfig", "Suggestion", "effective_defaults", "parse_duration", "suggest"]

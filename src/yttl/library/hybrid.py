@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
-from yttl.library.vectors import VectorIndex
 from yttl.library.words import Hit
 from yttl.models import VideoInfo
 from yttl.render.links import timestamp_url
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from yttl.library.vectors import VectorIndex
 
 __all__ = ["ANY_WORD_WEIGHT", "RRF_K", "fuse", "search_meaning"]
 

@@ -14,12 +14,15 @@ import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from yttl.models import TranscriptSegment
+
+if TYPE_CHECKING:  # numpy is imported when vectors are first scanned: listing needs none
+    import numpy as np
+    import numpy.typing as npt
+
+    Matrix = npt.NDArray[np.float32]
 
 __all__ = ["VectorIndex", "Window", "windows_of"]
 
@@ -64,19 +67,18 @@ def _window(title: str, segments: list[TranscriptSegment]) -> Window:
     return Window("window", segments[0].start, segments[-1].end, f"{title}. {text}")
 
 
-Matrix = npt.NDArray[np.float32]
-
-
 class VectorIndex:
     """The vectors of one model, in memory, reloaded when the table has changed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key: tuple[str, int, int] | None = None
-        self._matrix: Matrix = np.zeros((0, 0), dtype=np.float32)
+        self._matrix: Matrix | None = None
         self._rows: list[tuple[str, float, float, str]] = []  # video, start, end, kind
 
     def _load(self, db: sqlite3.Connection, model: str) -> None:
+        import numpy as np
+
         # every change to the table counts (triggers): no scan of the vectors to find out
         version = db.execute("SELECT value FROM counters WHERE name = 'vectors'").fetchone()
         key = (model, int(version[0]) if version else 0, 0)
@@ -98,9 +100,11 @@ class VectorIndex:
         video: str | None = None,
     ) -> list[tuple[float, str, float, float, str]]:  # fmt: skip
         """(similarity, video, start, end, kind) of the closest rows, best first."""
+        import numpy as np
+
         with self._lock:
             self._load(db, model)
-            if not self._rows or self._matrix.shape[1] != query.shape[-1]:
+            if not self._rows or self._matrix is None or self._matrix.shape[1] != query.shape[-1]:
                 return []
             scores = self._matrix @ query.astype(np.float32)
             if video is not None:

@@ -1,0 +1,107 @@
+"""How fast the library commands start (issue 24): each as a whole process, against a
+small script, in one run.
+
+A library of 200 videos (a real episode's shape: 5-minute sections with summaries, a
+transcript) is made in a temporary folder, with vectors for half of it; then, round by
+round and interleaved, each command runs as ``python -m yttl ...`` in a fresh process:
+``list --json``, ``list`` (a table), ``show ID -f json``, ``search WORD --json`` (by words:
+no embedder is configured) and ``search WORD`` (a table). The small script is
+``python -c "import sys; sys.stdout.write('ok')"`` under the same interpreter. The median
+of the rounds is kept; the goal is 5x the small script or less.
+
+    python -m benchmarks.bench_start [--rounds 15] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+VIDEOS = 200
+SMALL_SCRIPT = [sys.executable, "-c", "import sys; sys.stdout.write('ok')"]
+
+
+def _library(path: Path) -> str:
+    """A library of ``VIDEOS`` videos; the id of one of them."""
+    from yttl.library import Library
+
+    library = Library(path)
+    for number in range(VIDEOS):
+        video_id = f"video{number:04d}"
+        sections = [{"index": k, "start": k * 300.0, "end": (k + 1) * 300.0, "status": "ok",
+                     "summary": f"Part {k} of talk {number}: memory, sleep and attention."}
+                    for k in range(12)]  # fmt: skip
+        library.record_document({
+            "video": {"id": video_id, "title": f"Talk {number}", "duration": 3600.0,
+                      "url": f"https://www.youtube.com/watch?v={video_id}",
+                      "extractor": "youtube", "source": "url"},
+            "hours": [{"index": 0, "start": 0.0, "end": 3600.0, "summary": "An hour.",
+                       "sections": sections}],
+        })  # fmt: skip
+    return "video0007"
+
+
+def _time(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)  # fmt: skip
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{command[3:]} failed: {done.stderr.strip()}")
+    return took
+
+
+def measure(rounds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "library.sqlite"
+        video = _library(path)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YTTL_")}
+        env.update(XDG_CONFIG_HOME=f"{tmp}/config", XDG_DATA_HOME=f"{tmp}/data",
+                   XDG_CACHE_HOME=f"{tmp}/cache", COLUMNS="160")  # fmt: skip
+        yttl = [sys.executable, "-m", "yttl"]
+        where = ["--library-path", str(path)]
+        commands = {
+            "small script": SMALL_SCRIPT,
+            "list --json": [*yttl, "list", "--json", *where],
+            "list": [*yttl, "list", *where],
+            "show -f json": [*yttl, "show", video, "-f", "json", *where],
+            "search --json": [*yttl, "search", "sleep", "--json", *where],
+            "search": [*yttl, "search", "sleep", *where],
+        }
+        for command in commands.values():  # warm the file cache
+            _time(command, env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(rounds):
+            for name, command in commands.items():
+                times[name].append(_time(command, env))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base = medians["small script"]
+    return {
+        "rounds": rounds,
+        "small_script_ms": round(base * 1000, 1),
+        "commands": {name: {"ms": round(seconds * 1000, 1), "x_small_script": round(seconds / base, 2)}
+                     for name, seconds in medians.items() if name != "small script"},
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = measure(args.rounds)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
