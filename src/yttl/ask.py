@@ -222,8 +222,9 @@ async def ask(
     if components is None:
         components = await asyncio.to_thread(build_components, settings)  # may load a model
     try:
-        meaning = await query_vector(library, components.embeddings, question, None)
-        excerpts = _excerpts(library, question, videos, documents, meaning)
+        plan = await query_vector(library, components.embeddings, question, None)
+        excerpts = _excerpts(library, question, videos, documents,
+                             (plan.mode, plan.vector, plan.model))  # fmt: skip
     except BaseException:
         if own:
             await components.aclose()

@@ -135,7 +135,7 @@ class Settings:
     quiet: bool = False
     # embeddings (search by meaning)
     embed: bool = True
-    embed_provider: str = "local"
+    embed_provider: str | None = None  # None: the LLM provider's own embeddings, else local
     embed_model: str | None = None
     # yttl serve
     serve_port: int = 8765

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from yttl.config import Settings
 from yttl.errors import UsageError
-from yttl.llm.openai_compat import PRESETS
+from yttl.llm.presets import PRESETS
 
 __all__ = ["NO_KEY", "LLMEndpoint", "endpoint_for", "is_local_endpoint", "llm_endpoint",
            "require_key", "whisper_endpoint"]  # fmt: skip
@@ -40,12 +40,23 @@ def llm_endpoint(settings: Settings, environ: Mapping[str, str] | None = None) -
 
 
 def endpoint_for(
-    settings: Settings, name: str, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    name: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    needs_model: bool = True,
 ) -> LLMEndpoint:
+    """``needs_model``: a chat model is asked for; embeddings need only a profile's
+    ``base_url`` (and its ``embed_model``)."""
     environ = os.environ if environ is None else environ
     if name in settings.profiles:
         profile = settings.profiles[name]
-        if not profile.base_url or not profile.model:
+        if not profile.base_url and not needs_model:
+            raise UsageError(
+                f"profile {name!r} needs a base URL for its embeddings",
+                hint=f"set base_url in [profiles.{name}] of the config, or pass --{name}-base-url",
+            )  # fmt: skip
+        if not profile.base_url or (needs_model and not profile.model):
             raise UsageError(
                 f"profile {name!r} needs a base URL and a model",
                 hint=f"pass --{name}-base-url and --{name}-model, or set them in the config",
@@ -53,7 +64,7 @@ def endpoint_for(
         return LLMEndpoint(
             name,
             profile.base_url,
-            profile.model,
+            profile.model or "",
             profile.key_env,
             profile.api_key or environ.get(profile.key_env),
             settings.context_tokens or profile.context_tokens or DEFAULT_PROFILE_CONTEXT,

@@ -6,18 +6,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from yttl.config import Settings, library_path, load_settings
 from yttl.errors import UsageError
 from yttl.library import MARK, Library
 from yttl.render.links import format_clock
+
+if TYPE_CHECKING:  # rich is imported when there is a table to draw: --json needs none
+    from rich.console import Console
+
+Stderr = Callable[[], "Console"]
+"""The console on stderr, made when first asked for (rich costs a third of the start)."""
 
 __all__ = ["run_library_command"]
 
@@ -30,23 +33,39 @@ def _settings(ns: argparse.Namespace) -> Settings:
     return settings
 
 
-def _query_vector(ns: argparse.Namespace, library: Library, mode: str | None,
-                  console: Console) -> tuple[str, Any, str | None]:  # fmt: skip
-    """(mode, the query's vector, its model): see ``yttl.embed.indexing.query_vector``."""
-    import asyncio
+def _note(text: str) -> None:
+    """One line on stderr, without rich: --json keeps stdout clean, and the command starts
+    faster for not importing it."""
+    print(f"yttl: {text}", file=sys.stderr, flush=True)
+
+
+def _holder(ns: argparse.Namespace) -> Any:
     import functools
 
-    from yttl.embed import build_embedder
-    from yttl.embed.indexing import EmbedderHolder, query_vector
+    from yttl.embed.factory import build_embedder, embedder_name
+    from yttl.embed.indexing import EmbedderHolder
 
-    if mode is not None and mode != "words" and not library.vector_models():
-        console.print("yttl: the library has no vectors yet; searching by words (yttl library "
-                      "reindex embeds it)", highlight=False, markup=False,
-                      soft_wrap=True)  # fmt: skip
-        return "words", None, None
-    holder = EmbedderHolder(functools.partial(build_embedder, _settings(ns)))
+    settings = _settings(ns)
+    return EmbedderHolder(functools.partial(build_embedder, settings), embedder_name(settings))
 
-    async def find() -> tuple[str, Any, str | None]:
+
+def _search_plan(ns: argparse.Namespace, library: Library, mode: str | None) -> Any:
+    """How to search (``yttl.embed.indexing.SearchPlan``): the provider stack is imported
+    only when the library has vectors to search by meaning."""
+    import asyncio
+
+    from yttl.embed.indexing import SearchPlan, query_vector
+
+    if mode == "words":
+        return SearchPlan("words", "by words (--mode words)")
+    if not library.vector_models():
+        why = "no vectors yet" if library.is_empty() or mode is None else \
+            f"no vectors to search by {mode}"  # fmt: skip
+        return SearchPlan("words", f"by words only: the library has {why} "
+                          "(yttl library reindex embeds it)")  # fmt: skip
+    holder = _holder(ns)
+
+    async def find() -> Any:
         try:
             return await query_vector(library, holder, " ".join(ns.query), mode)
         finally:
@@ -59,7 +78,7 @@ def _open(ns: argparse.Namespace) -> Library:
     return Library(library_path(_settings(ns)))
 
 
-def _ask(ns: argparse.Namespace, console: Console) -> int:
+def _ask(ns: argparse.Namespace, stderr: Stderr) -> int:
     import asyncio
 
     from yttl.ask import ask
@@ -84,35 +103,37 @@ def _ask(ns: argparse.Namespace, console: Console) -> int:
     for citation in answer.citations:
         print(f"  {format_clock(citation.start)}  {citation.url}")
     if answer.dropped:
-        console.print(f"yttl: dropped {len(answer.dropped)} citation(s) that match no part "
-                      f"the answer was given: {', '.join(answer.dropped)}", highlight=False,
-                      markup=False)  # fmt: skip
+        _note(f"dropped {len(answer.dropped)} citation(s) that match no part the answer "
+              f"was given: {', '.join(answer.dropped)}")  # fmt: skip
     return 0
 
 
-def _say_empty(library: Library, console: Console) -> None:
-    console.print(f"yttl: the library at {library.path} is empty; summarize a video "
-                  "(yttl URL) or take in earlier runs (yttl library import DIR)",
-                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+def _say_empty(library: Library) -> None:
+    _note(f"the library at {library.path} is empty; summarize a video (yttl URL) or take "
+          "in earlier runs (yttl library import DIR)")  # fmt: skip
 
 
-def _search(ns: argparse.Namespace, console: Console) -> int:
+def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
     if ns.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {ns.limit}",
                          hint="see yttl search --help")  # fmt: skip
     library = _open(ns)
-    mode, vector, model = _query_vector(ns, library, ns.mode, console)
-    hits = library.search(" ".join(ns.query), limit=ns.limit, video=ns.video, mode=mode,
-                          vector=vector, model=model)  # fmt: skip
+    plan = _search_plan(ns, library, ns.mode)
+    _note(f"searched {plan.why}")
+    hits = library.search(" ".join(ns.query), limit=ns.limit, video=ns.video, mode=plan.mode,
+                          vector=plan.vector, model=plan.model)  # fmt: skip
     if not hits and library.is_empty():
-        _say_empty(library, console)  # on stderr: --json stays a list
+        _say_empty(library)  # on stderr: --json stays a list
     if ns.json:
         print(json.dumps([hit.as_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
         if not library.is_empty():
-            console.print("no section matches", highlight=False)
+            print("no section matches", file=sys.stderr)
         return 0
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(show_header=True, header_style="bold", expand=True)
     for name in ("video", "at", "snippet", "link"):
         table.add_column(name, overflow="fold")
@@ -123,20 +144,23 @@ def _search(ns: argparse.Namespace, console: Console) -> int:
                 escape(mark), "[/bold yellow]", 1
             )  # fmt: skip
         table.add_row(escape(hit.title), format_clock(hit.start), snippet, escape(hit.url))
-    console.print(table)
+    stderr().print(table)
     return 0
 
 
-def _list(ns: argparse.Namespace, console: Console) -> int:
+def _list(ns: argparse.Namespace, stderr: Stderr) -> int:
     library = _open(ns)
     videos = library.videos()
     if not videos:
-        _say_empty(library, console)
+        _say_empty(library)
     if ns.json:
         print(json.dumps(videos, indent=2, ensure_ascii=False))
         return 0
     if not videos:
         return 0
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(show_header=True, header_style="bold", expand=True)
     for name in ("id", "title", "length", "sections", "model"):
         table.add_column(name, overflow="fold")
@@ -144,41 +168,58 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
         length = format_clock(video["duration"] or 0)
         table.add_row(escape(video["id"]), escape(video["title"]), length,
                       str(video["sections"]), escape(video["model"] or "-"))  # fmt: skip
-    console.print(table)
+    stderr().print(table)
     return 0
 
 
-def _show(ns: argparse.Namespace, console: Console) -> int:
-    from rich.markdown import Markdown
-
+def _show(ns: argparse.Namespace, stderr: Stderr) -> int:
     from yttl.render.markdown import markdown_from_view
 
     document = _open(ns).document(ns.id)
     if ns.format == "json":
         print(json.dumps(document, indent=2, ensure_ascii=False))
-    elif console.is_terminal:
+    elif sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
         Console().print(Markdown(markdown_from_view(document)))
     else:
         print(markdown_from_view(document), end="")
     return 0
 
 
-def _reindex(ns: argparse.Namespace, console: Console) -> int:
+def _embed_all(ns: argparse.Namespace, stderr: Stderr, library: Library,
+               required: bool) -> int | None:  # fmt: skip
+    """Embed what the library has no vectors of, with a progress bar; how many videos.
+    ``required`` (reindex): an embedder that cannot be had is an error; otherwise (import)
+    it is said in one line and the videos stay searchable by words (None)."""
     import asyncio
 
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from yttl.embed import build_embedder
+    from yttl.embed.factory import build_embedder
     from yttl.embed.indexing import reindex
+    from yttl.errors import YttlError
 
-    library = _open(ns)
     settings = _settings(ns)
-    embedder = build_embedder(settings if settings.embed else
-                              dataclasses.replace(settings, embed=True))  # fmt: skip
+    if not settings.embed:
+        if not required:
+            _note("not embedded (embed is off): yttl library reindex embeds them when you want")
+            return None
+        settings = dataclasses.replace(settings, embed=True)  # reindex asks for it by name
+    try:
+        embedder = build_embedder(settings)
+    except YttlError as exc:
+        if required:
+            raise
+        hint = f"; {exc.hint}" if exc.hint else ""
+        _note(f"not embedded, so search is by words only: {exc.message}{hint}")
+        return None
     assert embedder is not None
 
     async def run() -> int:
-        with Progress(console=console, transient=True) as bar:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=stderr(), transient=True) as bar:
             task = bar.add_task(f"embedding with {embedder.name}", total=None)
 
             def step(done: int, total: int, video_id: str) -> None:
@@ -189,23 +230,47 @@ def _reindex(ns: argparse.Namespace, console: Console) -> int:
             finally:
                 await embedder.aclose()
 
-    count = asyncio.run(run())
-    console.print(f"yttl: embedded {count} video(s) with {embedder.name}; the library at "
-                  f"{library.path} searches by meaning", highlight=False,
-                  soft_wrap=True)  # fmt: skip
+    try:
+        return asyncio.run(run())
+    except YttlError as exc:
+        if required:
+            raise
+        _note(f"not embedded, so search is by words only: {exc.message} (yttl library "
+              "reindex tries again)")  # fmt: skip
+        return None
+
+
+def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
+    library = _open(ns)
+    count = _embed_all(ns, stderr, library, required=True)
+    name = _settings_name(ns)
+    _note(f"embedded {count or 0} video(s) with {name}; the library at {library.path} "
+          "searches by meaning")  # fmt: skip
     return 0
 
 
-def _import(ns: argparse.Namespace, console: Console) -> int:
+def _settings_name(ns: argparse.Namespace) -> str:
+    from yttl.embed.factory import embed_model_name, embed_provider_name
+
+    settings = _settings(ns)
+    return f"{embed_provider_name(settings)}:{embed_model_name(settings) or 'the default model'}"
+
+
+def _import(ns: argparse.Namespace, stderr: Stderr) -> int:
     if ns.action == "reindex":
-        return _reindex(ns, console)
+        return _reindex(ns, stderr)
     if ns.directory is None:
         raise UsageError("library import needs the folder earlier runs wrote to",
                          hint="see yttl library --help")  # fmt: skip
-    taken, refused = _open(ns).import_outputs(Path(ns.directory))
-    console.print(f"yttl: took in {taken} video(s) from {ns.directory}", highlight=False)
+    library = _open(ns)
+    taken, refused = library.import_outputs(Path(ns.directory))
+    _note(f"took in {taken} video(s) from {ns.directory}")
     for path, why in refused:
-        console.print(f"  skipped {path}: {why}", highlight=False, markup=False)
+        print(f"  skipped {path}: {why}", file=sys.stderr)
+    if taken and not ns.no_embed:
+        count = _embed_all(ns, stderr, library, required=False)
+        if count is not None:
+            _note(f"embedded {count} video(s): search goes by meaning too")
     return 0
 
 
@@ -244,18 +309,20 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
         parser.add_argument("-f", "--format", choices=("md", "json"), default="md")
     else:
         parser.add_argument("action", choices=("import", "reindex"))
+        parser.add_argument("--no-embed", action="store_true",
+                            help="import: take the videos in without embedding them")  # fmt: skip
         parser.add_argument("directory", metavar="DIR", nargs="?",
                             help="import: where earlier runs wrote JSON")  # fmt: skip
     return parser
 
 
-def run_library_command(argv: Sequence[str], console: Console,
+def run_library_command(argv: Sequence[str], stderr: Stderr,
                         make: Callable[..., argparse.ArgumentParser]) -> int:  # fmt: skip
     """``argv`` starts with the command's name; ``make`` builds the CLI's parser class."""
     command, rest = argv[0], argv[1:]
     ns = _parser(make, command).parse_args(rest)
-    handlers: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    handlers: dict[str, Callable[[argparse.Namespace, Stderr], int]] = {
         "search": _search, "list": _list, "show": _show, "library": _import, "ask": _ask,
     }  # fmt: skip
-    result: Any = handlers[command](ns, console)
+    result: Any = handlers[command](ns, stderr)
     return int(result)

@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from yttl._version import __version__
 from yttl.config import Settings, library_path
-from yttl.embed import build_embedder
+from yttl.embed.factory import build_embedder, embedder_name
 from yttl.embed.indexing import EmbedderHolder
 from yttl.errors import YttlError
 from yttl.library import Library
@@ -140,7 +140,8 @@ class _Shared:
         self._settings = settings
         self._built: RunComponents | None = None
         self._lock = asyncio.Lock()
-        self.embeddings = EmbedderHolder(functools.partial(build_embedder, settings))
+        self.embeddings = EmbedderHolder(functools.partial(build_embedder, settings),
+                                         embedder_name(settings))  # fmt: skip
 
     async def for_run(self, stop: asyncio.Event | None = None) -> RunComponents:
         from yttl.factory import build_components
@@ -176,10 +177,10 @@ def build_server(settings: Settings) -> MCPServer:
         if mode not in (None, "words", "meaning", "hybrid"):
             raise _refuse(f"mode must be words, meaning or hybrid, not {mode!r}")
         found = library()
-        chosen, vector, model = await query_vector(found, shared.embeddings, query, mode)
+        plan = await query_vector(found, shared.embeddings, query, mode)
         hits = await asyncio.to_thread(functools.partial(
-            found.search, query, limit=limit, video=video_id, mode=chosen, vector=vector,
-            model=model))  # fmt: skip
+            found.search, query, limit=limit, video=video_id, mode=plan.mode,
+            vector=plan.vector, model=plan.model))  # fmt: skip
         return [hit.as_dict() for hit in hits]
 
     @server.tool()

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from yttl.embed.base import Embedder, Vectors
 from yttl.errors import YttlError
 from yttl.library import Library
 from yttl.library.vectors import windows_of
 
-__all__ = ["EmbedderHolder", "embed_query", "embed_video", "query_vector", "reindex"]
+__all__ = ["EmbedderHolder", "SearchPlan", "embed_query", "embed_video", "query_vector",
+           "reindex"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +51,13 @@ async def embed_query(embedder: Embedder, query: str) -> Vectors:
 
 class EmbedderHolder:
     """One embedder for a process, built off the loop the first time it is asked for
-    (a local model loads), shared by every run; a build that fails is said once and not
-    tried again: search by words still works."""
+    (a local model loads), shared by every run; a build that fails is said once, in one
+    line with what to do, and not tried again: search by words still works."""
 
-    def __init__(self, build: Callable[[], Embedder | None]) -> None:
+    def __init__(self, build: Callable[[], Embedder | None],
+                 name: str | None = None) -> None:  # fmt: skip
         self._build = build
+        self.name = name  # the name its vectors will have, when known before building
         self._lock = asyncio.Lock()
         self._embedder: Embedder | None = None
         self._tried = False
@@ -67,7 +71,9 @@ class EmbedderHolder:
                     self._embedder = await asyncio.to_thread(self._build)
                 except YttlError as exc:
                     self.error = exc
-                    logger.warning("no embeddings (search by words only): %s", exc.message)
+                    hint = f" ({exc.hint})" if exc.hint else ""
+                    logger.warning("not embedding, so search is by words only: %s%s",
+                                   exc.message, hint)  # fmt: skip
         return self._embedder
 
     async def aclose(self) -> None:
@@ -75,19 +81,42 @@ class EmbedderHolder:
             await self._embedder.aclose()
 
 
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a search or a question is answered, and why: the CLI says it in one line."""
+
+    mode: str  # words | meaning | hybrid
+    why: str
+    vector: Vectors | None = None
+    model: str | None = None
+
+
 async def query_vector(library: Library, holder: EmbedderHolder | None, query: str,
-                       mode: str | None) -> tuple[str, Vectors | None, str | None]:  # fmt: skip
-    """(mode, the query's vector, its model) for a search or a question: by meaning and
-    words when the library has vectors of the configured embedder's model, else by words
-    (``mode`` None: hybrid when it can)."""
+                       mode: str | None) -> SearchPlan:  # fmt: skip
+    """By meaning and words when the library has vectors of the configured embedder's
+    model (``mode`` None: hybrid when it can), else by words, saying why. The embedder
+    (and the SDK or model behind it) is built only when a query vector is needed."""
+    if mode == "words":
+        return SearchPlan("words", "by words (--mode words)")
     models = await asyncio.to_thread(library.vector_models)
-    wanted = mode or ("hybrid" if models else "words")
-    if wanted == "words" or not models or holder is None:
-        return "words", None, None
+    if not models:
+        return SearchPlan("words", "by words only: the library has no vectors yet "
+                                   "(yttl library reindex embeds it)")  # fmt: skip
+    if holder is None:
+        return SearchPlan("words", "by words only: no embedder here")
+    if holder.name is not None and holder.name not in models:
+        return SearchPlan("words", f"by words only: the library's vectors are {models[0]}'s, "
+                          f"and the configured embedder is {holder.name} (yttl library "
+                          "reindex embeds it again with it)")  # fmt: skip
     embedder = await holder.get()
-    if embedder is None or embedder.name not in models:
-        logger.warning("the library's vectors were made by %s, not %s: searching by words "
-                       "(yttl library reindex embeds it again)", models[0],
-                       embedder.name if embedder else "no embedder")  # fmt: skip
-        return "words", None, None
-    return wanted, await embed_query(embedder, query), embedder.name
+    if embedder is None:
+        why = holder.error.message if holder.error else "embeddings are off"
+        return SearchPlan("words", f"by words only: cannot embed the query ({why})")
+    if embedder.name not in models:
+        return SearchPlan("words", f"by words only: the library's vectors are {models[0]}'s, "
+                          f"not {embedder.name}'s (yttl library reindex embeds it "
+                          "again)")  # fmt: skip
+    wanted = mode or "hybrid"
+    how = "by meaning" if wanted == "meaning" else "by words and meaning"
+    return SearchPlan(wanted, f"{how} ({embedder.name})", await embed_query(embedder, query),
+                      embedder.name)  # fmt: skip

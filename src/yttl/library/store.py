@@ -19,9 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from yttl.embed.base import Vectors
 from yttl.errors import InputError
 from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
 from yttl.library.schema import fts5_available, migrate
@@ -38,6 +37,9 @@ from yttl.library.words import (
     uncommon,
 )
 from yttl.models import RunResult, TranscriptSegment
+
+if TYPE_CHECKING:
+    from yttl.embed.base import Vectors
 
 __all__ = ["Library"]
 
@@ -150,7 +152,7 @@ class Library:
             try:
                 siblings = [p for p in path.parent.glob(f"{glob.escape(path.stem)}.*")
                             if p.suffix != ".tmp"]  # fmt: skip
-                self.record_document(document, (), siblings)
+                self.record_document(document, _sibling_transcript(siblings), siblings)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 refused.append((str(path), f"not a yttl output ({type(exc).__name__}: {exc})"))
                 continue
@@ -332,3 +334,18 @@ def document_status(document: Mapping[str, Any]) -> str:
     if sections and failed == len(sections):
         return "failed"
     return "partial" if failed else "ok"
+
+
+def _sibling_transcript(siblings: Sequence[Path]) -> list[TranscriptSegment]:
+    """The transcript a run wrote beside its JSON (``-f srt`` or ``-f vtt``), so that an
+    imported video is searched, and embedded, by what was said, not its summaries alone."""
+    from yttl.errors import YttlError
+    from yttl.sources.captions import decode_caption_bytes, parse_captions
+
+    for path in sorted(siblings, key=lambda p: p.suffix != ".srt"):
+        if path.suffix in (".srt", ".vtt"):
+            try:
+                return parse_captions(decode_caption_bytes(path.read_bytes()), path.suffix[1:])
+            except (OSError, YttlError) as exc:
+                logger.warning("%s: its transcript is not taken in (%s)", path, exc)
+    return []

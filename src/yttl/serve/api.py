@@ -139,9 +139,9 @@ async def search_library(state: ServerState, query: str, limit: int,
     """By words and meaning (hybrid) when the library has vectors, as ``yttl search``."""
     from yttl.embed.indexing import query_vector
 
-    chosen, vector, model = await query_vector(state.library, state.embeddings, query, mode)
-    find = functools.partial(state.library.search, query, limit=limit, mode=chosen,
-                             vector=vector, model=model)  # fmt: skip
+    plan = await query_vector(state.library, state.embeddings, query, mode)
+    find = functools.partial(state.library.search, query, limit=limit, mode=plan.mode,
+                             vector=plan.vector, model=plan.model)  # fmt: skip
     return await asyncio.to_thread(find)
 
 

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from yttl.config import Settings
-from yttl.embed import build_embedder
+from yttl.embed.factory import build_embedder, embedder_name
 from yttl.embed.indexing import EmbedderHolder
 from yttl.library import Library
 from yttl.library.jobs import JobStore
@@ -35,7 +35,8 @@ def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
     """The app for ``settings`` (whose run options are the defaults of its jobs); its jobs
     record into ``library``."""
     settings = dataclasses.replace(settings, library=True, library_path=str(library.path))
-    embeddings = EmbedderHolder(functools.partial(build_embedder, settings))
+    embeddings = EmbedderHolder(functools.partial(build_embedder, settings),
+                                embedder_name(settings))  # fmt: skip
     jobs = JobManager(settings, JobStore(library), embeddings)
     state = ServerState(settings, library, jobs, guard, Path(settings.output_dir), embeddings)
 
