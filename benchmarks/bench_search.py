@@ -9,8 +9,11 @@
    mode (in-process, the vector matrix warm), the library's size.
 3. Embedding time per hour of video, through the endpoint (and, when it can be loaded,
    the local GGUF default).
+4. As a user (issue 24): the episodes' outputs (JSON and srt, as a run writes them) taken
+   in with ``yttl library import`` while the embedder is named by the config file alone,
+   then every query through ``yttl search --json``: the same hit@5, by the command.
 
-    python -m benchmarks.bench_search [--videos N] [--json PATH]
+    python -m benchmarks.bench_search [--videos N] [--user-only] [--json PATH]
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,14 +90,66 @@ def evaluate(library: Library, base: str) -> dict[str, Any]:
     return table
 
 
+def as_a_user(corpus: list[tuple[dict[str, Any], list[Any]]], base: str,
+              folder: Path) -> dict[str, Any]:  # fmt: skip
+    """``library import`` and ``yttl search`` as commands, set up by a config file alone."""
+    from yttl.render.subtitles import to_srt
+
+    outputs = folder / "outputs"
+    outputs.mkdir()
+    for document, segments in corpus:
+        stem = outputs / document["video"]["id"]
+        stem.with_suffix(".json").write_text(json.dumps(document))
+        stem.with_suffix(".srt").write_text(to_srt(segments))
+    config = folder / "config" / "yttl" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'embed_provider = "e5"\n\n[profiles.e5]\nbase_url = "{base}"\n'
+                      'embed_model = "multilingual-e5-small"\n')  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YTTL_")}
+    env.update(XDG_CONFIG_HOME=str(folder / "config"), XDG_DATA_HOME=str(folder / "data"),
+               XDG_CACHE_HOME=str(folder / "cache"))  # fmt: skip
+    library = ["--library-path", str(folder / "user.sqlite")]
+
+    def yttl(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "yttl", *args, *library], env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"yttl {args[0]}: {done.stderr.strip()}")
+        return done
+
+    started = time.perf_counter()
+    imported = yttl("library", "import", str(outputs))
+    import_seconds = time.perf_counter() - started
+    ranks: dict[str, list[int | None]] = {}
+    modes: set[str] = set()
+    for passage in json.loads(EVAL.read_text())["passages"]:
+        for kind, query in passage["queries"].items():
+            found = yttl("search", query, "--json", "--limit", "5")
+            modes.add(found.stderr.strip().splitlines()[-1])
+            hits = [type("Hit", (), h) for h in json.loads(found.stdout)]
+            ranks.setdefault(kind, []).append(_rank(hits, passage["video"], passage["span"]))
+    everything = [r for kind in ranks.values() for r in kind]
+    return {"import_seconds": round(import_seconds, 1), "videos": len(corpus),
+            "import_says": imported.stderr.strip().splitlines()[-1], "search_says": sorted(modes),
+            "hit@5": {kind: round(sum(r is not None for r in found) / len(found), 2)
+                      for kind, found in [*ranks.items(), ("all", everything)]}}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=10_000)
+    parser.add_argument("--user-only", action="store_true", help="only part 4")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     corpus = documents()
     found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, e5_server() as base:
+        found["as_a_user"] = as_a_user(corpus, base, Path(tmp))  # type: ignore[arg-type]
+        print(json.dumps(found["as_a_user"], indent=1), flush=True)
+        if args.user_only:
+            if args.json:
+                args.json.write_text(json.dumps(found, indent=2) + "\n")
+            return
         library = Library(Path(tmp) / "eval.sqlite")
         audio = 0.0
         for document, segments in corpus:

@@ -2,7 +2,8 @@
 small script, in one run.
 
 A library of 200 videos (a real episode's shape: 5-minute sections with summaries, a
-transcript) is made in a temporary folder, with vectors for half of it; then, round by
+transcript) is made in a temporary folder (no vectors: search goes by words, as it must
+when no embedder is configured; a query vector needs the embedder, by design); then, round by
 round and interleaved, each command runs as ``python -m yttl ...`` in a fresh process:
 ``list --json``, ``list`` (a table), ``show ID -f json``, ``search WORD --json`` (by words:
 no embedder is configured) and ``search WORD`` (a table). The small script is

@@ -6,7 +6,7 @@ paragraph at speeds from 140 to 185 words a minute; between sentences come pause
 0.2 to 20 s drawn with a fixed seed, and a faint noise floor runs under all of it, so
 that silence is not digital zero. Built once into a cache folder and reused.
 
-    python -m benchmarks.unseen_speech [DIR]   # writes unseen.opus and unseen.txt
+    python -m benchmarks.unseen_speech [DIR [continuous]]   # writes unseen-*.opus and .txt
 """
 
 from __future__ import annotations
@@ -26,14 +26,18 @@ import numpy as np
 SOURCES = ("/usr/share/common-licenses/Apache-2.0", "/usr/share/common-licenses/Artistic")
 VOICES = ("en-us", "en-gb", "en-gb-x-rp", "en-029", "en-gb-scotland")
 PAUSES = (0.2, 0.4, 0.7, 1.0, 1.5, 2.5, 4.0, 7.0, 12.0, 20.0)
+# ``continuous`` (issue 24): speech as a talk has it, sentence after sentence with short
+# breaths and no long silence, from another text (the GNU LGPL 3 and the MPL 2.0)
+CONTINUOUS_SOURCES = ("/usr/share/common-licenses/LGPL-3", "/usr/share/common-licenses/MPL-2.0")
+CONTINUOUS_PAUSES = (0.1, 0.2, 0.3, 0.5, 0.8)
 RATE = 16_000
 SEED = 20261128
 
 
-def paragraphs() -> list[list[str]]:
+def paragraphs(sources: tuple[str, ...] = SOURCES) -> list[list[str]]:
     """The licences' paragraphs as sentences, without URLs, headings or list markers."""
     found: list[list[str]] = []
-    for source in SOURCES:
+    for source in sources:
         text = Path(source).read_text(encoding="utf-8")
         for block in re.split(r"\n\s*\n", text):
             words = " ".join(line for line in block.split("\n") if "http" not in line)
@@ -72,13 +76,16 @@ def _write_opus(samples: np.ndarray, path: Path) -> None:
             container.mux(packet)
 
 
-def build(folder: Path) -> tuple[Path, str]:
-    """``(audio, reference text)``, made in ``folder`` unless already there."""
+def build(folder: Path, kind: str = "licences") -> tuple[Path, str]:
+    """``(audio, reference text)``, made in ``folder`` unless already there; ``kind``:
+    ``licences`` (long pauses) or ``continuous``."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
-    text = paragraphs()
-    tag = hashlib.sha256(repr((text, VOICES, PAUSES, SEED)).encode()).hexdigest()[:12]
+    continuous = kind == "continuous"
+    text = paragraphs(CONTINUOUS_SOURCES if continuous else SOURCES)
+    pauses = CONTINUOUS_PAUSES if continuous else PAUSES
+    tag = hashlib.sha256(repr((text, VOICES, pauses, SEED)).encode()).hexdigest()[:12]
     audio, reference = folder / f"unseen-{tag}.opus", folder / f"unseen-{tag}.txt"
     if audio.exists() and reference.exists():
         return audio, reference.read_text()
@@ -90,7 +97,7 @@ def build(folder: Path) -> tuple[Path, str]:
             voice, speed = VOICES[number % len(VOICES)], chosen.randrange(140, 186, 5)
             for sentence in sentences:
                 pieces.append(_say(espeak, sentence, voice, speed, Path(tmp)))
-                pieces.append(np.zeros(int(chosen.choice(PAUSES) * RATE), dtype=np.float32))
+                pieces.append(np.zeros(int(chosen.choice(pauses) * RATE), dtype=np.float32))
     speech = np.concatenate(pieces)
     noise = np.random.default_rng(SEED).normal(0.0, 10 ** (-55 / 20), len(speech))
     _write_opus((speech + noise).astype(np.float32), audio)
@@ -100,5 +107,5 @@ def build(folder: Path) -> tuple[Path, str]:
 
 if __name__ == "__main__":
     where = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.gettempdir()) / "yttl-bench"
-    made, said = build(where)
+    made, said = build(where, sys.argv[2] if len(sys.argv) > 2 else "licences")
     print(made, f"{len(said.split())} words")

