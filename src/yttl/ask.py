@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from yttl.config import Settings
+from yttl.embed.plan import SearchPlan
 from yttl.errors import InputError
 from yttl.library import Library
 from yttl.llm.base import Message
@@ -122,15 +123,13 @@ def video_of(document: Mapping[str, Any]) -> VideoInfo:
                      video.get("source") or "url")  # fmt: skip
 
 
-Meaning = tuple[str, Any, str | None]  # mode, the question's vector, its model
-
-
 def _excerpts(library: Library, question: str, videos: Sequence[str] | None,
               documents: dict[str, dict[str, Any]],
-              meaning: Meaning = ("words", None, None)) -> list[Excerpt]:  # fmt: skip
+              plan: SearchPlan | None = None) -> list[Excerpt]:  # fmt: skip
     """The sections that bear on the question, best first, from ``videos`` (all: None);
     by words and, when the library has vectors, by meaning too."""
-    mode, vector, model = meaning
+    plan = plan or SearchPlan("words", "by words")
+    mode, vector, model = plan.mode, plan.vector, plan.model
     if videos is not None and len(videos) == 1:
         hits = library.search(question, limit=EXCERPTS, video=videos[0], any_word=True,
                               mode=mode, vector=vector, model=model)  # fmt: skip
@@ -223,8 +222,7 @@ async def ask(
         components = await asyncio.to_thread(build_components, settings)  # may load a model
     try:
         plan = await query_vector(library, components.embeddings, question, None)
-        excerpts = _excerpts(library, question, videos, documents,
-                             (plan.mode, plan.vector, plan.model))  # fmt: skip
+        excerpts = _excerpts(library, question, videos, documents, plan)
     except BaseException:
         if own:
             await components.aclose()

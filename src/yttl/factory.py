@@ -15,7 +15,7 @@ import platformdirs
 
 from yttl.cache import ResultsCache
 from yttl.config import Settings
-from yttl.embed.factory import build_embedder, embedder_name
+from yttl.embed.factory import embedder_holder
 from yttl.embed.indexing import EmbedderHolder
 from yttl.endpoints import endpoint_for, require_key, whisper_endpoint
 from yttl.llm.base import LLMProvider
@@ -350,8 +350,7 @@ def build_components(
     components = RunComponents(
         settings, Scheduler(stop), build_cache(settings),
         max_concurrent_llm(settings, environ), environ=environ,
-        embeddings=EmbedderHolder(functools.partial(build_embedder, settings, environ),
-                                  embedder_name(settings)),
+        embeddings=embedder_holder(settings, environ),
     )  # fmt: skip
     try:
         if not settings.transcript_only:

@@ -19,6 +19,8 @@ from yttl.render.links import format_clock
 if TYPE_CHECKING:  # rich is imported when there is a table to draw: --json needs none
     from rich.console import Console
 
+    from yttl.embed.plan import SearchPlan
+
 Stderr = Callable[[], "Console"]
 """The console on stderr, made when first asked for (rich costs a third of the start)."""
 
@@ -39,33 +41,22 @@ def _note(text: str) -> None:
     print(f"yttl: {text}", file=sys.stderr, flush=True)
 
 
-def _holder(ns: argparse.Namespace) -> Any:
-    import functools
+def _search_plan(ns: argparse.Namespace, library: Library, mode: str | None) -> SearchPlan:
+    """How to search: numpy and the provider stack are imported only when the library has
+    vectors to search by meaning."""
+    from yttl.embed.plan import plan_by_words
 
-    from yttl.embed.factory import build_embedder, embedder_name
-    from yttl.embed.indexing import EmbedderHolder
-
-    settings = _settings(ns)
-    return EmbedderHolder(functools.partial(build_embedder, settings), embedder_name(settings))
-
-
-def _search_plan(ns: argparse.Namespace, library: Library, mode: str | None) -> Any:
-    """How to search (``yttl.embed.indexing.SearchPlan``): the provider stack is imported
-    only when the library has vectors to search by meaning."""
+    plan = plan_by_words(mode, [] if mode == "words" else library.vector_models())
+    if plan is not None:
+        return plan
     import asyncio
 
-    from yttl.embed.indexing import SearchPlan, query_vector
+    from yttl.embed.factory import embedder_holder
+    from yttl.embed.indexing import query_vector
 
-    if mode == "words":
-        return SearchPlan("words", "by words (--mode words)")
-    if not library.vector_models():
-        why = "no vectors yet" if library.is_empty() or mode is None else \
-            f"no vectors to search by {mode}"  # fmt: skip
-        return SearchPlan("words", f"by words only: the library has {why} "
-                          "(yttl library reindex embeds it)")  # fmt: skip
-    holder = _holder(ns)
+    holder = embedder_holder(_settings(ns))
 
-    async def find() -> Any:
+    async def find() -> SearchPlan:
         try:
             return await query_vector(library, holder, " ".join(ns.query), mode)
         finally:

@@ -20,8 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from yttl._version import __version__
 from yttl.config import Settings, library_path
-from yttl.embed.factory import build_embedder, embedder_name
-from yttl.embed.indexing import EmbedderHolder
+from yttl.embed.factory import embedder_holder
 from yttl.errors import YttlError
 from yttl.library import Library
 from yttl.messages import error_line
@@ -140,8 +139,7 @@ class _Shared:
         self._settings = settings
         self._built: RunComponents | None = None
         self._lock = asyncio.Lock()
-        self.embeddings = EmbedderHolder(functools.partial(build_embedder, settings),
-                                         embedder_name(settings))  # fmt: skip
+        self.embeddings = embedder_holder(settings)
 
     async def for_run(self, stop: asyncio.Event | None = None) -> RunComponents:
         from yttl.factory import build_components

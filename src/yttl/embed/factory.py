@@ -16,9 +16,10 @@ from yttl.endpoints import endpoint_for, require_key
 
 if TYPE_CHECKING:
     from yttl.embed.base import Embedder
+    from yttl.embed.indexing import EmbedderHolder
 
 __all__ = ["DEFAULT_OPENAI_EMBED_MODEL", "build_embedder", "embed_model_name",
-           "embed_provider_name", "embedder_name"]  # fmt: skip
+           "embed_provider_name", "embedder_holder", "embedder_name"]  # fmt: skip
 
 DEFAULT_OPENAI_EMBED_MODEL = "text-embedding-3-small"
 OPENAI_EMBEDDINGS = ("openai", "chatgpt")  # presets whose API has /embeddings
@@ -81,3 +82,14 @@ def build_embedder(settings: Settings, environ: Mapping[str, str] | None = None)
         base_url=endpoint.base_url,
         api_key=require_key(endpoint, f"embeddings from {endpoint.name}", ", or --no-embed"),
     )  # fmt: skip
+
+
+def embedder_holder(settings: Settings, environ: Mapping[str, str] | None = None) -> EmbedderHolder:
+    """The process's embedder for ``settings``, built when first needed, its vectors'
+    name known before that: what a run, ``serve``, MCP and the library commands share."""
+    import functools
+
+    from yttl.embed.indexing import EmbedderHolder
+
+    return EmbedderHolder(functools.partial(build_embedder, settings, environ),
+                          embedder_name(settings))  # fmt: skip

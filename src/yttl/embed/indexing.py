@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from yttl.embed.base import Embedder, Vectors
+from yttl.embed.plan import SearchPlan, plan_by_words
 from yttl.errors import YttlError
 from yttl.library import Library
 from yttl.library.vectors import windows_of
@@ -81,42 +81,31 @@ class EmbedderHolder:
             await self._embedder.aclose()
 
 
-@dataclass(frozen=True)
-class SearchPlan:
-    """How a search or a question is answered, and why: the CLI says it in one line."""
-
-    mode: str  # words | meaning | hybrid
-    why: str
-    vector: Vectors | None = None
-    model: str | None = None
-
-
 async def query_vector(library: Library, holder: EmbedderHolder | None, query: str,
                        mode: str | None) -> SearchPlan:  # fmt: skip
     """By meaning and words when the library has vectors of the configured embedder's
     model (``mode`` None: hybrid when it can), else by words, saying why. The embedder
     (and the SDK or model behind it) is built only when a query vector is needed."""
-    if mode == "words":
-        return SearchPlan("words", "by words (--mode words)")
-    models = await asyncio.to_thread(library.vector_models)
-    if not models:
-        return SearchPlan("words", "by words only: the library has no vectors yet "
-                                   "(yttl library reindex embeds it)")  # fmt: skip
+    models = [] if mode == "words" else await asyncio.to_thread(library.vector_models)
+    plan = plan_by_words(mode, models)
+    if plan is not None:
+        return plan
     if holder is None:
         return SearchPlan("words", "by words only: no embedder here")
-    if holder.name is not None and holder.name not in models:
-        return SearchPlan("words", f"by words only: the library's vectors are {models[0]}'s, "
-                          f"and the configured embedder is {holder.name} (yttl library "
-                          "reindex embeds it again with it)")  # fmt: skip
+    if holder.name is not None and holder.name not in models:  # known without building it
+        return _other_model(models, holder.name)
     embedder = await holder.get()
     if embedder is None:
         why = holder.error.message if holder.error else "embeddings are off"
         return SearchPlan("words", f"by words only: cannot embed the query ({why})")
     if embedder.name not in models:
-        return SearchPlan("words", f"by words only: the library's vectors are {models[0]}'s, "
-                          f"not {embedder.name}'s (yttl library reindex embeds it "
-                          "again)")  # fmt: skip
+        return _other_model(models, embedder.name)
     wanted = mode or "hybrid"
     how = "by meaning" if wanted == "meaning" else "by words and meaning"
     return SearchPlan(wanted, f"{how} ({embedder.name})", await embed_query(embedder, query),
                       embedder.name)  # fmt: skip
+
+
+def _other_model(models: list[str], name: str) -> SearchPlan:
+    return SearchPlan("words", f"by words only: the library's vectors are {models[0]}'s, "
+                      f"not {name}'s (yttl library reindex embeds it again)")  # fmt: skip

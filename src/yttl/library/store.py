@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yttl.errors import InputError
+from yttl.errors import InputError, YttlError
 from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
 from yttl.library.schema import fts5_available, migrate
 from yttl.library.vectors import VectorIndex, Window
@@ -339,7 +339,6 @@ def document_status(document: Mapping[str, Any]) -> str:
 def _sibling_transcript(siblings: Sequence[Path]) -> list[TranscriptSegment]:
     """The transcript a run wrote beside its JSON (``-f srt`` or ``-f vtt``), so that an
     imported video is searched, and embedded, by what was said, not its summaries alone."""
-    from yttl.errors import YttlError
     from yttl.sources.captions import decode_caption_bytes, parse_captions
 
     for path in sorted(siblings, key=lambda p: p.suffix != ".srt"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from yttl.config import Settings
-from yttl.embed.factory import build_embedder, embedder_name
-from yttl.embed.indexing import EmbedderHolder
+from yttl.embed.factory import embedder_holder
 from yttl.library import Library
 from yttl.library.jobs import JobStore
 from yttl.serve.api import api_routes
@@ -35,8 +33,7 @@ def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
     """The app for ``settings`` (whose run options are the defaults of its jobs); its jobs
     record into ``library``."""
     settings = dataclasses.replace(settings, library=True, library_path=str(library.path))
-    embeddings = EmbedderHolder(functools.partial(build_embedder, settings),
-                                embedder_name(settings))  # fmt: skip
+    embeddings = embedder_holder(settings)
     jobs = JobManager(settings, JobStore(library), embeddings)
     state = ServerState(settings, library, jobs, guard, Path(settings.output_dir), embeddings)
 
