@@ -289,9 +289,12 @@ def test_probing_goes_on_past_the_deadline_and_a_later_recovery_closes_the_break
     options = BreakerOptions(window=10, min_calls=4, cooldown=0.05, deadline=0.4)
     lane = _target_lane(options, attempts=2)
     sent: list[float] = []
-    attempt = _outage(lane, (0.0, 0.7), sent)
+    # it works first (else it is no outage but a provider that never worked: given up)
+    attempt = _outage(lane, (0.02, 0.7), sent)
 
     async def main() -> tuple[list[BaseException | str], list[BaseException | str]]:
+        assert await lane("c", attempt) == "ok"
+        await asyncio.sleep(0.03)
         during = await asyncio.gather(*(lane("c", attempt) for _ in range(8)),
                                       return_exceptions=True)  # fmt: skip
         await asyncio.sleep(0.8 - (time.monotonic() - started))  # back up at 0.7 s
