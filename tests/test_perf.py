@@ -67,6 +67,7 @@ def test_suggestions_differ_with_memory_and_provider() -> None:
     assert large["chunk_strategy"] == "adaptive" and large["local_whisper_model"] == "small.en"
     assert large["tokens_per_minute"] == 6000 and large["max_concurrent_llm"] == 4
     assert gpu["local_whisper_model"] == "large-v3" and gpu["beam_size"] == 5
+    assert small["beam_size"] == large["beam_size"] == 4  # narrower beams lose words under noise
     assert gpu["max_concurrent_llm"] == 16
     assert local["max_concurrent_llm"] == 2 and local["local_llm_threads"] == 4
     assert "local_model" in local

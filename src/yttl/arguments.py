@@ -126,7 +126,7 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("--chunk-strategy", choices=("adaptive", "fixed", "memory_optimized"),
         help="how audio is cut for whisper")  # fmt: skip
     add("--chunk-seconds", type=float, metavar="S", help="audio chunk length (default: hardware)")
-    add("--beam-size", type=int, metavar="N", help="whisper beam (default: 2 on CPU, 5 on GPU)")
+    add("--beam-size", type=int, metavar="N", help="whisper beam (default: 4 on CPU, 5 on GPU)")
     add("--vad", action=argparse.BooleanOptionalAction, default=None,
         help="skip silence with Silero VAD")  # fmt: skip
     add("--silence-threshold-db", type=float, metavar="DB", help="quieter than this is silence")

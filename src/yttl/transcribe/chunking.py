@@ -17,6 +17,12 @@ from yttl.errors import ResourceError
 
 __all__ = ["ChunkOptimizer", "ChunkPlan", "Hardware", "model_memory_mb", "probe_hardware"]
 
+# A beam of 4 on a CPU: at or below the WER of faster-whisper's batched pipeline (its beam
+# of 5) on clean, continuous and noisy speech, at about 1.1x its speed on 2 cores. Narrower
+# beams lose words under a noise floor (WER +0.027 at 3), where a beam of 5 gains little
+# more and costs the speed. On a GPU a beam costs little. See docs/performance.md.
+CPU_BEAM = 4
+GPU_BEAM = 5
 MB_PER_AUDIO_SECOND = 0.2
 MODEL_MB = {  # int8 on CPU; float16 on CUDA is about twice as much
     "tiny": 75, "base": 145, "small": 480, "medium": 1500, "large": 3100, "turbo": 1700,
@@ -117,9 +123,6 @@ class ChunkOptimizer:
             # Greedy decoding gains from a batch of 8 on a CPU (16.7 s against 18.9 s for 4
             # on the 16-minute lecture, 2 cores); 4 saves about 250 MB where memory is tight.
             batch = 16 if cuda else 8 if room > 1024 else 4
-        # A beam of 2 on a CPU: most of what a beam of 5 gains over greedy decoding (WER
-        # 0.140 against 0.133 and 0.152 on the shared lecture, tiny.en) at 0.85x its time;
-        # on a GPU the beam costs little. See docs/performance.md.
-        beam = beam_size or (5 if cuda else 2)
+        beam = beam_size or (GPU_BEAM if cuda else CPU_BEAM)
         return ChunkPlan(strategy, float(seconds), batch, device, compute, threads,
                          beam_size=beam)  # fmt: skip
