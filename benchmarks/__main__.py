@@ -26,6 +26,7 @@ BENCHMARKS = {
     "outages": ["benchmarks.bench_outages"],
     "serve": ["benchmarks.bench_serve"],
     "search": ["benchmarks.bench_search"],
+    "start": ["benchmarks.bench_start"],
 }
 
 

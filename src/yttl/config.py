@@ -10,15 +10,12 @@ import dataclasses
 import json
 import logging
 import os
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 from yttl.errors import ConfigError
 
@@ -91,7 +88,7 @@ class Settings:
     max_concurrent_whisper: int | None = None
     chunk_strategy: str = "adaptive"
     chunk_seconds: float | None = None
-    beam_size: int | None = None  # whisper beam; 2 on CPU, 5 on GPU
+    beam_size: int | None = None  # whisper beam; 4 on CPU, 5 on GPU
     vad: bool = True
     silence_threshold_db: float = -40.0
     min_silence_seconds: float = 2.0
@@ -205,7 +202,11 @@ _HINTS = typing.get_type_hints(Settings)
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CONFIG_HOME") or platformdirs.user_config_dir(roaming=True)
+    base = environ.get("XDG_CONFIG_HOME")
+    if not base:
+        import platformdirs  # here, not at the top: every command starts through this module
+
+        base = platformdirs.user_config_dir(roaming=True)
     return Path(base) / "yttl" / "config.toml"
 
 
@@ -213,6 +214,8 @@ def library_path(settings: Settings) -> Path:
     """The library's SQLite file: ``--library-path``, else the user data dir."""
     if settings.library_path:
         return Path(settings.library_path).expanduser()
+    import platformdirs
+
     return Path(platformdirs.user_data_dir("yttl")) / "library.sqlite"
 
 
@@ -307,6 +310,8 @@ def _profiles(raw: Any, origin: str) -> dict[str, Profile]:
 
 
 def _read_file(path: Path, *, legacy: bool) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read
+
     try:
         text = path.read_text(encoding="utf-8-sig")
         data: Any = json.loads(text) if legacy else tomllib.loads(text)

@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from yttl.render.links import format_clock
 
 if TYPE_CHECKING:  # rich is imported when there is a table to draw: --json needs none
     from rich.console import Console
+    from rich.table import Table
 
     from yttl.embed.plan import SearchPlan
 
@@ -39,6 +40,21 @@ def _note(text: str) -> None:
     """One line on stderr, without rich: --json keeps stdout clean, and the command starts
     faster for not importing it."""
     print(f"yttl: {text}", file=sys.stderr, flush=True)
+
+
+def _print_rows(rows: Iterable[Sequence[str]]) -> None:
+    """Into a pipe or a file: one tab-separated line a row, no header and no rich, for
+    ``cut``, ``grep`` and scripts (and a start that does not import rich)."""
+    for row in rows:
+        print("\t".join(" ".join(str(cell).split()) for cell in row))
+
+
+def _print_table(table: Table) -> None:
+    """A table is the command's result: on stdout, so ``yttl list | less`` and
+    ``yttl search WORD > hits.txt`` get it; what is said about it goes to stderr."""
+    from rich.console import Console
+
+    Console().print(table)
 
 
 def _search_plan(ns: argparse.Namespace, library: Library, mode: str | None) -> SearchPlan:
@@ -122,6 +138,9 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
         if not library.is_empty():
             print("no section matches", file=sys.stderr)
         return 0
+    if not sys.stdout.isatty():
+        _print_rows([hit.title, format_clock(hit.start), hit.url, hit.snippet] for hit in hits)
+        return 0
     from rich.markup import escape
     from rich.table import Table
 
@@ -135,7 +154,7 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
                 escape(mark), "[/bold yellow]", 1
             )  # fmt: skip
         table.add_row(escape(hit.title), format_clock(hit.start), snippet, escape(hit.url))
-    stderr().print(table)
+    _print_table(table)
     return 0
 
 
@@ -149,6 +168,11 @@ def _list(ns: argparse.Namespace, stderr: Stderr) -> int:
         return 0
     if not videos:
         return 0
+    if not sys.stdout.isatty():
+        _print_rows([video["id"], video["title"], format_clock(video["duration"] or 0),
+                     str(video["sections"]), video["model"] or "-"]
+                    for video in videos)  # fmt: skip
+        return 0
     from rich.markup import escape
     from rich.table import Table
 
@@ -159,17 +183,18 @@ def _list(ns: argparse.Namespace, stderr: Stderr) -> int:
         length = format_clock(video["duration"] or 0)
         table.add_row(escape(video["id"]), escape(video["title"]), length,
                       str(video["sections"]), escape(video["model"] or "-"))  # fmt: skip
-    stderr().print(table)
+    _print_table(table)
     return 0
 
 
 def _show(ns: argparse.Namespace, stderr: Stderr) -> int:
-    from yttl.render.markdown import markdown_from_view
-
     document = _open(ns).document(ns.id)
     if ns.format == "json":
         print(json.dumps(document, indent=2, ensure_ascii=False))
-    elif sys.stdout.isatty():
+        return 0
+    from yttl.render.markdown import markdown_from_view
+
+    if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
 

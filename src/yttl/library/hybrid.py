@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from yttl.library.words import Hit
-from yttl.models import VideoInfo
 from yttl.render.links import timestamp_url
 
 if TYPE_CHECKING:
@@ -35,6 +34,8 @@ def search_meaning(db: sqlite3.Connection, index: VectorIndex, model: str,
                    vector: npt.NDArray[np.float32], limit: int,
                    video: str | None = None) -> list[Hit]:  # fmt: skip
     """Sections whose windows and summaries are nearest to ``vector``, best first."""
+    from yttl.models import VideoInfo  # here: a search by words never needs the models
+
     rows = index.nearest(db, model, vector, max(CANDIDATES, limit * 8), video)
     if not rows:
         return []

@@ -26,8 +26,8 @@ from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
 from yttl.library.schema import fts5_available, migrate
 from yttl.library.vectors import VectorIndex, Window
 from yttl.library.words import (
-    UNSPACED,
     Hit,
+    has_unspaced,
     index_words,
     mark_words,
     phrase,
@@ -36,10 +36,10 @@ from yttl.library.words import (
     search_scan,
     uncommon,
 )
-from yttl.models import RunResult, TranscriptSegment
 
 if TYPE_CHECKING:
     from yttl.embed.base import Vectors
+    from yttl.models import RunResult, TranscriptSegment
 
 __all__ = ["Library"]
 
@@ -194,13 +194,13 @@ class Library:
         terms = query_terms(query, any_word=any_word)
         if not terms:
             return []
-        words = ["".join(t) if UNSPACED.search("".join(t)) else " ".join(t) for t in terms]
+        words = ["".join(t) if has_unspaced("".join(t)) else " ".join(t) for t in terms]
         with self.connect() as db:
             if self.fts:
                 kept = uncommon(db, terms, any_word=any_word, counts=counts)
                 match = (" OR " if any_word else " ").join(phrase(t) for t in kept)
                 hits = search_fts(db, match, limit, video)
-                if any(UNSPACED.search(w) for w in words):  # the index's offsets are its own
+                if any(has_unspaced(w) for w in words):  # the index's offsets are its own
                     hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]
                 return hits
             return search_scan(db, words, limit, video, any_word)
@@ -309,6 +309,8 @@ class Library:
                 "SELECT start, end, text FROM segments WHERE video_id = ? AND end > ? "
                 "AND start < ? ORDER BY start", (video_id, start, end if end is not None else 1e12),
             ).fetchall()  # fmt: skip
+        from yttl.models import TranscriptSegment  # listing and search never need it
+
         return [TranscriptSegment(*row) for row in rows]
 
 

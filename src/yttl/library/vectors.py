@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from yttl.models import TranscriptSegment
-
 if TYPE_CHECKING:  # numpy is imported when vectors are first scanned: listing needs none
     import numpy as np
     import numpy.typing as npt
 
     Matrix = npt.NDArray[np.float32]
+
+    from yttl.models import TranscriptSegment
 
 __all__ = ["VectorIndex", "Window", "windows_of"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from yttl.models import RunResult
+if TYPE_CHECKING:  # the library's links import this package: they need no models
+    from yttl.models import RunResult
 
 __all__ = [
     "SUMMARY_FORMATS",
@@ -65,6 +66,8 @@ def atomic_write(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename it over: never a torn file.
     The file gets the mode any other tool's output would (0666 less the umask), not the
     temporary file's private 0600."""
+    import tempfile  # here: the library commands import this package for its links only
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -79,6 +82,8 @@ def atomic_write(path: Path, text: str) -> None:
 
 def check_writable(directory: Path) -> None:
     """Make ``directory`` and write a file in it, before any paid work depends on it."""
+    import tempfile
+
     from yttl.errors import UsageError
 
     try:

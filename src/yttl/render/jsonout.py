@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from yttl.models import RunResult
 from yttl.render.links import timestamp_url
+
+if TYPE_CHECKING:
+    from yttl.models import RunResult
 
 __all__ = ["SCHEMA_VERSION", "first_sentence", "result_to_dict", "to_json"]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from yttl.models import VideoInfo
+if TYPE_CHECKING:
+    from yttl.models import VideoInfo
 
 __all__ = ["format_clock", "timestamp_url"]
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from yttl.models import RunResult
 from yttl.render.jsonout import first_sentence, result_to_dict
 from yttl.render.links import format_clock
+
+if TYPE_CHECKING:
+    from yttl.models import RunResult
 
 __all__ = ["escape_markdown", "link_target", "markdown_from_view", "to_markdown"]
 
