@@ -17,7 +17,7 @@ import pytest
 
 from yttl.library import Library
 
-HEAVY = ("openai", "httpx", "numpy", "av", "faster_whisper", "ctranslate2", "yt_dlp",
+HEAVY = ("openai", "httpx", "numpy", "av", "faster_whisper", "ctranslate2", "yt_dlp", "logging",
          "llama_cpp", "jinja2", "tenacity", "psutil", "starlette", "mcp", "rich",
          "yttl.models")  # fmt: skip
 # rich draws the tables on a terminal; into a pipe or a file the commands print plain rows

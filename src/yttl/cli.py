@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import signal
 import sys
 import threading
@@ -40,6 +39,8 @@ from yttl.subcommands import (
 )
 
 if TYPE_CHECKING:
+    import logging
+
     from rich.console import Console
 
 __all__ = [
@@ -53,19 +54,8 @@ __all__ = [
     "print_error",
 ]
 
-logger = logging.getLogger("yttl")
 LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
 SUBCOMMANDS = ("config", "mcp", "serve", "extension", *LIBRARY_COMMANDS)
-
-
-class _RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage(), self._secrets), ()
-        return True
 
 
 class _Stderr:
@@ -84,10 +74,21 @@ class _Stderr:
 
 
 def _configure_logging(console: Console, settings: Settings) -> None:
+    """yttl's loggers to ``console``, secrets redacted. ``logging`` is imported here, not
+    at the top: a library command never configures it, and it costs 8 ms of their start."""
+    import logging
+
     from rich.logging import RichHandler
 
+    secrets = known_secrets(settings)
+
+    def redact_secrets(record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), secrets), ()
+        return True
+
     handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
-    handler.addFilter(_RedactSecrets(known_secrets(settings)))
+    handler.addFilter(redact_secrets)
+    logger = logging.getLogger("yttl")
     logger.handlers[:] = [handler]
     logger.propagate = False
     level = (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import types
 import typing
@@ -29,8 +28,6 @@ __all__ = [
     "parse_value",
     "toml_value",
 ]
-
-logger = logging.getLogger(__name__)
 
 FORMATS = ("html", "md", "json", "txt", "srt", "vtt")
 
@@ -370,7 +367,10 @@ def load_settings(
             elif name in _FIELDS:
                 values[name] = parse_value(name, raw, origin)
             else:
-                logger.warning("%s: unknown setting %r is ignored", origin, key)
+                import logging  # here: every command starts through this module
+
+                logging.getLogger(__name__).warning("%s: unknown setting %r is ignored",
+                                                    origin, key)  # fmt: skip
                 continue
             origins[name] = origin
 

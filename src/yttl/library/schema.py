@@ -8,15 +8,12 @@ FTS5 gets one where it has it.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from pathlib import Path
 
 from yttl.errors import InputError
 
 __all__ = ["SCHEMA_VERSION", "fts5_available", "migrate"]
-
-logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS videos (
@@ -121,7 +118,10 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
         if version < 4:
             run_script(db, VERSION_4)
         if version != SCHEMA_VERSION:
-            logger.info("library %s: schema %d -> %d", path, version, SCHEMA_VERSION)
+            import logging  # here: the library commands start without it
+
+            logging.getLogger(__name__).info("library %s: schema %d -> %d", path, version,
+                                             SCHEMA_VERSION)  # fmt: skip
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import json
-import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,7 +42,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Library"]
 
-logger = logging.getLogger(__name__)
+
+def _warn(message: str, *args: object) -> None:
+    """A warning on this module's logger; ``logging`` is imported only then (it costs the
+    library commands 8 ms of their start, and they rarely have anything to warn of)."""
+    import logging
+
+    logging.getLogger(__name__).warning(message, *args)
 
 
 class Library:
@@ -64,7 +69,7 @@ class Library:
                 hint="give another with --library-path, or --no-library",
             ) from exc
         if not self.fts:
-            logger.warning("this SQLite has no FTS5: search scans the library instead")
+            _warn("this SQLite has no FTS5: search scans the library instead")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -348,5 +353,5 @@ def _sibling_transcript(siblings: Sequence[Path]) -> list[TranscriptSegment]:
             try:
                 return parse_captions(decode_caption_bytes(path.read_bytes()), path.suffix[1:])
             except (OSError, YttlError) as exc:
-                logger.warning("%s: its transcript is not taken in (%s)", path, exc)
+                _warn("%s: its transcript is not taken in (%s)", path, exc)
     return []
