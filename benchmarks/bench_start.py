@@ -27,28 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.library import talks_library
+
 VIDEOS = 200
 SMALL_SCRIPT = [sys.executable, "-c", "import sys; sys.stdout.write('ok')"]
 
 
 def _library(path: Path) -> str:
     """A library of ``VIDEOS`` videos; the id of one of them."""
-    from yttl.library import Library
-
-    library = Library(path)
-    for number in range(VIDEOS):
-        video_id = f"video{number:04d}"
-        sections = [{"index": k, "start": k * 300.0, "end": (k + 1) * 300.0, "status": "ok",
-                     "summary": f"Part {k} of talk {number}: memory, sleep and attention."}
-                    for k in range(12)]  # fmt: skip
-        library.record_document({
-            "video": {"id": video_id, "title": f"Talk {number}", "duration": 3600.0,
-                      "url": f"https://www.youtube.com/watch?v={video_id}",
-                      "extractor": "youtube", "source": "url"},
-            "hours": [{"index": 0, "start": 0.0, "end": 3600.0, "summary": "An hour.",
-                       "sections": sections}],
-        })  # fmt: skip
-    return "video0007"
+    return talks_library(path, VIDEOS, 12)[7]
 
 
 def _time(command: list[str], env: dict[str, str]) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from yttl.library import Library
+from tests.support.library import talks_library
 
 HEAVY = ("openai", "httpx", "numpy", "av", "faster_whisper", "ctranslate2", "yt_dlp", "logging",
          "llama_cpp", "jinja2", "tenacity", "psutil", "starlette", "mcp", "rich",
@@ -45,26 +45,14 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[list[str], str]:
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
     path = tmp_path / "library.sqlite"
-    store = Library(path)
-    for number in range(3):
-        video_id = f"talk{number}"
-        sections = [{"index": k, "start": k * 300.0, "end": (k + 1) * 300.0, "status": "ok",
-                     "summary": f"Part {k} of talk {number}: memory, sleep and attention."}
-                    for k in range(4)]  # fmt: skip
-        store.record_document({
-            "video": {"id": video_id, "title": f"Talk {number}", "duration": 1200.0,
-                      "url": f"https://www.youtube.com/watch?v={video_id}",
-                      "extractor": "youtube", "source": "url"},
-            "hours": [{"index": 0, "start": 0.0, "end": 1200.0, "summary": "An hour.",
-                       "sections": sections}],
-        })  # fmt: skip
+    talks_library(path, videos=3, sections=4)
     return path
 
 
 @pytest.mark.parametrize(
     "command",
-    [["list", "--json"], ["show", "talk1", "-f", "json"], ["search", "sleep", "--json"],
-     ["list"], ["search", "sleep"], ["show", "talk1"]],
+    [["list", "--json"], ["show", "talk0001", "-f", "json"], ["search", "sleep", "--json"],
+     ["list"], ["search", "sleep"], ["show", "talk0001"]],
     ids=" ".join,
 )  # fmt: skip
 def test_library_commands_import_no_provider_numpy_or_media_stack(
@@ -80,8 +68,8 @@ def test_into_a_pipe_list_and_search_print_one_tab_separated_line_a_row(
     library: Path, clean_env: dict[str, str]
 ) -> None:
     listed = _run(["list", "--library-path", str(library)], clean_env)[1].splitlines()
-    assert sorted(line.split("\t")[0] for line in listed) == ["talk0", "talk1", "talk2"]
-    assert all(line.split("\t")[1:4] == [f"Talk {line[4]}", "20:00", "4"] for line in listed)
+    assert sorted(line.split("\t")[0] for line in listed) == ["talk0000", "talk0001", "talk0002"]
+    assert all(line.split("\t")[1:4] == [f"Talk {int(line[4:8])}", "20:00", "4"] for line in listed)
     found = _run(["search", "sleep", "--library-path", str(library)], clean_env)[1].splitlines()
     rows = [line.split("\t") for line in found]
     assert len(rows) == 10 and all(len(row) == 4 for row in rows)  # --limit's default
