@@ -72,8 +72,10 @@ def test_into_a_pipe_list_and_search_print_one_tab_separated_line_a_row(
     assert all(line.split("\t")[1:4] == [f"Talk {int(line[4:8])}", "20:00", "4"] for line in listed)
     found = _run(["search", "sleep", "--library-path", str(library)], clean_env)[1].splitlines()
     rows = [line.split("\t") for line in found]
-    assert len(rows) == 10 and all(len(row) == 4 for row in rows)  # --limit's default
-    assert all(row[0].startswith("Talk ") and "**sleep**" in row[3] for row in rows)
+    assert len(rows) == 10 and all(len(row) == 5 for row in rows)  # --limit's default
+    for video_id, at, url, title, snippet in rows:  # the id first, the long snippet last
+        assert title == f"Talk {int(video_id[4:])}" and "**sleep**" in snippet
+        assert url.endswith(f"v={video_id}&t={int(at.split(':')[0]) * 60}s")
 
 
 def test_a_configured_endpoint_embedder_is_not_imported_while_the_library_has_no_vectors(

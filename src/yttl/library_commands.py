@@ -139,7 +139,8 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
             print("no section matches", file=sys.stderr)
         return 0
     if not sys.stdout.isatty():
-        _print_rows([hit.title, format_clock(hit.start), hit.url, hit.snippet] for hit in hits)
+        _print_rows([hit.video_id, format_clock(hit.start), hit.url, hit.title, hit.snippet]
+                    for hit in hits)  # fmt: skip
         return 0
     from rich.markup import escape
     from rich.table import Table

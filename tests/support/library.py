@@ -16,12 +16,14 @@ def talks_library(path: Path, videos: int, sections: int) -> list[str]:
     ids = []
     for number in range(videos):
         video_id = f"talk{number:04d}"
+        url = f"https://www.youtube.com/watch?v={video_id}"
         parts = [{"index": k, "start": k * 300.0, "end": (k + 1) * 300.0, "status": "ok",
+                  "url": f"{url}&t={k * 300}s",
                   "summary": f"Part {k} of talk {number}: memory, sleep and attention."}
                  for k in range(sections)]  # fmt: skip
         library.record_document({
             "video": {"id": video_id, "title": f"Talk {number}", "duration": sections * 300.0,
-                      "url": f"https://www.youtube.com/watch?v={video_id}",
+                      "url": url,
                       "extractor": "youtube", "source": "url"},
             "hours": [{"index": 0, "start": 0.0, "end": sections * 300.0, "summary": "An hour.",
                        "sections": parts}],
