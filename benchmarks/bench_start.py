@@ -1,15 +1,14 @@
 """How fast the library commands start (issue 24): each as a whole process, against a
 small script, in one run.
 
-A library of 200 videos (a real episode's shape: 5-minute sections with summaries, a
-transcript) is made in a temporary folder (no vectors: search goes by words, as it must
-when no embedder is configured; a query vector needs the embedder, by design); then, round by
-round and interleaved, each command runs as ``python -m yttl ...`` in a fresh process:
-``list --json``, ``list`` (a table), ``show ID -f json``, ``search WORD --json`` (by words:
-no embedder is configured), ``search WORD`` (a table), and ``search WORD --json`` through the
-``yttl`` entry point that pip installs, as a user types it. The small script is
-``python -c "import sys; sys.stdout.write('ok')"`` under the same interpreter. The median
-of the rounds is kept; the goal is 5x the small script or less.
+A library of 200 videos (5-minute sections with summaries) is made where a user's is, under
+``XDG_DATA_HOME`` (no vectors: search goes by words, as it must when no embedder is
+configured); then, round by round and interleaved, each command runs as ``python -m yttl
+...`` in a fresh process, its output into a pipe as in a script: ``list --json``, ``list``
+(rows), ``show ID -f json``, ``search WORD --json``, ``search WORD`` (rows), and
+``search WORD --json`` through the ``yttl`` entry point that pip installs, as a user types
+it. The small script is ``python -c "import sys; sys.stdout.write('ok')"`` under the same
+interpreter. The median of the rounds is kept; the goal is 5x the small script or less.
 
     python -m benchmarks.bench_start [--rounds 15] [--json PATH]
 """
@@ -57,19 +56,18 @@ def measure(rounds: int) -> dict[str, Any]:
         env.update(XDG_CONFIG_HOME=f"{tmp}/config", XDG_DATA_HOME=f"{tmp}/data",
                    XDG_CACHE_HOME=f"{tmp}/cache", COLUMNS="160")  # fmt: skip
         yttl = [sys.executable, "-m", "yttl"]
-        where: list[str] = []  # the library at its default place, as a user has it
         commands = {
             "small script": SMALL_SCRIPT,
-            "list --json": [*yttl, "list", "--json", *where],
-            "list": [*yttl, "list", *where],
-            "show -f json": [*yttl, "show", video, "-f", "json", *where],
-            "search --json": [*yttl, "search", "sleep", "--json", *where],
-            "search": [*yttl, "search", "sleep", *where],
+            "list --json": [*yttl, "list", "--json"],
+            "list": [*yttl, "list"],
+            "show -f json": [*yttl, "show", video, "-f", "json"],
+            "search --json": [*yttl, "search", "sleep", "--json"],
+            "search": [*yttl, "search", "sleep"],
         }
         script = Path(sys.executable).with_name("yttl")  # what a user types: the entry point
         if script.is_file():
             commands["yttl search --json (entry point)"] = [str(script), "search", "sleep",
-                                                             "--json", *where]  # fmt: skip
+                                                             "--json"]  # fmt: skip
         for command in commands.values():  # warm the file cache
             _time(command, env)
         times: dict[str, list[float]] = {name: [] for name in commands}
