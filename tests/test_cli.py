@@ -348,7 +348,7 @@ def test_ytdlp_pass_through_options() -> None:
 
 
 def test_yt_dlp_option_values_are_parsed_as_json_when_they_are(clean_env: dict[str, str]) -> None:
-    from yttl.arguments import build_parser, flags_of
+    from yttl.cli.arguments import build_parser, flags_of
 
     ns = build_parser().parse_intermixed_args(
         ["x", "--yt-dlp-option", "socket_timeout=30", "--yt-dlp-option", "format=bestaudio"]
@@ -508,7 +508,7 @@ def test_help_is_grouped_and_a_captions_run_shows_no_audio_progress() -> None:
     from rich.console import Console
 
     from yttl.cli import build_parser
-    from yttl.display import BatchDisplay
+    from yttl.cli.display import BatchDisplay
     from yttl.sources.playlists import BatchEntry
 
     text = build_parser().format_help()

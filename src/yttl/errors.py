@@ -1,7 +1,7 @@
 """The one exception tree of yttl.
 
 Stages raise these; they never print or exit. The CLI maps them to exit codes in one
-place (``yttl.cli.exit_code_for``)::
+place (``yttl.exitcodes``)::
 
     YttlError
     ├── UsageError            bad option or option combination          (exit 2)

@@ -1,6 +1,6 @@
 """Runs sources through the engine and records them: the layer every face shares.
 
-The CLI (``yttl.runner``), ``yttl mcp`` and ``yttl serve`` all come here to turn sources
+The CLI (``yttl.cli.runner``), ``yttl mcp`` and ``yttl serve`` all come here to turn sources
 into videos (playlists and batch files expanded), run them through one scheduler, write
 each video's outputs as it ends, record it in the library, and write a batch's index.
 What a face shows of it comes through a ``BatchObserver`` that the face implements;

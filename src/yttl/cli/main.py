@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from yttl.arguments import (
+from yttl.cli.arguments import (
     ArgumentParser,
     attach_item_specs,
     build_parser,
@@ -31,7 +31,7 @@ from yttl.exitcodes import (
 )
 from yttl.messages import print_error
 from yttl.redaction import known_secrets, redact
-from yttl.subcommands import (
+from yttl.cli.subcommands import (
     config_command,
     extension_command,
     mcp_command,
@@ -152,7 +152,7 @@ def _dispatch(argv: list[str], stderr: _Stderr) -> int:
     ns = build_parser(profiles).parse_intermixed_args(attach_item_specs(argv))
     settings, _ = load_settings(flags_of(ns, profiles), config_file=ns.config)
     _configure_logging(console, settings)
-    from yttl.runner import run_command  # the stages: imported only for a run
+    from yttl.cli.runner import run_command  # the stages: imported only for a run
 
     return run_command(_sources(ns), settings, console)
 
@@ -168,7 +168,7 @@ def _subcommand(command: str, argv: list[str], stderr: _Stderr) -> int:
             return serve_command(argv[1:], stderr(), _configure_logging)
         if command == "extension":
             return extension_command(argv[1:], stderr())
-        from yttl.library_commands import run_library_command
+        from yttl.cli.library import run_library_command
 
         return run_library_command(argv, stderr, ArgumentParser)
     except UsageError as exc:

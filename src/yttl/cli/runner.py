@@ -57,7 +57,7 @@ def _interrupted_line(written: Sequence[Path]) -> str:
 
 
 def run_command(sources: Sequence[str], settings: Settings, console: Console) -> int:
-    from yttl.display import BatchDisplay
+    from yttl.cli.display import BatchDisplay
     from yttl.errors import RunInterrupted
     from yttl.jobs import run_sources
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from yttl.arguments import ArgumentParser, build_parser, flags_of, profile_names
+from yttl.cli.arguments import ArgumentParser, build_parser, flags_of, profile_names
 from yttl.config import Settings, load_settings
 from yttl.errors import UsageError
 from yttl.exitcodes import EXIT_OK
