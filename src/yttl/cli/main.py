@@ -18,6 +18,12 @@ from yttl.cli.arguments import (
     flags_of,
     profile_names,
 )
+from yttl.cli.subcommands import (
+    config_command,
+    extension_command,
+    mcp_command,
+    serve_command,
+)
 from yttl.config import Settings, load_settings
 from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.exitcodes import (
@@ -31,12 +37,6 @@ from yttl.exitcodes import (
 )
 from yttl.messages import print_error
 from yttl.redaction import known_secrets, redact
-from yttl.cli.subcommands import (
-    config_command,
-    extension_command,
-    mcp_command,
-    serve_command,
-)
 
 if TYPE_CHECKING:
     import logging
