@@ -57,6 +57,7 @@ def _host(data: bytes, env: dict[str, str], timeout: float = 60) -> tuple[list[A
         (struct.pack("=I", 3 << 30) + b"{}", True),  # 3 GiB declared: not read
         (b"\x05\x00", True),  # a truncated header
     ],
+    ids=["bad-json", "array", "string", "bad-utf8", "truncated", "3-gib", "short-header"],
 )
 def test_a_malformed_message_gets_an_error_never_a_traceback(
     data: bytes, fatal: bool, clean_env: dict[str, str]
@@ -122,8 +123,11 @@ def _impostor(replies: dict[str, Any]) -> Iterator[tuple[str, list[dict[str, str
 
 
 def _stop(state: Path) -> None:
+    """Stop the server the host started (never this process, which the stale file names)."""
     if state.is_file():
-        os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
+        pid = json.loads(state.read_text())["pid"]
+        if pid != os.getpid():
+            os.kill(pid, signal.SIGTERM)
 
 
 def test_a_stale_state_file_with_a_reused_pid_never_gets_the_token(

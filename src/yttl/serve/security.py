@@ -25,7 +25,7 @@ import hmac
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
@@ -295,7 +295,7 @@ class SecurityMiddleware:
 
 
 async def _form_field(headers: Headers, body: bytes) -> str | None:
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncGenerator[bytes, None]:
         yield body
         yield b""
 
