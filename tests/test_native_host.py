@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import running_server
-
 
 def _framed(message: bytes) -> bytes:
     return struct.pack("=I", len(message)) + message
@@ -146,50 +144,45 @@ def test_a_stale_state_file_with_a_reused_pid_never_gets_the_token(
         state.write_text(json.dumps({"url": url, "pid": os.getpid()}))
         try:
             (answer,), stderr, code = _host(_framed(b'{"command": "pair"}'), clean_env)
+            started = json.loads(state.read_text())["url"]  # the server the host started
         finally:
             _stop(state)
     assert "Traceback" not in stderr and code == 0
-    assert answer["url"] != url and answer["token"] == "s" * 43  # a server it started itself
+    assert answer == {"url": started, "token": "s" * 43} and started != url  # it proved it
     assert seen and all("s" * 43 not in json.dumps(headers) for headers in seen)
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_server_stopped_by_any_signal_removes_its_state_file(
-    number: int, clean_env: dict[str, str]
-) -> None:
-    state = Path(clean_env["XDG_STATE_HOME"]) / "yttl" / "serve.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "yttl", "serve", "--port", "0"],
-        env=clean_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_a_server_stopped_by_any_signal_removes_its_state_file(clean_env: dict[str, str]) -> None:
+    """SIGTERM, SIGHUP and SIGINT, one server each (started side by side)."""
+    numbers = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
+    states, servers = [], []
     try:
-        assert process.stderr is not None
-        assert "?token=" in process.stderr.readline()  # it is up
-        for _ in range(300):
-            if state.is_file() and json.loads(state.read_text())["pid"] == process.pid:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("yttl serve wrote no state file")
-        process.send_signal(number)
-        process.wait(timeout=30)
+        for number in numbers:
+            env = {**clean_env, "XDG_STATE_HOME": f"{clean_env['XDG_STATE_HOME']}-{number}"}
+            states.append(Path(env["XDG_STATE_HOME"]) / "yttl" / "serve.json")
+            servers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "yttl", "serve", "--port", "0"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for number, state, process in zip(numbers, states, servers, strict=True):
+            assert process.stderr is not None
+            assert "?token=" in process.stderr.readline()  # it is up
+            for _ in range(300):
+                if state.is_file() and json.loads(state.read_text())["pid"] == process.pid:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("yttl serve wrote no state file")
+            process.send_signal(number)
+        for process in servers:
+            process.wait(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert not state.exists()
-
-
-def test_the_host_pairs_with_a_server_that_proves_it_holds_the_token(
-    clean_env: dict[str, str],
-) -> None:
-    state = Path(clean_env["XDG_STATE_HOME"]) / "yttl" / "serve.json"
-    with running_server([], clean_env) as (base, token, _):
-        for _ in range(300):
-            if state.is_file():
-                break
-            time.sleep(0.1)
-        (answer,), stderr, _ = _host(_framed(b'{"command": "pair"}'), clean_env)
-        assert answer == {"url": base, "token": token}, stderr
+        for process in servers:
+            if process.poll() is None:
+                process.kill()
+    assert [state.exists() for state in states] == [False, False, False]
