@@ -346,6 +346,36 @@ HOSTILE = """async () => {
 }"""
 
 
+def _in_content_script(context: Any, page: Any, kind: str) -> str:
+    """What the background answers the content script's message ``{"type": kind}``,
+    asked from the content script's isolated world (through the DevTools protocol)."""
+    cdp = context.new_cdp_session(page)
+    worlds: list[dict[str, Any]] = []
+    cdp.on("Runtime.executionContextCreated", lambda event: worlds.append(event["context"]))
+    cdp.send("Runtime.enable")
+    (world,) = [
+        w
+        for w in worlds
+        if w.get("auxData", {}).get("type") == "isolated"
+        and w.get("origin", "").startswith("chrome-extension://")
+    ]
+    asking = (
+        f"new Promise((resolve) => chrome.runtime.sendMessage({{type: {json.dumps(kind)}, server: "
+        "'http://127.0.0.1:9', token: 'x'}, (answer) => resolve(JSON.stringify(answer "
+        "=== undefined ? null : answer))))"
+    )
+    found = cdp.send(
+        "Runtime.evaluate",
+        {
+            "expression": asking,
+            "contextId": world["id"],
+            "awaitPromise": True,
+            "returnByValue": True,
+        },
+    )
+    return str(found["result"].get("value"))
+
+
 def test_the_pages_scripts_cannot_drive_the_extension(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -390,6 +420,8 @@ def test_the_pages_scripts_cannot_drive_the_extension(
         assert seen["inside"] is True and "Fixture" not in seen["text"]  # closed to the page
         assert "Summary " not in page.evaluate("document.body.innerText")
         assert len(jobs()) == before
+        for ask in ("pairing", "findServer", "save"):  # from the content script's own world
+            assert token not in _in_content_script(context, page, ask)
         page.goto(f"https://www.youtube.com/watch?v={NEW}&list=PLhostile0123456789&index=3")
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=idle]")
         page.click("[data-yttl=summarize]")  # a user's click: one video, its canonical URL
