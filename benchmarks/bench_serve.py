@@ -50,21 +50,44 @@ def build_library(path: Path, videos: int) -> None:
     segments = [TranscriptSegment(s.start, s.end, s.text) for s in parse_vtt(caption_text(seconds))]
     hours = []
     for h in range(10):
-        sections = [{"index": k, "start": h * 3600.0 + k * 300, "end": h * 3600.0 + (k + 1) * 300,
-                     "url": f"https://www.youtube.com/watch?v={LONG}&t={h * 3600 + k * 300}s",
-                     "summary": "A summary of five minutes of the talk, two or three sentences "
-                                "long, as a model writes them. " * 2, "status": "ok"}
-                    for k in range(12)]  # fmt: skip
-        hours.append({"index": h, "start": h * 3600.0, "end": (h + 1) * 3600.0,
-                      "url": f"https://www.youtube.com/watch?v={LONG}&t={h * 3600}s",
-                      "summary": "What this hour covers, in a paragraph. " * 4, "status": "ok",
-                      "sections": sections})  # fmt: skip
-    library.record_document({"video": {"id": LONG, "title": "Ten hours of lectures",
-                                       "url": f"https://www.youtube.com/watch?v={LONG}",
-                                       "duration": float(seconds), "source": "url",
-                                       "extractor": "youtube"},
-                             "summary": "The overview of ten hours. " * 5, "hours": hours},
-                            segments)  # fmt: skip
+        sections = [
+            {
+                "index": k,
+                "start": h * 3600.0 + k * 300,
+                "end": h * 3600.0 + (k + 1) * 300,
+                "url": f"https://www.youtube.com/watch?v={LONG}&t={h * 3600 + k * 300}s",
+                "summary": "A summary of five minutes of the talk, two or three sentences "
+                "long, as a model writes them. " * 2,
+                "status": "ok",
+            }
+            for k in range(12)
+        ]
+        hours.append(
+            {
+                "index": h,
+                "start": h * 3600.0,
+                "end": (h + 1) * 3600.0,
+                "url": f"https://www.youtube.com/watch?v={LONG}&t={h * 3600}s",
+                "summary": "What this hour covers, in a paragraph. " * 4,
+                "status": "ok",
+                "sections": sections,
+            }
+        )
+    library.record_document(
+        {
+            "video": {
+                "id": LONG,
+                "title": "Ten hours of lectures",
+                "url": f"https://www.youtube.com/watch?v={LONG}",
+                "duration": float(seconds),
+                "source": "url",
+                "extractor": "youtube",
+            },
+            "summary": "The overview of ten hours. " * 5,
+            "hours": hours,
+        },
+        segments,
+    )
 
 
 def measure_pages(base: str, token: str) -> dict[str, Any]:
@@ -89,11 +112,14 @@ def measure_pages(base: str, token: str) -> dict[str, Any]:
                 weight = page.evaluate(
                     "performance.getEntriesByType('navigation').concat("
                     "performance.getEntriesByType('resource')).reduce((n, e) => n + "
-                    "(e.decodedBodySize || 0), 0)")  # fmt: skip
+                    "(e.decodedBodySize || 0), 0)"
+                )
                 paints.append(float(paint))
                 weights.append(int(weight))
-            found[name] = {"first_paint_ms": round(statistics.median(paints), 1),
-                           "weight_kb": round(statistics.median(weights) / 1024, 1)}  # fmt: skip
+            found[name] = {
+                "first_paint_ms": round(statistics.median(paints), 1),
+                "weight_kb": round(statistics.median(weights) / 1024, 1),
+            }
         browser.close()
     return found
 
@@ -114,8 +140,18 @@ def measure_jobs(tmp: Path, env: dict[str, str]) -> dict[str, Any]:
         server.state.rate_limit = (30, 10.0)
         server.state.latency = 0.2
         infos = [synthetic_video(server, tmp, f"job{i:02d}", seconds=900) for i in range(20)]
-        args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp / "out"),
-                "--requests-per-minute", "170", "--library-path", str(tmp / "jobs.sqlite")]  # fmt: skip
+        args = [
+            "-lp",
+            "openai",
+            "-ou",
+            server.openai_base_url,
+            "-o",
+            str(tmp / "out"),
+            "--requests-per-minute",
+            "170",
+            "--library-path",
+            str(tmp / "jobs.sqlite"),
+        ]
         with running_server(args, env) as (base, token, _):
             pid = next(
                 p.pid for p in psutil.Process().children() if "serve" in " ".join(p.cmdline())
@@ -127,9 +163,12 @@ def measure_jobs(tmp: Path, env: dict[str, str]) -> dict[str, Any]:
             started = time.perf_counter()
             ids = []
             for info in infos:
-                request = urllib.request.Request(f"{base}/api/v1/jobs", method="POST",
-                                                 data=json.dumps({"sources": [str(info)]}).encode(),
-                                                 headers=headers)  # fmt: skip
+                request = urllib.request.Request(
+                    f"{base}/api/v1/jobs",
+                    method="POST",
+                    data=json.dumps({"sources": [str(info)]}).encode(),
+                    headers=headers,
+                )
                 with urllib.request.urlopen(request) as answer:
                     ids.append(json.load(answer)["id"])
             statuses: list[str] = []
@@ -144,10 +183,16 @@ def measure_jobs(tmp: Path, env: dict[str, str]) -> dict[str, Any]:
             stop.set()
         answered = len(server.state.successful_calls())
         bound = answered / (170 / 60)
-        return {"jobs": len(ids), "statuses": sorted(set(statuses)), "calls": answered,
-                "wall_seconds": round(wall, 1), "rate_limit_bound_seconds": round(bound, 1),
-                "ratio": round(wall / bound, 2), "http_429": server.state.rate_limited,
-                "server_peak_mb": round(peak[0])}  # fmt: skip
+        return {
+            "jobs": len(ids),
+            "statuses": sorted(set(statuses)),
+            "calls": answered,
+            "wall_seconds": round(wall, 1),
+            "rate_limit_bound_seconds": round(bound, 1),
+            "ratio": round(wall / bound, 2),
+            "http_429": server.state.rate_limited,
+            "server_peak_mb": round(peak[0]),
+        }
 
 
 def main() -> None:
@@ -157,18 +202,26 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = dict(os.environ, OPENAI_API_KEY="sk-bench-0123456789",
-                   XDG_CONFIG_HOME=f"{tmp}/cfg", XDG_DATA_HOME=f"{tmp}/data",
-                   XDG_CACHE_HOME=f"{tmp}/cache")  # fmt: skip
+        env = dict(
+            os.environ,
+            OPENAI_API_KEY="sk-bench-0123456789",
+            XDG_CONFIG_HOME=f"{tmp}/cfg",
+            XDG_DATA_HOME=f"{tmp}/data",
+            XDG_CACHE_HOME=f"{tmp}/cache",
+            XDG_STATE_HOME=f"{tmp}/state",
+        )
         jobs = measure_jobs(root, env) if args.videos > 100 else {}
         print("jobs", json.dumps(jobs), flush=True)
         library = root / "big.sqlite"
         started = time.perf_counter()
         build_library(library, args.videos)
-        print(f"library of {args.videos + 1} videos built in {time.perf_counter() - started:.0f} s",
-              flush=True)  # fmt: skip
-        with running_server(["--library-path", str(library), "-lp", "openai", "-ou",
-                             "http://127.0.0.1:9/v1"], env) as (base, token, _):  # fmt: skip
+        print(
+            f"library of {args.videos + 1} videos built in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        with running_server(
+            ["--library-path", str(library), "-lp", "openai", "-ou", "http://127.0.0.1:9/v1"], env
+        ) as (base, token, _):
             pages = measure_pages(base, token)
         print("pages", json.dumps(pages), flush=True)
     if args.json:

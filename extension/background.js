@@ -2,12 +2,40 @@
 // scripts are bound by the page's origin). Pairing comes from the options page, or from
 // the native messaging host `yttl extension install` registers, which starts the server
 // when it is not running and hands over its URL and token.
+// The token never leaves this worker for a content script: they get data only, and the
+// server gets only canonical watch URLs (docs/security.md).
 "use strict";
 
 const api = globalThis.browser ?? globalThis.chrome;
 const HOST = "org.yttl.serve";
 const YOUTUBE_LINKS = ["https://www.youtube.com/watch*", "https://youtu.be/*",
   "https://m.youtube.com/watch*", "https://www.youtube.com/shorts/*"];
+
+const VIDEO_ID = /^[A-Za-z0-9_-]{11}$/;
+
+// The id of a YouTube video URL (watch, youtu.be, shorts, live, embed), else null.
+function videoIdOf(url) {
+  let parsed;
+  try { parsed = new URL(String(url)); } catch (error) { return null; }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return null;
+  const host = parsed.hostname.toLowerCase().replace(/^(www|m|music)\./, "");
+  let id = null;
+  if (host === "youtube.com" || host === "youtube-nocookie.com") {
+    if (parsed.pathname === "/watch") id = parsed.searchParams.get("v");
+    else id = (parsed.pathname.match(/^\/(?:shorts|live|embed|v)\/([^/?#]+)/) || [])[1] || null;
+  } else if (host === "youtu.be") {
+    id = parsed.pathname.split("/")[1] || null;
+  }
+  return id && VIDEO_ID.test(id) ? id : null;
+}
+
+// The one URL the server is ever sent: https://www.youtube.com/watch?v=ID, nothing else
+// (a list= would make a playlist job, any other parameter is the page's to choose).
+function canonical(message) {
+  const id = typeof message.id === "string" && VIDEO_ID.test(message.id) ? message.id : videoIdOf(message.url);
+  if (!id) throw new YttlError("Not a YouTube video.", "input");
+  return "https://www.youtube.com/watch?v=" + id;
+}
 
 class YttlError extends Error {
   constructor(message, kind) { super(message); this.kind = kind; }
@@ -82,15 +110,19 @@ async function summarize(url, tabId) {
   return done;
 }
 
+// What a content script may ask: data only, never the token or the server's address.
 const handlers = {
-  async lookup(message) { return call("/lookup?url=" + encodeURIComponent(message.url)); },
-  async video(message) { return call("/videos/" + encodeURIComponent(message.id)); },
-  async start(message) { return call("/jobs", {method: "POST", body: {sources: [message.url]}}); },
-  async job(message) { return call("/jobs/" + encodeURIComponent(message.id)); },
+  async lookup(message) { return call("/lookup?url=" + encodeURIComponent(canonical(message))); },
+  async video(message) { return call("/videos/" + encodeURIComponent(String(message.id))); },
+  async start(message) { return call("/jobs", {method: "POST", body: {sources: [canonical(message)]}}); },
+  async job(message) { return call("/jobs/" + encodeURIComponent(String(message.id))); },
   async ask(message) {
-    return call("/ask", {method: "POST", body: {question: message.question, video_id: message.videoId}});
+    return call("/ask", {method: "POST", body: {question: String(message.question), video_id: String(message.videoId)}});
   },
-  async pairing() { return pairing(); },
+};
+
+// What only the extension's own pages (its options page) may ask.
+const pageHandlers = {
   async save(message) {
     await api.storage.local.set({server: message.server, token: message.token, pairedBy: "options"});
     return call("/videos").then((videos) => ({ok: true, videos: videos.length}));
@@ -98,8 +130,15 @@ const handlers = {
   async findServer() { await api.storage.local.remove(["server", "token"]); return pairNatively(); },
 };
 
+function fromExtensionPage(sender) {
+  return sender.id === api.runtime.id && !!sender.url && sender.url.startsWith(api.runtime.getURL(""));
+}
+
 api.runtime.onMessage.addListener((message, sender, reply) => {
-  const handler = handlers[message && message.type];
+  if (!message || typeof message.type !== "string" || sender.id !== api.runtime.id) return false;
+  const own = Object.prototype.hasOwnProperty;
+  const handler = own.call(handlers, message.type) ? handlers[message.type] :
+    own.call(pageHandlers, message.type) && fromExtensionPage(sender) ? pageHandlers[message.type] : null;
   if (!handler) return false;
   handler(message, sender).then(
     (value) => reply({ok: true, value}),
@@ -119,7 +158,9 @@ api.runtime.onStartup && api.runtime.onStartup.addListener(setUpMenus);
 
 api.contextMenus.onClicked.addListener((info, tab) => {
   if (info.menuItemId !== "yttl-summarize-link" || !info.linkUrl) return;
-  summarize(info.linkUrl, tab && tab.id).then(
+  const id = videoIdOf(info.linkUrl);
+  if (!id) return;
+  summarize(canonical({id}), tab && tab.id).then(
     (job) => tab && api.tabs.sendMessage(tab.id, {type: "notice", text: `yttl: ${job.status} — ${info.linkUrl}`}).catch(() => {}),
     (error) => tab && api.tabs.sendMessage(tab.id, {type: "notice", text: error.message}).catch(() => {}),
   );

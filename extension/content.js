@@ -1,11 +1,14 @@
 // yttl extension, content script on YouTube: a button beside the title that knows whether
 // the video is in the library, a panel with the summary whose timestamps seek the player,
 // and an ask box. YouTube is a single-page app: all of it follows the navigation.
+// The page's own scripts are not trusted: the extension acts on trusted (user) events
+// only, and the panel lives in a closed shadow root, which they cannot read or drive.
 (function () {
   "use strict";
   const api = globalThis.browser ?? globalThis.chrome;
   const TITLES = ["ytd-watch-metadata h1", "#above-the-fold #title h1", "h1.ytd-watch-metadata",
     "#title h1", "ytd-video-primary-info-renderer h1", "h1.title"];
+  const VIDEO_ID = /^[A-Za-z0-9_-]{11}$/;
   let current = null;   // the video id the button is for
   let documentCache = null;
 
@@ -20,11 +23,11 @@
     });
   }
 
-  function videoId() {
+  function videoId() {  // only the id: the background makes the one URL the server gets
     const url = new URL(location.href);
-    if (url.pathname === "/watch") return url.searchParams.get("v");
-    const shorts = url.pathname.match(/^\/shorts\/([A-Za-z0-9_-]{11})/);
-    return shorts ? shorts[1] : null;
+    const id = url.pathname === "/watch" ? url.searchParams.get("v") :
+      (url.pathname.match(/^\/shorts\/([^/?#]+)/) || [])[1];
+    return id && VIDEO_ID.test(id) ? id : null;
   }
 
   function el(tag, attrs, ...children) {
@@ -64,7 +67,7 @@
     let b = button();
     if (!b) {
       b = theButton = el("button", {"type": "button", "data-yttl": "summarize", "data-yttl-state": "idle"}, "Summarize");
-      b.addEventListener("click", onButton);
+      b.addEventListener("click", (event) => { if (event.isTrusted) onButton(); });
     }
     const started = Date.now();
     (function attempt() {
@@ -93,7 +96,7 @@
     placeButton();
     setState("idle", "Summarize", "Summarize this video with yttl");
     try {
-      const found = await send({type: "lookup", url: location.href});
+      const found = await send({type: "lookup", id});
       if (current !== id) return;
       if (found.in_library) setState("ready", "Summary", "Open the summary from your yttl library");
     } catch (error) {
@@ -109,7 +112,7 @@
     setState("running", "Summarizing…");
     showPanel([el("p", {"class": "yttl-muted"}, "Starting…")]);
     try {
-      const job = await send({type: "start", url: location.href});
+      const job = await send({type: "start", id});
       for (;;) {
         const state = await send({type: "job", id: job.id});
         if (current !== id) return;
@@ -143,20 +146,65 @@
   }
 
   // -- the panel -------------------------------------------------------------------------
+  // Its host element (the test hook [data-yttl=panel]) is in the page; what it shows is in
+  // a closed shadow root that only this script holds.
 
-  function closePanel() { const p = document.querySelector("[data-yttl=panel]"); if (p) p.remove(); }
+  const PANEL_CSS = `
+    :host { display: block; }
+    .yttl-body { box-sizing: border-box; font: 14px/1.5 Roboto, Arial, sans-serif; color: #0f0f0f; }
+    h2 { font-size: 16px; margin: 4px 0 8px; }
+    h3 { font-size: 14px; margin: 12px 0 4px; }
+    p { margin: 2px 0 8px; }
+    a[data-yttl-t] { font-weight: 600; color: #0a58ca; text-decoration: none; font-variant-numeric: tabular-nums; margin-right: .4em; }
+    .yttl-error { color: #b3261e; }
+    .yttl-muted { color: #606060; }
+    form { display: flex; gap: 6px; margin: 8px 0; }
+    input { flex: 1; padding: 6px 8px; border: 1px solid #ccc; border-radius: 6px; font: inherit; }
+    button { padding: 6px 10px; border-radius: 6px; border: 1px solid #0a58ca; background: #0a58ca; color: #fff; font: inherit; cursor: pointer; }
+    .yttl-close { float: right; background: none; color: #606060; border: none; font-size: 18px; line-height: 1; padding: 0 4px; }
+    @media (prefers-color-scheme: dark) { .yttl-body { color: #f1f1f1; } a[data-yttl-t] { color: #3ea6ff; } }`;
+  let panelHost = null, panelRoot = null;
+
+  function closePanel() {
+    if (panelHost) panelHost.remove();
+    panelHost = panelRoot = null;
+  }
+
+  function makePanel() {
+    const host = el("section", {"data-yttl": "panel", "aria-label": "yttl summary"});
+    const root = host.attachShadow({mode: "closed"});
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(PANEL_CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (error) {
+      root.append(el("style", {}, PANEL_CSS));
+    }
+    root.addEventListener("click", (event) => {  // a timestamp seeks the page's video
+      const link = event.target.closest && event.target.closest("a[data-yttl-t]");
+      if (!link) return;
+      event.preventDefault();
+      if (!event.isTrusted) return;
+      const video = document.querySelector("video");
+      if (!video) return;
+      video.currentTime = Number(link.dataset.yttlT);
+      const playing = video.play();
+      if (playing && playing.catch) playing.catch(() => {});
+    });
+    panelHost = host;
+    panelRoot = root;
+  }
 
   function showPanel(children) {
-    let panel = document.querySelector("[data-yttl=panel]");
-    if (!panel) {
-      panel = el("section", {"data-yttl": "panel", "aria-label": "yttl summary"});
+    if (!panelHost || !panelHost.isConnected) {
+      makePanel();
       const side = document.querySelector("#secondary-inner, #secondary");
-      if (side) side.prepend(panel); else { panel.classList.add("yttl-floating"); document.body.append(panel); }
+      if (side) side.prepend(panelHost); else { panelHost.classList.add("yttl-floating"); document.body.append(panelHost); }
     }
     const close = el("button", {"type": "button", "class": "yttl-close", "aria-label": "Close"}, "×");
-    close.addEventListener("click", closePanel);
-    panel.replaceChildren(close, ...children);
-    return panel;
+    close.addEventListener("click", (event) => { if (event.isTrusted) closePanel(); });
+    panelRoot.replaceChildren(el("div", {"class": "yttl-body"}, close, ...children));
+    return panelRoot;
   }
 
   async function openPanel(id) {
@@ -183,6 +231,7 @@
     const form = el("form", {}, input, el("button", {"type": "submit"}, "Ask"));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (!event.isTrusted) return;
       answer.replaceChildren(el("p", {"class": "yttl-muted"}, "Thinking…"));
       try {
         const reply = await send({type: "ask", question: input.value, videoId: id});
@@ -195,17 +244,6 @@
     parts.push(form, answer);
     showPanel(parts);
   }
-
-  document.addEventListener("click", (event) => {
-    const link = event.target.closest && event.target.closest("a[data-yttl-t]");
-    if (!link) return;
-    event.preventDefault();
-    const video = document.querySelector("video");
-    if (!video) return;
-    video.currentTime = Number(link.dataset.yttlT);
-    const playing = video.play();
-    if (playing && playing.catch) playing.catch(() => {});
-  }, true);
 
   api.runtime.onMessage.addListener((message) => {
     if (message.type === "toolbar") onButton();

@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.browser import need_browser, running_server
 from tests.support.server import LoopbackServer
+from tests.support.shadow import Panel
 from tests.support.synthetic import synthetic_video
 from tests.test_serve_browser import _silent_media
 from yttl.extension import CHROME_EXTENSION_ID, FIREFOX_EXTENSION_ID, HOST_NAME
@@ -40,8 +41,17 @@ def test_the_manifest_is_one_source_for_chrome_and_firefox() -> None:
     assert manifest["background"]["scripts"] == ["background.js"]  # Firefox
     assert manifest["browser_specific_settings"]["gecko"]["id"] == FIREFOX_EXTENSION_ID
     hosts = manifest["host_permissions"]
-    assert all(h.startswith(("https://www.youtube.com/", "https://m.youtube.com/",
-                             "http://127.0.0.1/", "http://localhost/")) for h in hosts)  # fmt: skip
+    assert all(
+        h.startswith(
+            (
+                "https://www.youtube.com/",
+                "https://m.youtube.com/",
+                "http://127.0.0.1/",
+                "http://localhost/",
+            )
+        )
+        for h in hosts
+    )
     scripts = " ".join(p.read_text() for p in EXTENSION.glob("*.js"))
     for remote in ("eval(", "new Function", '<script src="http', 'importScripts("http'):
         assert remote not in scripts  # no remote code
@@ -62,13 +72,22 @@ def _route_youtube(context: Any, media: bytes) -> None:
             wanted = route.request.headers.get("range", "")
             start, _, end = wanted.removeprefix("bytes=").partition("-")
             if not wanted:
-                route.fulfill(status=200, body=media, headers={
-                    "Content-Type": "audio/flac", "Accept-Ranges": "bytes"})  # fmt: skip
+                route.fulfill(
+                    status=200,
+                    body=media,
+                    headers={"Content-Type": "audio/flac", "Accept-Ranges": "bytes"},
+                )
                 return
             first, last = int(start or 0), int(end) if end else len(media) - 1
-            route.fulfill(status=206, body=media[first : last + 1], headers={
-                "Content-Type": "audio/flac", "Accept-Ranges": "bytes",
-                "Content-Range": f"bytes {first}-{last}/{len(media)}"})  # fmt: skip
+            route.fulfill(
+                status=206,
+                body=media[first : last + 1],
+                headers={
+                    "Content-Type": "audio/flac",
+                    "Accept-Ranges": "bytes",
+                    "Content-Range": f"bytes {first}-{last}/{len(media)}",
+                },
+            )
         elif "layout=new" in url:
             route.fulfill(status=200, body=odd, content_type="text/html")
         elif "/watch" in url:
@@ -86,13 +105,23 @@ def _browser(profile: Path, env: dict[str, str] | None = None) -> Iterator[tuple
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=chromium, headless=False, env=env,
-            args=["--headless=new", "--no-sandbox", f"--disable-extensions-except={EXTENSION}",
-                  f"--load-extension={EXTENSION}"],
-        )  # fmt: skip
+            str(profile),
+            executable_path=chromium,
+            headless=False,
+            env=env,
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                f"--disable-extensions-except={EXTENSION}",
+                f"--load-extension={EXTENSION}",
+            ],
+        )
         try:
-            worker = context.service_workers[0] if context.service_workers else \
-                context.wait_for_event("serviceworker", timeout=30_000)  # fmt: skip
+            worker = (
+                context.service_workers[0]
+                if context.service_workers
+                else context.wait_for_event("serviceworker", timeout=30_000)
+            )
             yield context, worker.url.split("/")[2]
         finally:
             context.close()
@@ -108,14 +137,17 @@ def _summarized(server: LoopbackServer, tmp_path: Path, base: str, token: str) -
     import urllib.request
 
     info = synthetic_video(server, tmp_path, KNOWN, seconds=900, title="Fixture video")
-    request = urllib.request.Request(f"{base}/api/v1/jobs", method="POST",
-                                     data=json.dumps({"sources": [str(info)]}).encode(),
-                                     headers={"Authorization": f"Bearer {token}",
-                                              "Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{base}/api/v1/jobs",
+        method="POST",
+        data=json.dumps({"sources": [str(info)]}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     job = json.load(urllib.request.urlopen(request))["id"]
     for _ in range(300):
-        check = urllib.request.Request(f"{base}/api/v1/jobs/{job}",
-                                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        check = urllib.request.Request(
+            f"{base}/api/v1/jobs/{job}", headers={"Authorization": f"Bearer {token}"}
+        )
         if json.load(urllib.request.urlopen(check))["status"] == "ok":
             return
         time.sleep(0.1)
@@ -127,8 +159,10 @@ def test_pair_open_the_summary_seek_follow_navigation_and_start_a_job(
 ) -> None:
     env = {**clean_env, "OPENAI_API_KEY": "sk-loopback-0123456789"}
     args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp_path / "out")]
-    with running_server(args, env) as (base, token, _), \
-            _browser(tmp_path / "profile") as (context, extension_id):  # fmt: skip
+    with (
+        running_server(args, env) as (base, token, _),
+        _browser(tmp_path / "profile") as (context, extension_id),
+    ):
         assert extension_id == CHROME_EXTENSION_ID  # pinned by the manifest's key
         _summarized(server, tmp_path, base, token)
         options = context.new_page()
@@ -153,17 +187,18 @@ def test_pair_open_the_summary_seek_follow_navigation_and_start_a_job(
             == "H1"
         )  # beside the title
         page.click("[data-yttl=summarize]")
-        page.wait_for_selector("[data-yttl=panel] a[data-yttl-t='300']")
+        panel = Panel(page)
+        panel.wait("a[data-yttl-t='300']")
         assert page.evaluate("!!document.querySelector('#secondary [data-yttl=panel]')")
         page.wait_for_function("document.querySelector('video').readyState >= 1")
-        page.click("[data-yttl=panel] a[data-yttl-t='300']")
+        panel.click("a[data-yttl-t='300']")
         page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 300) < 2")
 
         server.state.reply = lambda messages: "Attention comes up here [7:30]."
-        page.fill("[data-yttl=panel] input", "what about attention?")
-        page.click("[data-yttl=panel] form button")
-        page.wait_for_selector("[data-yttl=panel] a[data-yttl-t='450']")
-        page.click("[data-yttl=panel] a[data-yttl-t='450']")
+        panel.fill("input", "what about attention?")
+        panel.click("form button")
+        panel.wait("a[data-yttl-t='450']")
+        panel.click("a[data-yttl-t='450']")
         page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 450) < 2")
 
         page.click("#next")  # the single-page app moves on to a video not in the library
@@ -174,7 +209,7 @@ def test_pair_open_the_summary_seek_follow_navigation_and_start_a_job(
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=running]")
         # offline here, yt-dlp cannot read YouTube: the job fails, said in one line
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=error]", timeout=60_000)
-        error = page.inner_text("[data-yttl=panel] .yttl-error")
+        error = Panel(page).text(".yttl-error")
         assert error and "\n" not in error.strip() and "Traceback" not in error
 
         page.goto(f"https://www.youtube.com/watch?v={KNOWN}&layout=new")  # no known title
@@ -207,22 +242,65 @@ def test_the_native_host_starts_yttl_serve_and_pairs_the_extension(
 ) -> None:
     profile = tmp_path / "profile"
     env = {**clean_env, "HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-m", "yttl", "extension", "install", "--browser",
-                             "chromium", "--manifest-dir", str(profile / "NativeMessagingHosts")],
-                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yttl",
+            "extension",
+            "install",
+            "--browser",
+            "chromium",
+            "--manifest-dir",
+            str(profile / "NativeMessagingHosts"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((profile / "NativeMessagingHosts" / f"{HOST_NAME}.json").read_text())
     assert manifest["name"] == HOST_NAME
     assert manifest["allowed_origins"] == [f"chrome-extension://{CHROME_EXTENSION_ID}/"]
     library = Path(env["XDG_DATA_HOME"]) / "yttl" / "library.sqlite"
-    Library(library).record_document({
-        "video": {"id": KNOWN, "title": "Fixture video", "source": "url",
-                  "url": f"https://www.youtube.com/watch?v={KNOWN}", "extractor": "youtube"},
-        "hours": [{"index": 0, "start": 0.0, "end": 600.0, "summary": "", "sections": [
-            {"index": 0, "start": 0.0, "end": 300.0, "summary": "Memory.", "status": "ok",
-             "url": f"https://www.youtube.com/watch?v={KNOWN}&t=0s"},
-            {"index": 1, "start": 300.0, "end": 600.0, "summary": "Sleep.", "status": "ok",
-             "url": f"https://www.youtube.com/watch?v={KNOWN}&t=300s"}]}]})  # fmt: skip
+    Library(library).record_document(
+        {
+            "video": {
+                "id": KNOWN,
+                "title": "Fixture video",
+                "source": "url",
+                "url": f"https://www.youtube.com/watch?v={KNOWN}",
+                "extractor": "youtube",
+            },
+            "hours": [
+                {
+                    "index": 0,
+                    "start": 0.0,
+                    "end": 600.0,
+                    "summary": "",
+                    "sections": [
+                        {
+                            "index": 0,
+                            "start": 0.0,
+                            "end": 300.0,
+                            "summary": "Memory.",
+                            "status": "ok",
+                            "url": f"https://www.youtube.com/watch?v={KNOWN}&t=0s",
+                        },
+                        {
+                            "index": 1,
+                            "start": 300.0,
+                            "end": 600.0,
+                            "summary": "Sleep.",
+                            "status": "ok",
+                            "url": f"https://www.youtube.com/watch?v={KNOWN}&t=300s",
+                        },
+                    ],
+                }
+            ],
+        }
+    )
     state = Path(env["XDG_STATE_HOME"]) / "yttl" / "serve.json"
     try:
         with _browser(profile, env=env) as (context, _):
@@ -231,15 +309,125 @@ def test_the_native_host_starts_yttl_serve_and_pairs_the_extension(
             page.goto(f"https://www.youtube.com/watch?v={KNOWN}")
             page.wait_for_selector("[data-yttl=summarize][data-yttl-state=ready]", timeout=60_000)
             page.click("[data-yttl=summarize]")
-            page.wait_for_selector("[data-yttl=panel] a[data-yttl-t='300']")
+            Panel(page).wait("a[data-yttl-t='300']")
         assert state.is_file()  # the host started yttl serve, which says where it is
-        doctor = subprocess.run([sys.executable, "-m", "yttl", "extension", "doctor",
-                                 "--manifest-dir", str(profile / "NativeMessagingHosts")],
-                                env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        doctor = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "yttl",
+                "extension",
+                "doctor",
+                "--manifest-dir",
+                str(profile / "NativeMessagingHosts"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert doctor.returncode == 0 and "ok      yttl serve is running" in doctor.stdout
     finally:
         if state.is_file():
             os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
+
+
+HOSTILE = """async () => {
+    // YouTube's own scripts, turned against the extension
+    const button = document.querySelector("[data-yttl=summarize]");
+    history.pushState({}, "", "/watch?v=%s&list=PLhostile0123456789");
+    button.click();
+    button.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const panel = document.querySelector("[data-yttl=panel]");
+    return {state: button.dataset.yttlState, panel: !!panel,
+            inside: panel ? (panel.shadowRoot === null) : null,
+            text: panel ? panel.textContent : ""};
+}"""
+
+
+def _in_content_script(context: Any, page: Any, kind: str) -> str:
+    """What the background answers the content script's message ``{"type": kind}``,
+    asked from the content script's isolated world (through the DevTools protocol)."""
+    cdp = context.new_cdp_session(page)
+    worlds: list[dict[str, Any]] = []
+    cdp.on("Runtime.executionContextCreated", lambda event: worlds.append(event["context"]))
+    cdp.send("Runtime.enable")
+    (world,) = [
+        w
+        for w in worlds
+        if w.get("auxData", {}).get("type") == "isolated"
+        and w.get("origin", "").startswith("chrome-extension://")
+    ]
+    asking = (
+        f"new Promise((resolve) => chrome.runtime.sendMessage({{type: {json.dumps(kind)}, server: "
+        "'http://127.0.0.1:9', token: 'x'}, (answer) => resolve(JSON.stringify(answer "
+        "=== undefined ? null : answer))))"
+    )
+    found = cdp.send(
+        "Runtime.evaluate",
+        {
+            "expression": asking,
+            "contextId": world["id"],
+            "awaitPromise": True,
+            "returnByValue": True,
+        },
+    )
+    return str(found["result"].get("value"))
+
+
+def test_the_pages_scripts_cannot_drive_the_extension(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """pushState to a playlist URL and a scripted click start nothing; the panel's summary
+    and ask box are out of the page's reach; a user's click sends one canonical URL."""
+    import urllib.request
+
+    env = {**clean_env, "OPENAI_API_KEY": "sk-loopback-0123456789"}
+    args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp_path / "out")]
+    with (
+        running_server(args, env) as (base, token, _),
+        _browser(tmp_path / "profile") as (context, extension_id),
+    ):
+        _summarized(server, tmp_path, base, token)
+
+        def jobs() -> list[dict[str, Any]]:
+            request = urllib.request.Request(
+                f"{base}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+            )
+            found: list[dict[str, Any]] = json.load(urllib.request.urlopen(request))
+            return found
+
+        options = context.new_page()
+        options.goto(f"chrome-extension://{extension_id}/options.html")
+        options.fill("[data-yttl=server]", base)
+        options.fill("[data-yttl=token]", token)
+        options.click("[data-yttl=save]")
+        options.wait_for_selector("[data-yttl=status].good")
+        _route_youtube(context, _media(tmp_path))
+        page = context.new_page()
+        page.goto(f"https://www.youtube.com/watch?v={NEW}")
+        page.wait_for_selector("[data-yttl=summarize][data-yttl-state=idle]")
+        known = {j["id"] for j in jobs()}
+        before = len(known)
+        seen = page.evaluate(HOSTILE % NEW)
+        assert seen["state"] == "idle" and not seen["panel"], seen  # nothing started
+        page.goto(f"https://www.youtube.com/watch?v={KNOWN}")
+        page.wait_for_selector("[data-yttl=summarize][data-yttl-state=ready]")
+        page.click("[data-yttl=summarize]")  # the user opens the panel
+        Panel(page).wait("a[data-yttl-t='300']")
+        seen = page.evaluate(HOSTILE % KNOWN)
+        assert seen["inside"] is True and "Fixture" not in seen["text"]  # closed to the page
+        assert "Summary " not in page.evaluate("document.body.innerText")
+        assert len(jobs()) == before
+        for ask in ("pairing", "findServer", "save"):  # from the content script's own world
+            assert token not in _in_content_script(context, page, ask)
+        page.goto(f"https://www.youtube.com/watch?v={NEW}&list=PLhostile0123456789&index=3")
+        page.wait_for_selector("[data-yttl=summarize][data-yttl-state=idle]")
+        page.click("[data-yttl=summarize]")  # a user's click: one video, its canonical URL
+        page.wait_for_selector("[data-yttl=summarize][data-yttl-state=running]")
+        made = [j for j in jobs() if j["id"] not in known]
+        assert [j["sources"] for j in made] == [[f"https://www.youtube.com/watch?v={NEW}"]]
 
 
 def _web_ext() -> str | None:
@@ -253,8 +441,12 @@ def test_firefox_validates_the_extension_with_web_ext_lint() -> None:
     web_ext = _web_ext()
     if web_ext is None:
         pytest.skip("web-ext is not installed (npm install --prefix .ci/node web-ext)")
-    result = subprocess.run([web_ext, "lint", "--source-dir", str(EXTENSION), "--output", "json"],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [web_ext, "lint", "--source-dir", str(EXTENSION), "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(result.stdout)
     assert report["summary"]["errors"] == 0, report["errors"]
     # The one manifest names a service worker for Chrome and scripts for Firefox, which

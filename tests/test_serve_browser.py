@@ -23,8 +23,9 @@ def _silent_media(path: Path, seconds: int) -> None:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("flac", rate=rate)
         stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, seconds * rate), dtype=np.int16),
-                                           format="s16", layout="mono")  # fmt: skip
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, seconds * rate), dtype=np.int16), format="s16", layout="mono"
+        )
         frame.rate = rate
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             container.mux(packet)
@@ -51,6 +52,10 @@ def test_the_pages_in_a_browser(
     with running_server(args, env) as (base, token, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
+        blocked: list[str] = []  # what the pages' Content-Security-Policy refused: nothing
+        page.on(
+            "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None
+        )
         page.goto(f"{base}/jobs?token={token}")
         assert page.url == f"{base}/jobs"  # the token left the address bar
         assert page.evaluate("document.cookie") == ""  # the session cookie is HttpOnly
@@ -58,8 +63,9 @@ def test_the_pages_in_a_browser(
         page.click("#new-job button[type=submit]")
         page.wait_for_selector('.job[data-status="ok"]', timeout=60_000)
         # the finished job's list comes with the refresh that follows its "done" event
-        page.wait_for_function("document.querySelectorAll('.job-videos li').length === 2",
-                               timeout=30_000)  # fmt: skip
+        page.wait_for_function(
+            "document.querySelectorAll('.job-videos li').length === 2", timeout=30_000
+        )
 
         page.goto(base + "/")
         titles = page.locator(".video-title").all_inner_texts()
@@ -89,6 +95,7 @@ def test_the_pages_in_a_browser(
         for path in ("/", "/v/abcdefghijk", "/search?q=sleep", "/jobs"):
             page.goto(base + path)
             assert _no_sideways_scroll(page), path
+        assert blocked == []
         page.goto(base + "/v/abcdefghijk")
         page.screenshot(path=str(tmp_path / "video-phone.png"), full_page=False)
 

@@ -1,5 +1,6 @@
 """The Starlette app of ``yttl serve``: the pages, the API, the vendored static files,
-all behind ``SecurityMiddleware``; jobs left unfinished by a previous run resume at
+all behind ``SecurityMiddleware`` (every route added here inherits its checks, the CSP
+and the CSRF token of its templates); jobs left unfinished by a previous run resume at
 start-up."""
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from yttl.config import Settings
@@ -22,7 +25,9 @@ from yttl.serve.api import api_routes
 from yttl.serve.jobs import JobManager
 from yttl.serve.pages import login_page, page_routes
 from yttl.serve.security import Guard, SecurityMiddleware
+from yttl.serve.sessions import logout
 from yttl.serve.state import ServerState
+from yttl.serve.tokens import proof
 
 __all__ = ["build_app"]
 
@@ -46,10 +51,30 @@ def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
             await state.close()
 
     app = Starlette(
-        routes=[*api_routes(), *page_routes(),
-                Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        routes=[
+            *api_routes(),
+            *page_routes(),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/api/v1/challenge", challenge, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
         middleware=[Middleware(SecurityMiddleware, guard=guard, login_page=login_page)],
         lifespan=lifespan,
-    )  # fmt: skip
+    )
     app.state.yttl = state
     return app
+
+
+async def challenge(request: Request) -> Response:
+    """``{"nonce"}`` → ``{"proof"}``: HMAC(token, port and nonce), which shows the native
+    host that this server holds the token without showing the token (DESIGN §3)."""
+    try:
+        body = await request.json()
+        nonce = body["nonce"]
+    except (ValueError, KeyError, TypeError):
+        nonce = None
+    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 256:
+        return JSONResponse({"error": 'give {"nonce": "16 to 256 characters"}'}, status_code=400)
+    state: ServerState = request.app.state.yttl
+    port = int((request.scope.get("server") or ("", 0))[1] or 0)
+    return JSONResponse({"proof": proof(state.guard.token, nonce, port)})

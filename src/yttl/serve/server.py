@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import signal
 import socket
+import threading
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from yttl.config import Settings, library_path
 from yttl.errors import UsageError
@@ -44,16 +48,16 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                         hint="another yttl serve may be running; or give --port N "
-                         "(0 picks a free one)") from exc  # fmt: skip
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="another yttl serve may be running; or give --port N (0 picks a free one)",
+        ) from exc
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
 
 
-def run_server(settings: Settings, options: ServeOptions,
-               say: Callable[[str], None]) -> None:  # fmt: skip
+def run_server(settings: Settings, options: ServeOptions, say: Callable[[str], None]) -> None:
     """Serve until Ctrl-C. ``say`` prints a line for the user (the login URL first)."""
     import uvicorn
 
@@ -62,8 +66,10 @@ def run_server(settings: Settings, options: ServeOptions,
 
     remote = options.host.strip("[]") not in ("127.0.0.1", "localhost", "::1")
     if remote and not options.allow_remote:
-        raise UsageError(f"--host {options.host} would let other machines in",
-                         hint="add --allow-remote if that is what you want")  # fmt: skip
+        raise UsageError(
+            f"--host {options.host} would let other machines in",
+            hint="add --allow-remote if that is what you want",
+        )
     token_file = options.token_file
     assert token_file is not None
     token = load_token(token_file, rotate=options.new_token)
@@ -77,17 +83,40 @@ def run_server(settings: Settings, options: ServeOptions,
     app = build_app(settings, library, guard)
     url = login_url(options.host, port, token)
     if remote:
-        say(f"yttl serve: WARNING: listening on {options.host}: any machine that can reach "
-            "it gets the login page (the token still guards it)")  # fmt: skip
+        say(
+            f"yttl serve: WARNING: listening on {options.host}: any machine that can reach "
+            "it gets the login page (the token still guards it)"
+        )
     say(f"yttl serve: open {url}  (the library at {library.path}; Ctrl-C to stop)")
     if options.open:
         webbrowser.open(url)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                            timeout_graceful_shutdown=5)  # fmt: skip
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
+    stopping = _stop_on_signals(server)
     write_state(url.split("/?token=")[0])  # for the extension's host and doctor
+    atexit.register(clear_state)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server.serve(sockets=[sock]))
     finally:
         clear_state()
+        for number, handler in stopping.items():
+            signal.signal(number, handler)
+
+
+def _stop_on_signals(server: Any) -> dict[int, Any]:
+    """SIGTERM, SIGHUP and SIGINT all stop the server gracefully, so that its state file
+    goes with it (uvicorn re-raises the signals it caught once it has stopped, which
+    without a handler of ours would end the process before the file is removed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(number: int, frame: object) -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    wanted = [signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)]
+    return {int(n): signal.signal(n, stop) for n in wanted if n is not None}

@@ -1,5 +1,6 @@
 """The server's token: made once, kept 0600 in the user config dir, traded at the login
-URL for a session cookie derived from it (so a rotated token ends every session)."""
+URL for a session (``yttl.serve.sessions``); and the proof that a server holds it, for
+the native host, which must not hand the token to a server that does not."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["load_token", "session_value", "token_path"]
+__all__ = ["load_token", "proof", "token_path"]
 
 
 def token_path(config_dir: Path) -> Path:
@@ -38,6 +39,9 @@ def load_token(path: Path, *, rotate: bool = False) -> str:
     return token
 
 
-def session_value(token: str) -> str:
-    """The cookie's value: not the token itself, and worthless once the token rotates."""
-    return hmac.new(token.encode(), b"yttl serve session", hashlib.sha256).hexdigest()
+def proof(token: str, nonce: str, port: int) -> str:
+    """What a server holding ``token`` answers to the challenge ``nonce`` on ``port``.
+    The port is in it so that a server on another port cannot relay the challenge to the
+    real one and pass its answer off as its own; the token cannot be read back from it."""
+    message = f"yttl serve challenge\n{port}\n{nonce}".encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()

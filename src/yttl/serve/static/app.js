@@ -1,6 +1,46 @@
-// yttl serve: timestamps seek the page's player; jobs show their progress live.
+// yttl serve: timestamps seek the page's player; jobs show their progress live; every
+// request that changes something carries the session's CSRF token (docs/security.md).
 (function () {
   "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="yttl-csrf"]');
+  var csrf = csrfMeta ? csrfMeta.content : "";
+  var UNSAFE = /^(POST|PUT|PATCH|DELETE)$/i;
+
+  function sameOrigin(url) {
+    try { return new URL(url, location.href).origin === location.origin; } catch (e) { return false; }
+  }
+
+  // htmx requests: a header
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (csrf && UNSAFE.test(event.detail.verb || "")) event.detail.headers["X-YTTL-CSRF"] = csrf;
+  });
+
+  // the pages' own fetch calls (a chat's stream, say): the same header, to this server only
+  if (window.fetch && csrf) {
+    var plainFetch = window.fetch.bind(window);
+    window.fetch = function (input, init) {
+      var method = (init && init.method) || (input && input.method) || "GET";
+      var url = typeof input === "string" ? input : (input && input.url) || String(input);
+      if (UNSAFE.test(method) && sameOrigin(url)) {
+        var headers = new Headers((init && init.headers) || (input && input.headers) || undefined);
+        headers.set("X-YTTL-CSRF", csrf);
+        init = Object.assign({}, init || {}, {headers: headers});
+      }
+      return plainFetch(input, init);
+    };
+  }
+
+  // a form that posts to this server and lacks its hidden field gets one
+  function armForms(root) {
+    if (!csrf || !root.querySelectorAll) return;
+    root.querySelectorAll('form[method="post" i]').forEach(function (form) {
+      if (!sameOrigin(form.action) || form.querySelector('input[name="_csrf"]')) return;
+      var field = document.createElement("input");
+      field.type = "hidden"; field.name = "_csrf"; field.value = csrf;
+      form.prepend(field);
+    });
+  }
 
   function player() { return document.getElementById("player"); }
 
@@ -88,6 +128,6 @@
     document.querySelectorAll('.job[data-status="queued"], .job[data-status="running"]').forEach(follow);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { startAt(); followAll(); });
-  document.addEventListener("htmx:afterSettle", followAll);
+  document.addEventListener("DOMContentLoaded", function () { armForms(document); startAt(); followAll(); });
+  document.addEventListener("htmx:afterSettle", function (event) { armForms(event.target || document); followAll(); });
 })();
