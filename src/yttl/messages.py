@@ -6,6 +6,7 @@ The CLI prints them on stderr, ``yttl mcp`` returns them to the client as a tool
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from yttl.errors import YttlError
@@ -13,7 +14,21 @@ from yttl.errors import YttlError
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["error_line", "error_lines", "print_error"]
+__all__ = [
+    "count_of",
+    "error_line",
+    "error_lines",
+    "not_embedded",
+    "plain_reason",
+    "print_error",
+    "tool_error_line",
+]
+
+
+def count_of(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 LLM call``, ``2 LLM calls``, ``0 videos``: a count with its noun agreeing, the
+    one place every printed count is worded."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def error_lines(exc: YttlError, prefix: str = "") -> list[str]:
@@ -29,8 +44,48 @@ def error_line(exc: YttlError, prefix: str = "") -> str:
     return "; ".join(error_lines(exc, prefix))
 
 
+# A hint that names a shell command, as an MCP client can act on it: by calling a tool.
+TOOL_HINTS = {
+    "see yttl list": "call the list_videos tool for the ids in the library",
+    "summarize a video, or yttl library import DIR": "call the summarize tool with a "
+    "video's URL or path first",
+}
+
+
+def tool_error_line(exc: YttlError) -> str:
+    """The line an MCP client gets: the message, and a hint in terms of the server's tools.
+    A hint that tells a person to run ``yttl ...`` and has no tool to say it with is left
+    out: an AI client cannot run shell commands on the user's machine."""
+    hint = TOOL_HINTS.get(exc.hint or "", exc.hint)
+    if hint is not None and hint == exc.hint and "yttl " in hint:
+        hint = None
+    return f"{exc.message}; {hint}" if hint else exc.message
+
+
 def print_error(console: Console, exc: YttlError, prefix: str = "") -> None:
     message, *hints = error_lines(exc, prefix)
     console.print(f"yttl: error: {message}", highlight=False, markup=False, soft_wrap=True)
     for hint in hints:
         console.print(f"  {hint}", highlight=False, markup=False, soft_wrap=True)
+
+
+_CLASS_NAME = re.compile(r":\s*[A-Za-z_.]*(?:Error|error|Exception|Timeout|Failure)$")
+
+
+def plain_reason(exc: YttlError) -> str:
+    """The message without a trailing exception class name (``...: gaierror``), which
+    tells a person nothing: a connection that failed is said in words instead."""
+    message = exc.message.strip()
+    if _CLASS_NAME.search(message):
+        offline = isinstance(exc.__cause__, OSError) or "connect" in message.lower()
+        message = _CLASS_NAME.sub(": no connection (offline?)" if offline else "", message)
+    return message
+
+
+def not_embedded(exc: YttlError, video_id: str | None = None) -> str:
+    """The one line said when the embedder cannot be had or fails (a run, import, serve,
+    MCP): why, what still works, and what to do."""
+    where = f"{video_id}: " if video_id else ""
+    later = "yttl library reindex embeds it later" if video_id else None
+    hint = f" ({exc.hint or later})" if exc.hint or later else ""
+    return f"{where}not embedded, so search is by words only: {plain_reason(exc)}{hint}"

@@ -18,6 +18,12 @@ from yttl.cli.arguments import (
     flags_of,
     profile_names,
 )
+from yttl.cli.subcommands import (
+    config_command,
+    extension_command,
+    mcp_command,
+    serve_command,
+)
 from yttl.config import Settings, load_settings
 from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.exitcodes import (
@@ -31,12 +37,6 @@ from yttl.exitcodes import (
 )
 from yttl.messages import print_error
 from yttl.redaction import known_secrets, redact
-from yttl.cli.subcommands import (
-    config_command,
-    extension_command,
-    mcp_command,
-    serve_command,
-)
 
 if TYPE_CHECKING:
     import logging
@@ -78,7 +78,7 @@ def _configure_logging(console: Console, settings: Settings) -> None:
     at the top: a library command never configures it, and it costs 8 ms of their start."""
     import logging
 
-    from rich.logging import RichHandler
+    from yttl.cli.loglines import LineHandler
 
     secrets = known_secrets(settings)
 
@@ -86,7 +86,7 @@ def _configure_logging(console: Console, settings: Settings) -> None:
         record.msg, record.args = redact(record.getMessage(), secrets), ()
         return True
 
-    handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+    handler = LineHandler(console)
     handler.addFilter(redact_secrets)
     logger = logging.getLogger("yttl")
     logger.handlers[:] = [handler]
@@ -138,15 +138,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = exc_type.__name__ if exc_type else "error"
             stderr().print(
                 f"yttl: internal error ({name}: {exc_value}); rerun with -v for details",
-                highlight=False, markup=False, soft_wrap=True,
-            )  # fmt: skip
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         return EXIT_FAILED
+
+
+def _mistyped_command(word: str) -> str | None:
+    """The subcommand ``word`` was meant to be (``serch``: ``search``), when it is no URL,
+    no file and no info.json but close to one's name."""
+    import difflib
+
+    from yttl.sources import bare_word
+
+    if not bare_word(word):
+        return None
+    close = difflib.get_close_matches(word.lower(), SUBCOMMANDS, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _dispatch(argv: list[str], stderr: _Stderr) -> int:
     command = argv[0] if argv else ""
     if command in SUBCOMMANDS and not Path(command).is_file():
         return _subcommand(command, argv, stderr)
+    meant = _mistyped_command(command)
+    if meant is not None:
+        raise UsageError(f"unknown command {command!r}", hint=f"did you mean `yttl {meant}`?")
     console = stderr()
     profiles = profile_names(argv)
     ns = build_parser(profiles).parse_intermixed_args(attach_item_specs(argv))
