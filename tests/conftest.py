@@ -11,14 +11,14 @@ import platformdirs
 import pytest
 
 from tests.support.server import LoopbackServer
-from tests.support.videos import DATA
+from tests.support.videos import DATA, corpus_present
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without ``../shared/data`` (a fresh clone on its own), the tests marked ``corpus``
     (those that read it) skip with one reason; every other test runs, whatever its module
     imports (tests/test_suite_rules.py checks that the marks are where they belong)."""
-    if DATA.is_dir():
+    if corpus_present():
         return
     skip = pytest.mark.skip(reason=f"the shared test corpus is not at {DATA} (YTTL_TEST_DATA)")
     for item in items:

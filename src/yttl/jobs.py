@@ -83,17 +83,10 @@ def write_index(outcomes: Sequence[VideoOutcome], output_dir: Path) -> None:
 
 def local_sources_exist(sources: Sequence[str]) -> None:
     """A single source that names a missing file is an input error now, before a model is
-    loaded or fetched; in a batch such an entry fails alone, as any bad entry does. A bare
-    word (``yttl serch sleep``) is never a video: an input error now, in a batch too."""
+    loaded or fetched; in a batch such an entry fails alone, as any bad entry does."""
     from yttl.errors import InputError
-    from yttl.sources import bare_word, missing_file
+    from yttl.sources import missing_file
 
-    words = [source for source in sources if bare_word(source)]
-    if words:
-        raise InputError(
-            f"{words[0]!r} is not a URL, a file or an info.json",
-            hint="give a URL, a media file or an info.json; yttl --help lists the commands",
-        )
     path = missing_file(sources[0]) if len(sources) == 1 else None
     if path is not None:
         raise InputError(f"no such file: {path}",
@@ -191,9 +184,8 @@ async def _embed_after(library: Library, holder: EmbedderHolder, video_id: str,
         try:
             await embed_video(library, embedder, video_id)
         except YttlError as exc:
-            from yttl.messages import not_embedded
-
-            logger.warning("%s", not_embedded(exc, video_id))
+            logger.warning("%s: not embedded (%s); yttl library reindex will", video_id,
+                           exc.message)  # fmt: skip
 
 
 async def _run_on_ray(

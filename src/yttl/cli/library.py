@@ -286,7 +286,7 @@ def _import(ns: argparse.Namespace, stderr: Stderr) -> int:
                          hint="see yttl library --help")  # fmt: skip
     library = _open(ns)
     taken, refused = library.import_outputs(Path(ns.directory))
-    _note(f"took in {count_of(taken, 'video')} from {ns.directory}")
+    _note(f"took in {taken} video(s) from {ns.directory}")
     for path, why in refused:
         print(f"  skipped {path}: {why}", file=sys.stderr)
     if taken and not ns.no_embed:

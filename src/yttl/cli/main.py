@@ -25,7 +25,7 @@ from yttl.cli.subcommands import (
     serve_command,
 )
 from yttl.config import Settings, load_settings
-from yttl.errors import ConfigError, UsageError, YttlError
+from yttl.errors import ConfigError, InputError, UsageError, YttlError
 from yttl.exitcodes import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -107,6 +107,14 @@ def _sources(ns: argparse.Namespace) -> list[str]:
         raise UsageError(
             "no SOURCE given", hint="give a URL, a media file, an info.json, or -a FILE"
         )
+    from yttl.sources import bare_word
+
+    words = [source for source in sources if bare_word(source)]
+    if words:  # a typo or a search term, never a video: said before any work, in a batch too
+        raise InputError(
+            f"{words[0]!r} is not a URL, a file or an info.json",
+            hint="give a URL, a media file or an info.json; yttl --help lists the commands",
+        )
     return sources
 
 
@@ -148,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _mistyped_command(word: str) -> str | None:
     """The subcommand ``word`` was meant to be (``serch``: ``search``), when it is no URL,
     no file and no info.json but close to one's name."""
+    if not word[:1].isalpha() or not word.replace("-", "").replace("_", "").isalnum():
+        return None  # an option, a URL or a path: nothing to import for (--version is quick)
     import difflib
 
     from yttl.sources import bare_word

@@ -45,7 +45,7 @@ def missing_file(source: str) -> Path | None:
     return path
 
 
-_BARE_WORD = re.compile(r"^[\w-]+$")
+_BARE_WORD = re.compile(r"^\w[\w-]*$")
 
 
 def bare_word(source: str) -> bool:
