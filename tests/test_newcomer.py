@@ -297,7 +297,7 @@ def test_ask_makes_no_call_when_only_common_words_match(
     assert absent.returncode == 0, absent.stderr
     answer = json.loads(absent.stdout)
     assert answer["found"] is False and answer["citations"] == []
-    assert answer["answer"].startswith("Nothing in the library matches")
+    assert answer["answer"].startswith("The library does not seem to say: no part of it")
     assert server.state.calls == []  # the model was never asked
     present = run_yttl(["ask", "sleeptalk01", "what is deep sleep for?", *base], clean_env)
     assert present.returncode == 0, present.stderr

@@ -91,9 +91,9 @@ def subject_words(question: str) -> set[str]:
 
 
 def matches_subject(subject: set[str], excerpts: Sequence[Excerpt]) -> bool:
-    """Whether any excerpt holds a word of the question's subject."""
+    """Whether any excerpt holds a word of the question's subject (none to hold: no)."""
     if not subject:
-        return True
+        return bool(excerpts)
     return any(_stem(w.lower()) in subject for e in excerpts for w in WORD.findall(e.text))
 
 
@@ -268,14 +268,17 @@ async def ask(
         if own:
             await components.aclose()
         raise
+    if not matches_subject(subject_words(question), excerpts):
+        excerpts = []  # only "what", "is", "the" matched: no ground for a call either
     where = "the video" if videos and len(videos) == 1 else "the library"
-    if not excerpts or not matches_subject(subject_words(question), excerpts):
-        # Nothing touches the question's subject (only "what", "is", "the" may match): no
-        # call, no guess.
+    if not excerpts:  # nothing touches the question: no call, no guess
         if own:
             await components.aclose()
-        said = f"Nothing in {where} matches {question!r}: it does not seem to say."
-        return Answer(said, False, ())
+        if videos is None and library.is_empty():
+            raise InputError(f"the library at {library.path} is empty",
+                             hint="summarize a video, or yttl library import DIR")  # fmt: skip
+        return Answer(f"{where.capitalize()} does not seem to say: no part of it mentions "
+                      f"{question!r}.", False, ())  # fmt: skip
     single = documents[videos[0]] if videos and len(videos) == 1 else None
     llm = components.llm
     assert llm is not None, "ask needs an LLM provider"
