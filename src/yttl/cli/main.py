@@ -105,12 +105,15 @@ def _sources(ns: argparse.Namespace) -> list[str]:
         sources.extend(read_batch_file(path))
     if not sources:
         raise UsageError(
-            "no SOURCE given", hint="give a URL, a media file, an info.json, or -a FILE"
+            "no SOURCE given",
+            hint="give a URL, a media file, an info.json, or -a FILE; yttl --help lists the "
+            "commands",
         )
     from yttl.sources import bare_word
 
-    words = [source for source in sources if bare_word(source)]
-    if words:  # a typo or a search term, never a video: said before any work, in a batch too
+    words = [source for source in ns.sources if bare_word(source)]
+    if words:  # a typo or a search term on the command line, never a video: said before any
+        # work, for every source given (a batch file's bad line fails alone, as any entry)
         raise InputError(
             f"{words[0]!r} is not a URL, a file or an info.json",
             hint="give a URL, a media file or an info.json; yttl --help lists the commands",
