@@ -212,7 +212,7 @@ def test_mcp_errors_name_tools_and_a_missing_argument_is_one_plain_line(
 ) -> None:
     pytest.importorskip("mcp", reason="the mcp extra is not installed")
     from mcp.client import Client
-    from mcp.client.stdio import StdioServerParameters
+    from mcp.client.stdio import StdioServerParameters, stdio_client
 
     library = tmp_path / "library.sqlite"
     _seed(library)
@@ -229,10 +229,11 @@ def test_mcp_errors_name_tools_and_a_missing_argument_is_one_plain_line(
     }
 
     async def main() -> dict[str, Any]:
-        async with Client(params) as client:
-            return {
-                name: await client.call_tool(tool, args) for name, (tool, args) in calls.items()
-            }
+        with (tmp_path / "stderr.txt").open("w") as errors:  # the server's stderr
+            async with Client(stdio_client(params, errlog=errors)) as client:
+                return {
+                    name: await client.call_tool(tool, args) for name, (tool, args) in calls.items()
+                }
 
     results = asyncio.run(main())
     texts = {
@@ -246,6 +247,8 @@ def test_mcp_errors_name_tools_and_a_missing_argument_is_one_plain_line(
     assert texts["missing"] == "get_summary: video_id is missing", texts["missing"]
     assert texts["empty question"] == "ask: question is missing", texts["empty question"]
     assert "limit" in texts["wrong type"] and "integer" in texts["wrong type"]
+    said = (tmp_path / "stderr.txt").read_text()
+    assert "Tool 'get_summary' failed" not in said, said  # the SDK's INFO lines: only with -v
 
 
 # 6. the search table has the video's id
