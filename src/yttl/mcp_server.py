@@ -197,9 +197,11 @@ class _Shared:
 
 def build_server(settings: Settings) -> MCPServer:
     # The SDK logs each refused call at INFO, through rich, on stderr: only with -v.
-    level = "DEBUG" if settings.verbose else "WARNING"
     server: MCPServer = _Server(
-        "yttl", version=__version__, instructions=INSTRUCTIONS, log_level=level
+        "yttl",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="DEBUG" if settings.verbose else "WARNING",
     )
     shared = _Shared(settings)
 
