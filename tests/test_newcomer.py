@@ -202,6 +202,22 @@ def test_a_whisper_model_that_cannot_be_downloaded_is_one_line_with_a_next_step(
     assert len(lines) == 2 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("yttl: error: cannot download the whisper model 'tiny'")
     assert "--local-whisper-model DIR" in lines[1]
+    unknown = run_yttl(
+        [
+            str(media),
+            "--transcript-only",
+            "-lwm",
+            "tiny.xx",
+            "--no-open",
+            "-o",
+            str(tmp_path / "o"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+        clean_env,
+    )
+    assert unknown.returncode == 2, unknown.stderr  # a name no one knows: an input error
+    assert _lines(unknown.stderr)[0] == "yttl: error: no whisper model 'tiny.xx'", unknown.stderr
 
 
 # 5. MCP errors speak of tools, in one line

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from yttl.errors import YttlError
+from yttl.errors import InputError, NetworkError, ProcessingError, YttlError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,6 +22,7 @@ __all__ = [
     "plain_reason",
     "print_error",
     "tool_error_line",
+    "whisper_model_error",
 ]
 
 
@@ -89,3 +90,26 @@ def not_embedded(exc: YttlError, video_id: str | None = None) -> str:
     later = "yttl library reindex embeds it later" if video_id else None
     hint = f" ({exc.hint or later})" if exc.hint or later else ""
     return f"{where}not embedded, so search is by words only: {plain_reason(exc)}{hint}"
+
+
+_WHISPER_HINT = (
+    "give a faster-whisper model name (tiny.en, base.en, small, ...) or the directory of a "
+    "CTranslate2 model with --local-whisper-model"
+)
+
+
+def whisper_model_error(name: str, exc: Exception) -> YttlError:
+    """Why a Whisper model did not load, in one line and a next step: the hub cannot be
+    reached (the hub client's long text, which says it twice, is left out), a name
+    faster-whisper does not know (an input error), or the model itself failed."""
+    if isinstance(exc, OSError):  # no connection, offline, or no such repository
+        return NetworkError(
+            f"cannot download the whisper model {name!r}: the model hub cannot be reached "
+            "(offline?) and it is not in the cache",
+            hint="check the connection, or give a downloaded model's folder with "
+            "--local-whisper-model DIR (or -wp openai)",
+        )
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, ValueError):  # faster-whisper knows no model of that name
+        return InputError(f"no whisper model {name!r}", hint=_WHISPER_HINT)
+    return ProcessingError(f"cannot load the whisper model {name!r}: {first}", hint=_WHISPER_HINT)

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from yttl.errors import MissingDependencyError, NetworkError, ProcessingError, YttlError
+from yttl.errors import MissingDependencyError, ProcessingError, YttlError
+from yttl.messages import whisper_model_error
 from yttl.models import TranscriptSegment
 from yttl.transcribe.audio import (
     SAMPLE_RATE,
@@ -121,20 +122,8 @@ class WhisperModelHolder:
                 cpu_threads=plan.cpu_threads,
                 download_root=download_root,
             )
-        except OSError as exc:  # the hub cannot be reached, or has no such repository
-            raise NetworkError(
-                f"cannot download the whisper model {name!r}: the model hub cannot be "
-                "reached (offline?) and it is not in the cache",
-                hint="check the connection, or give a downloaded model's folder with "
-                "--local-whisper-model DIR (or -wp openai)",
-            ) from exc
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ProcessingError(
-                f"cannot load the whisper model {name!r}: {first}",
-                hint="give a faster-whisper model name (tiny.en, base.en, small, ...) or the "
-                "directory of a CTranslate2 model with --local-whisper-model",
-            ) from exc
+            raise whisper_model_error(name, exc) from exc
         return model, BatchedInferencePipeline(model)
 
 
