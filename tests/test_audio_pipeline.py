@@ -23,6 +23,8 @@ from yttl.models import TranscriptSegment
 from yttl.pipeline import process_video
 from yttl.transcribe.chunking import Hardware
 
+pytestmark = pytest.mark.corpus  # every test here reads ../shared/data
+
 
 def test_a_media_file_without_captions_is_transcribed_locally(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]

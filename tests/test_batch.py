@@ -22,6 +22,8 @@ from tests.support.videos import AUDIO, serve_video, two_hour_video, video_ids
 from tests.support.whisper import MODEL_DIR
 from yttl.sources.playlists import PlaylistSelection, expand_sources
 
+pytestmark = pytest.mark.corpus  # every test here reads ../shared/data
+
 
 def _args(server: LoopbackServer, out: Path, *extra: str) -> list[str]:
     return ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(out), "--no-open",

@@ -27,6 +27,7 @@ def _words(segments: list[TranscriptSegment]) -> list[str]:
     return " ".join(s.text for s in segments).split()
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("video_id", ALL_IDS)
 def test_every_real_track_parses_the_same_in_json3_and_vtt(video_id: str) -> None:
     json3 = parse_json3((YOUTUBE / video_id / "captions.en.json3").read_text())
@@ -171,6 +172,7 @@ def test_srt_writer_round_trips_plain_text_through_the_parser(
     ]
 
 
+@pytest.mark.corpus
 def test_track_choice_follows_the_documented_order() -> None:
     info = load_info("vo4pMVb0R6M")
     video = info_from_dict(info, source="info_json")
@@ -190,6 +192,7 @@ def test_track_choice_follows_the_documented_order() -> None:
     assert choose_track(info_from_dict(info, source="info_json"), "fr") is not None
 
 
+@pytest.mark.corpus
 def test_regional_manual_subtitles_come_before_automatic() -> None:
     info = load_info("vo4pMVb0R6M")
     info["subtitles"] = {"en-GB": [{"ext": "srt", "url": "http://127.0.0.1:9/x.srt"}]}

@@ -50,6 +50,7 @@ def _words_in_one_section(library: Library) -> list[tuple[str, str, float]]:
             if len(where[w[:6]]) == 1 and counts[w] >= 2]  # fmt: skip
 
 
+@pytest.mark.corpus
 def test_every_video_of_a_batch_is_recorded_and_searchable(
     recorded: Path, clean_env: dict[str, str]
 ) -> None:
@@ -75,6 +76,7 @@ def test_every_video_of_a_batch_is_recorded_and_searchable(
     assert {h["video_id"] for h in json.loads(only.stdout)} == {one}
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("query", ['"unbalanced', "a - b", "title:freud", "psych*",
                                    "NEAR(freud", "AND OR NOT", "(((", "'; DROP TABLE"])  # fmt: skip
 def test_any_user_text_is_a_query_never_a_syntax_error(recorded: Path, query: str) -> None:
@@ -82,6 +84,7 @@ def test_any_user_text_is_a_query_never_a_syntax_error(recorded: Path, query: st
     assert all(part.startswith('"') for part in quote_query(query).split())
 
 
+@pytest.mark.corpus
 def test_without_fts5_search_scans_and_still_finds(recorded: Path) -> None:
     scan = Library(recorded, full_text=False)
     word, video, start = _words_in_one_section(scan)[0]
@@ -89,6 +92,7 @@ def test_without_fts5_search_scans_and_still_finds(recorded: Path) -> None:
     assert (best.video_id, best.start) == (video, start)
 
 
+@pytest.mark.corpus
 def test_list_show_and_a_rerun_replaces_the_entry(
     server: LoopbackServer, recorded: Path, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -108,6 +112,7 @@ def test_list_show_and_a_rerun_replaces_the_entry(
     assert before == after  # replaced, not added
 
 
+@pytest.mark.corpus
 def test_no_library_records_nothing_and_import_takes_earlier_outputs(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -158,6 +163,7 @@ def _answer_with_a_citation(messages: list[dict[str, str]]) -> str:
     return f"It is explained there [{times[0]}]."
 
 
+@pytest.mark.corpus
 def test_ask_answers_from_the_sections_that_bear_on_it_with_linked_citations(
     server: LoopbackServer, recorded: Path, clean_env: dict[str, str]
 ) -> None:

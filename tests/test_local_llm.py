@@ -111,6 +111,7 @@ def test_memory_refusal_is_clear(gguf: Path) -> None:
     assert (plan.instances, plan.threads) == (2, 2)
 
 
+@pytest.mark.corpus
 def test_the_cli_refuses_a_model_that_does_not_fit(gguf: Path, server: LoopbackServer,
                                                    tmp_path: Path, clean_env: dict[str, str]) -> None:  # fmt: skip
     info = serve_video(server, "vo4pMVb0R6M", tmp_path)
@@ -136,6 +137,7 @@ def test_a_prompt_longer_than_the_context_is_trimmed_not_fatal(gguf: Path,
     assert "trimmed" in caplog.text
 
 
+@pytest.mark.corpus
 def test_the_engine_splits_for_the_local_context_end_to_end(
     gguf: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.server import LoopbackServer
-from tests.support.videos import serve_video
+from tests.support.synthetic import EPISODE, episode
 from yttl.config import load_settings
 from yttl.library import Library
 from yttl.models import TranscriptSegment
@@ -49,7 +49,7 @@ def test_the_tools_in_process(server: LoopbackServer, tmp_path: Path) -> None:
                                  "openai_base_url": server.openai_base_url,
                                  "output_dir": str(tmp_path / "out"), "format": ("json",)},
                                 environ={**os.environ, "OPENAI_API_KEY": "sk-loopback-0123456789"})  # fmt: skip
-    info = serve_video(server, "vo4pMVb0R6M", tmp_path) if Path(tmp_path).exists() else None
+    info = episode(server, tmp_path)
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -77,9 +77,9 @@ def test_the_tools_in_process(server: LoopbackServer, tmp_path: Path) -> None:
     assert hit["video_id"] == "talk1" and hit["start"] == 300.0 and "t=300" in hit["url"]
     assert found["summary"].startswith("# Memory and sleep")
     assert "cortex" in found["transcript"] and "hippocampus" not in found["transcript"]
-    assert found["summarize"]["status"] == "ok" and found["summarize"]["video_id"] == "vo4pMVb0R6M"
+    assert found["summarize"]["status"] == "ok" and found["summarize"]["video_id"] == EPISODE
     assert progress and progress[-1][0] == progress[-1][1]  # done == total at the end
-    assert {v["id"] for v in Library(library).videos()} == {"talk1", "vo4pMVb0R6M"}
+    assert {v["id"] for v in Library(library).videos()} == {"talk1", EPISODE}
 
 
 def test_the_server_over_stdio_speaks_only_protocol(tmp_path: Path) -> None:

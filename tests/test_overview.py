@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_yttl
 from tests.support.fakes import RecordingProvider
 from tests.support.server import LoopbackServer
@@ -55,6 +57,7 @@ def _args(server: LoopbackServer, source: Path, out: Path, *extra: str) -> list[
             "--no-open", "-f", "json", "-f", "html", "-f", "md", *extra]  # fmt: skip
 
 
+@pytest.mark.corpus
 def test_the_summary_language_reaches_every_prompt_the_cache_key_and_the_page(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -73,6 +76,7 @@ def test_the_summary_language_reaches_every_prompt_the_cache_key_and_the_page(
     assert '<html lang="fr">' in (tmp_path / "fr" / "vo4pMVb0R6M.html").read_text()
 
 
+@pytest.mark.corpus
 def test_a_long_video_opens_with_the_overview_and_contents_and_fixed_sections_name_chapters(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

@@ -17,6 +17,7 @@ from yttl.transcribe.chunking import Hardware
 from yttl.tuning import PerformanceConfig, parse_duration, suggest
 
 
+@pytest.mark.corpus
 def test_stats_agree_with_what_the_server_saw_and_the_config_limit_is_obeyed(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

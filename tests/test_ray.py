@@ -16,6 +16,8 @@ from tests.support.server import LoopbackServer
 from tests.support.videos import AUDIO, serve_video, video_ids
 from tests.support.whisper import MODEL_DIR
 
+pytestmark = pytest.mark.corpus  # every test here reads ../shared/data
+
 pytest.importorskip("ray", reason="the ray extra is not installed")
 
 

@@ -150,6 +150,7 @@ def _args(server: LoopbackServer, source: Path, out: Path, *extra: str) -> list[
             "-f", "json", "-f", "md", "--no-open", *extra]  # fmt: skip
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("share", [0.3])
 def test_a_third_of_calls_failing_transiently_still_completes_every_section_once(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str], share: float
@@ -168,6 +169,7 @@ def test_a_third_of_calls_failing_transiently_still_completes_every_section_once
     assert doc["stats"]["retries"] >= len(server.state.calls) - 27 - 2
 
 
+@pytest.mark.corpus
 def test_a_provider_that_dies_opens_the_breaker_and_the_run_ends_fast_and_marked(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -194,6 +196,7 @@ def test_a_provider_that_dies_opens_the_breaker_and_the_run_ends_fast_and_marked
     assert "failed" in result.stderr
 
 
+@pytest.mark.corpus
 def test_a_rerun_after_failures_repeats_no_successful_call(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -213,6 +216,7 @@ def test_a_rerun_after_failures_repeats_no_successful_call(
     assert doc["stats"]["cache_hits"] >= 1 and not doc["failures"]
 
 
+@pytest.mark.corpus
 def test_ctrl_c_writes_what_finished_and_a_rerun_completes_without_repeats(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -240,6 +244,7 @@ def test_ctrl_c_writes_what_finished_and_a_rerun_completes_without_repeats(
     assert len(answered) == 27 and set(answered.values()) == {1}
 
 
+@pytest.mark.corpus
 def test_a_context_length_refusal_falls_back_to_smaller_parts(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -254,6 +259,7 @@ def test_a_context_length_refusal_falls_back_to_smaller_parts(
     assert max(len(c.user) for c in server.state.successful_calls()) <= 3000
 
 
+@pytest.mark.corpus
 def test_a_fallback_provider_takes_over_from_a_failing_one(
     server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -271,6 +277,7 @@ def test_a_fallback_provider_takes_over_from_a_failing_one(
     assert all(s["status"] == "ok" for s in doc["hours"][0]["sections"])
 
 
+@pytest.mark.corpus
 def test_requests_are_paced_under_the_budget(server: LoopbackServer, tmp_path: Path,
                                              clean_env: dict[str, str]) -> None:  # fmt: skip
     info = two_hour_video(server, tmp_path, parts=2)  # 4 sections and an hour: 5 calls
@@ -284,6 +291,7 @@ def test_requests_are_paced_under_the_budget(server: LoopbackServer, tmp_path: P
     assert len(starts) == 5 and min(gaps[1:]) >= 0.15 and sum(gaps[1:]) / 3 >= 0.18
 
 
+@pytest.mark.corpus
 def test_an_unreachable_caption_server_is_retried_then_reported(
     tmp_path: Path, clean_env: dict[str, str], server: LoopbackServer
 ) -> None:

@@ -48,6 +48,7 @@ def _stop_after(args: list[str], env: dict[str, str], out: Path, seconds: float,
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(("seconds", "twice"), [(5.0, False), (6.0, True)])
 def test_ctrl_c_during_local_transcription_exits_130_cleanly(
     tmp_path: Path, clean_env: dict[str, str], lecture: Path, seconds: float, twice: bool
@@ -70,6 +71,7 @@ def stderr_of(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr + result.stdout
 
 
+@pytest.mark.corpus
 def test_a_rerun_takes_the_finished_chunks_and_transcribes_only_the_rest(
     tmp_path: Path, clean_env: dict[str, str], lecture: Path
 ) -> None:
@@ -104,6 +106,7 @@ def test_a_chunk_store_keeps_progress_per_audio_and_options(tmp_path: Path) -> N
     assert cache.chunk_store("audio-a/options-1").get(0.0, 119.0) is None  # another cut
 
 
+@pytest.mark.corpus
 def test_a_transcription_api_failing_part_way_keeps_what_was_done(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

@@ -66,6 +66,7 @@ def _lecture_slice(tmp_path: Path, seconds: float, start: float = 0.0) -> Path:
     return _write_flac(tmp_path / f"lecture-{int(start)}-{int(seconds)}.flac", piece)
 
 
+@pytest.mark.corpus
 def test_jfk_word_error_rate() -> None:
     segments, transcriber = _transcribe(AUDIO / "jfk.flac", _plan())
     wer = word_error_rate((AUDIO / "jfk.txt").read_text(), _text(segments))
@@ -80,6 +81,7 @@ def lecture_defaults() -> tuple[list[TranscriptSegment], FasterWhisperTranscribe
     return _transcribe(LECTURE, _plan())
 
 
+@pytest.mark.corpus
 def test_lecture_with_vad_matches_fixed_chunks_without_and_skips_the_silence(
     lecture_defaults: tuple[list[TranscriptSegment], FasterWhisperTranscriber],
 ) -> None:
@@ -102,6 +104,7 @@ def test_lecture_with_vad_matches_fixed_chunks_without_and_skips_the_silence(
         assert segments[-1].end <= 973.3
 
 
+@pytest.mark.corpus
 def test_defaults_are_as_accurate_as_faster_whispers_batched_pipeline_without_dating_words_wrong(
     lecture_defaults: tuple[list[TranscriptSegment], FasterWhisperTranscriber],
 ) -> None:
@@ -123,6 +126,7 @@ def test_defaults_are_as_accurate_as_faster_whispers_batched_pipeline_without_da
     assert max(s.end - s.start for s in ours) <= 30.5
 
 
+@pytest.mark.corpus
 def test_chunk_boundaries_inside_speech_lose_and_duplicate_no_words(
     lecture_defaults: tuple[list[TranscriptSegment], FasterWhisperTranscriber],
 ) -> None:
@@ -211,6 +215,7 @@ def test_chunk_optimizer_sizes_to_memory_and_hardware() -> None:
     assert "--memory-limit-mb" in (info.value.hint or "")
 
 
+@pytest.mark.corpus
 def test_encoded_chunks_fit_the_upload_limit_and_keep_offsets(tmp_path: Path) -> None:
     limit = 200 * 1024
     seconds = chunk_seconds_for_limit(limit, 24_000)
@@ -223,6 +228,7 @@ def test_encoded_chunks_fit_the_upload_limit_and_keep_offsets(tmp_path: Path) ->
     assert len(encode_opus(np.zeros(SAMPLE_RATE * 10, np.float32))) < 20_000
 
 
+@pytest.mark.corpus
 def test_the_api_path_uploads_concurrently_in_order_with_exact_offsets(tmp_path: Path) -> None:
     audio = _lecture_slice(tmp_path, 300, start=60)
     local, _ = _transcribe(audio, _plan())
@@ -268,6 +274,7 @@ def _peak_rss_mb(audio: Path) -> float:
     return float(peak)
 
 
+@pytest.mark.corpus
 def test_peak_memory_does_not_grow_with_input_length(tmp_path: Path) -> None:
     samples = np.concatenate(list(decode_stream(LECTURE)))
     short = _write_flac(tmp_path / "ten.flac", samples[: 600 * SAMPLE_RATE])

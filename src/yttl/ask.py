@@ -21,6 +21,7 @@ from yttl.config import Settings
 from yttl.embed.plan import SearchPlan
 from yttl.errors import InputError
 from yttl.library import Library
+from yttl.library.words import WORD, has_unspaced
 from yttl.llm.base import Message
 from yttl.models import VideoInfo
 from yttl.render.links import format_clock, timestamp_url
@@ -59,6 +60,41 @@ _CITATION = re.compile(r"\[(?:([^\[\]@]{1,200}?)\s*@\s*)?(\d{1,2}(?::\d{1,2}){1,
 EXCERPTS = 6
 EXCERPTS_ACROSS = 8
 EXCERPT_CHARS = 2500
+# Words that carry no subject: a passage that shares only these with a question (a search
+# by any word, or by meaning, still returns it) is no ground for an answer or a call.
+_COMMON = (  # English function words, and what any question about a video says
+    "a about above after again all also am an and any are as at be because been before "
+    "being between both but by can could did do does doing down during each few for from "
+    "further had has have having he her here hers him his how i if in into is it its "
+    "just me more most my no nor not now of off on once only or other our out over own "
+    "said same say says she should so some such than that the their them then there "
+    "these they this those through to too under until up very was we were what when "
+    "where which while who whom why will with would you your video videos talk tell "
+    "explain mention mentioned mentions "
+)
+STOPWORDS = frozenset(_COMMON.split())
+
+
+def _stem(word: str) -> str:
+    """A word's first five letters: ``sleeping`` and ``sleep``, ``memories`` and
+    ``memory`` meet, as the full-text index's stemming lets them."""
+    return word[:5]
+
+
+def subject_words(question: str) -> set[str]:
+    """The words of a question that name its subject, stemmed; empty for a question in a
+    script written without spaces (every excerpt then counts as a match)."""
+    if has_unspaced(question):
+        return set()
+    words = (w.lower() for w in WORD.findall(question))
+    return {_stem(w) for w in words if w not in STOPWORDS and len(w) > 1}
+
+
+def matches_subject(subject: set[str], excerpts: Sequence[Excerpt]) -> bool:
+    """Whether any excerpt holds a word of the question's subject (none to hold: no)."""
+    if not subject:
+        return bool(excerpts)
+    return any(_stem(w.lower()) in subject for e in excerpts for w in WORD.findall(e.text))
 
 
 @dataclass(frozen=True)
@@ -217,6 +253,11 @@ async def ask(
 
     videos = [video_id] if isinstance(video_id, str) else list(video_id) if video_id else None
     documents = {v: library.document(v) for v in videos or ()}  # an unknown id: InputError
+    if videos is None and library.is_empty():  # said before a model is loaded or fetched
+        raise InputError(
+            f"the library at {library.path} is empty",
+            hint="summarize a video, or yttl library import DIR",
+        )
     own = components is None
     if components is None:
         components = await asyncio.to_thread(build_components, settings)  # may load a model
@@ -227,6 +268,8 @@ async def ask(
         if own:
             await components.aclose()
         raise
+    if not matches_subject(subject_words(question), excerpts):
+        excerpts = []  # only "what", "is", "the" matched: no ground for a call either
     where = "the video" if videos and len(videos) == 1 else "the library"
     if not excerpts:  # nothing touches the question: no call, no guess
         if own:

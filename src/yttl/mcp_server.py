@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
 
 from yttl._version import __version__
 from yttl.config import Settings, library_path
 from yttl.embed.factory import embedder_holder
 from yttl.errors import YttlError
 from yttl.library import Library
-from yttl.messages import error_line
+from yttl.messages import count_of, tool_error_line
 from yttl.render.links import format_clock
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class _Progress:
         self._sent: set[asyncio.Task[None]] = set()
 
     def _send(self) -> None:
-        message = f"{self._phase}: {self.done}/{self.total} calls"
+        message = f"{self._phase}: {self.done}/{count_of(self.total, 'call')}"
         task = asyncio.ensure_future(
             self._context.report_progress(self.done, self.total or None, message)
         )
@@ -112,7 +113,7 @@ def _checked(function: Callable[P, T]) -> Callable[P, T]:
         except ToolError:
             raise
         except YttlError as exc:
-            raise ToolError(error_line(exc)) from exc
+            raise ToolError(tool_error_line(exc)) from exc
 
     return call
 
@@ -125,9 +126,52 @@ def _checked_async(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable
         except ToolError:
             raise
         except YttlError as exc:
-            raise ToolError(error_line(exc)) from exc
+            raise ToolError(tool_error_line(exc)) from exc
 
     return call
+
+
+_MUST_BE = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+}
+
+
+def _plainly(tool: str, errors: list[Any]) -> str:
+    """pydantic's account of bad arguments (several lines, a URL, the model's name) as the
+    one line a client can act on: ``get_summary: video_id is missing``."""
+    said = []
+    for error in errors:
+        field = ".".join(str(part) for part in error.get("loc", ())) or "the arguments"
+        if error.get("type") == "missing":
+            said.append(f"{field} is missing")
+        elif error.get("type") in _MUST_BE:
+            said.append(f"{field} must be {_MUST_BE[error['type']]}, not {error.get('input')!r}")
+        else:
+            message = str(error.get("msg", "is not valid"))
+            said.append(f"{field}: {message[:1].lower()}{message[1:]}")
+    return f"{tool}: {'; '.join(said)}"
+
+
+class _Server(MCPServer):
+    """The SDK's server, with bad arguments refused in one plain line."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(_plainly(name, list(cause.errors()))) from cause
+            raise
 
 
 class _Shared:
@@ -152,7 +196,13 @@ class _Shared:
 
 
 def build_server(settings: Settings) -> MCPServer:
-    server: MCPServer = MCPServer("yttl", version=__version__, instructions=INSTRUCTIONS)
+    # The SDK logs each refused call at INFO, through rich, on stderr: only with -v.
+    server: MCPServer = _Server(
+        "yttl",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="DEBUG" if settings.verbose else "WARNING",
+    )
     shared = _Shared(settings)
 
     def library() -> Library:
@@ -251,7 +301,7 @@ def build_server(settings: Settings) -> MCPServer:
         result = outcome.result
         return {"video_id": result.video.id, "title": result.video.title,
                 "status": outcome.status, "outputs": [str(p) for p in outcome.outputs],
-                "error": error_line(outcome.error) if outcome.error else None,
+                "error": tool_error_line(outcome.error) if outcome.error else None,
                 "failures": [f"{f.where}: {f.message}" for f in result.failures]}  # fmt: skip
 
     return server

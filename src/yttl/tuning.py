@@ -17,6 +17,7 @@ from yttl.endpoints import endpoint_for, llm_endpoint
 from yttl.errors import YttlError
 from yttl.factory import max_concurrent_llm
 from yttl.llm.presets import PRESETS
+from yttl.messages import count_of
 from yttl.transcribe.chunking import CPU_BEAM, GPU_BEAM, ChunkOptimizer, Hardware
 
 __all__ = ["PerformanceConfig", "Suggestion", "effective_defaults", "parse_duration", "suggest"]
@@ -154,7 +155,10 @@ def suggest(hardware: Hardware, duration: float, provider: str) -> list[Suggesti
     preset = PRESETS.get(provider)
     concurrency = preset.max_concurrent if preset else 8
     concurrency = min(concurrency, calls)
-    reason = f"{calls} calls ({sections} sections + {hours} hours); the preset's limit"
+    reason = (
+        f"{count_of(calls, 'call')} ({count_of(sections, 'section')} + "
+        f"{count_of(hours, 'hour')}); the preset's limit"
+    )
     rpm = preset.requests_per_minute if preset else None
     tpm = preset.tokens_per_minute if preset else None
     if tpm:
@@ -175,7 +179,7 @@ def suggest(hardware: Hardware, duration: float, provider: str) -> list[Suggesti
         Suggestion(
             "retry_max_attempts",
             5 if calls > 40 else 3,
-            f"{calls} calls: more of them meet a transient error",
+            f"{count_of(calls, 'call')}: more of them meet a transient error",
         )
     )
     return out

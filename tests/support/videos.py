@@ -20,6 +20,11 @@ YOUTUBE = DATA / "youtube"
 AUDIO = DATA / "audio"
 
 
+def corpus_present() -> bool:
+    """Whether the corpus is there: an empty or partial folder is no corpus."""
+    return YOUTUBE.is_dir() and AUDIO.is_dir()
+
+
 def video_ids() -> list[str]:
     """The corpus's episodes (none without the corpus: its tests are skipped then)."""
     if not YOUTUBE.is_dir():

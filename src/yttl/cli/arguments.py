@@ -14,8 +14,8 @@ from yttl._version import __version__
 from yttl.config import FORMATS, Profile, Settings, parse_assignment
 from yttl.errors import UsageError
 
-__all__ = ["COMMANDS_HELP", "ArgumentParser", "attach_item_specs", "build_parser", "flags_of",
-           "profile_names"]  # fmt: skip
+__all__ = ["COMMANDS_HELP", "CONFIG_HELP", "ArgumentParser", "attach_item_specs",
+           "build_parser", "flags_of", "profile_names"]  # fmt: skip
 
 COMMANDS_HELP = """commands (each has its own --help):
   yttl search QUERY            find the moments that discuss something
@@ -28,6 +28,9 @@ COMMANDS_HELP = """commands (each has its own --help):
   yttl serve [--port N] [--open]  the library, search, questions and jobs in the browser
   yttl extension install|doctor  pair the browser extension with yttl serve
 """
+
+
+CONFIG_HELP = "config file (TOML; default: yttl config path)"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -184,20 +187,37 @@ def build_parser(profiles: Sequence[str] = ()) -> argparse.ArgumentParser:
     add("-v", "--verbose", action="store_true", default=None,
         help="debug logs, and a traceback with an error")  # fmt: skip
     add("-q", "--quiet", action="store_true", default=None, help="errors only")
-    add("--config", type=Path, metavar="PATH",
-        help="config file (TOML; default: yttl config path)")  # fmt: skip
+    add("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
     _show_defaults(p)
     return p
+
+
+def default_words(action: argparse.Action, value: Any) -> str | None:
+    """An option's built-in default as a person reads it: ``on by default`` for a switch
+    (never ``True``, which beside ``--no-cache`` reads as the opposite), the value
+    otherwise; None when there is nothing to say."""
+    if value in (None, (), ""):
+        return None
+    if isinstance(value, bool):
+        switch = isinstance(action, argparse.BooleanOptionalAction)
+        negative = isinstance(action, argparse._StoreFalseAction)  # --no-X
+        if negative:
+            name = action.dest.replace("_", " ")
+            return f"{name} is on by default; this turns it off" if value else None
+        if not switch:
+            return None  # a plain flag that is off unless given: nothing to add
+        return "on by default" if value else "off by default"
+    shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return f"default: {shown}"
 
 
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
     """Each option's help ends with its built-in default (``Settings``), unless it says."""
     defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
     for action in parser._actions:
-        value = defaults.get(action.dest)
-        if action.help and "default" not in action.help and value not in (None, (), "", False):
-            shown = ", ".join(value) if isinstance(value, tuple) else value
-            action.help += f" (default: {shown})"
+        words = default_words(action, defaults.get(action.dest))
+        if action.help and "default" not in action.help and words is not None:
+            action.help += f" ({words})"
 
 
 def flags_of(ns: argparse.Namespace, profiles: Sequence[str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from rich.progress import (
 )
 
 from yttl.batch import VideoOutcome
+from yttl.messages import count_of
 from yttl.sources.playlists import BatchEntry
 
 __all__ = ["BatchDisplay"]
@@ -59,9 +60,11 @@ class _VideoLine:
 
     def _refresh(self) -> None:
         self._display.progress.update(
-            self.task, description=self._describe(),
-            total=self.calls_total or None, completed=self.calls_done,
-        )  # fmt: skip
+            self.task,
+            description=self._describe(),
+            total=self.calls_total or None,
+            completed=self.calls_done,
+        )
 
     def phase(self, name: str) -> None:
         self._phase = self.LABELS.get(name, name)
@@ -90,10 +93,15 @@ class BatchDisplay:
 
     def __init__(self, console: Console, enabled: bool, videos: int) -> None:
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
             disable=not enabled,
-        )  # fmt: skip
+        )
         self._videos = videos
         self._done = 0
         self._calls_done = 0
@@ -104,8 +112,9 @@ class BatchDisplay:
             self._batch = self.progress.add_task(self._describe(), total=videos)
 
     def _describe(self) -> str:
-        return (f"{self._done}/{self._videos} videos · "
-                f"{self._calls_done}/{self._calls_total} calls")  # fmt: skip
+        return f"{self._done}/{count_of(self._videos, 'video')} · {self._calls_done}/" + count_of(
+            self._calls_total, "call"
+        )
 
     def __enter__(self) -> BatchDisplay:
         self.progress.start()

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yttl.cli.arguments import CONFIG_HELP
 from yttl.config import Settings, library_path, load_settings
 from yttl.errors import UsageError
 from yttl.library import MARK, Library
+from yttl.messages import count_of
 from yttl.render.links import format_clock
 
 if TYPE_CHECKING:  # rich is imported when there is a table to draw: --json needs none
@@ -110,7 +112,7 @@ def _ask(ns: argparse.Namespace, stderr: Stderr) -> int:
     for citation in answer.citations:
         print(f"  {format_clock(citation.start)}  {citation.url}")
     if answer.dropped:
-        _note(f"dropped {len(answer.dropped)} citation(s) that match no part the answer "
+        _note(f"dropped {count_of(len(answer.dropped), 'citation')} that match no part the answer "
               f"was given: {', '.join(answer.dropped)}")  # fmt: skip
     return 0
 
@@ -125,18 +127,20 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
         raise UsageError(f"--limit must be at least 1, not {ns.limit}",
                          hint="see yttl search --help")  # fmt: skip
     library = _open(ns)
+    if library.is_empty():  # nothing to search, by words or meaning: say only that
+        _say_empty(library)
+        if ns.json:
+            print("[]")
+        return 0
     plan = _search_plan(ns, library, ns.mode)
     _note(f"searched {plan.why}")
     hits = library.search(" ".join(ns.query), limit=ns.limit, video=ns.video, mode=plan.mode,
                           vector=plan.vector, model=plan.model)  # fmt: skip
-    if not hits and library.is_empty():
-        _say_empty(library)  # on stderr: --json stays a list
     if ns.json:
         print(json.dumps([hit.as_dict() for hit in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
-        if not library.is_empty():
-            print("no section matches", file=sys.stderr)
+        print("no section matches", file=sys.stderr)
         return 0
     if not sys.stdout.isatty():
         _print_rows([hit.video_id, format_clock(hit.start), hit.url, hit.title, hit.snippet]
@@ -146,15 +150,16 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", expand=True)
-    for name in ("video", "at", "snippet", "link"):
-        table.add_column(name, overflow="fold")
+    for name in ("id", "video", "at", "snippet", "link"):
+        table.add_column(name, overflow="fold", no_wrap=name == "id")
     for hit in hits:
         snippet = escape(hit.snippet)
         for mark in set(MARK):
             snippet = snippet.replace(escape(mark), "[bold yellow]", 1).replace(
                 escape(mark), "[/bold yellow]", 1
             )  # fmt: skip
-        table.add_row(escape(hit.title), format_clock(hit.start), snippet, escape(hit.url))
+        title, at = escape(hit.title), format_clock(hit.start)
+        table.add_row(escape(hit.video_id), title, at, snippet, escape(hit.url))
     _print_table(table)
     return 0
 
@@ -294,21 +299,23 @@ def _import(ns: argparse.Namespace, stderr: Stderr) -> int:
 def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argparse.ArgumentParser:
     parser = make(prog=f"yttl {command}", allow_abbrev=False)
     parser.add_argument("--library-path", metavar="PATH", help="the library's SQLite file")
-    parser.add_argument("--config", type=Path, metavar="PATH")
+    parser.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
     if command in ("search", "ask", "library"):
         parser.add_argument("--embed-provider", metavar="NAME",
-                            help="local, openai or a profile (default local)")  # fmt: skip
+                            help="local, openai or a profile (default: local)")  # fmt: skip
         parser.add_argument("--embed-model", metavar="NAME", help="the embedding model")
     if command == "search":
         parser.add_argument("query", nargs="+", metavar="QUERY")
         parser.add_argument("--json", action="store_true", help="hits as JSON")
-        parser.add_argument("--limit", type=int, default=10, metavar="N")
+        parser.add_argument(
+            "--limit", type=int, default=10, metavar="N", help="at most N hits (default: 10)"
+        )
         parser.add_argument("--video", metavar="ID", help="search one video only")
         parser.add_argument("--mode", choices=("words", "meaning", "hybrid"),
                             help="by words, by meaning, or both fused (default: hybrid when "
                             "the library has vectors)")  # fmt: skip
     elif command == "list":
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true", help="the videos as JSON")
     elif command == "ask":
         parser.usage = ("yttl ask ID QUESTION | yttl ask --all QUESTION | "
                         "yttl ask --video ID [--video ID ...] QUESTION")  # fmt: skip
@@ -319,11 +326,17 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
         parser.add_argument("--json", action="store_true",
                             help="{answer, citations, sources} as JSON")  # fmt: skip
         parser.add_argument("-lp", "--llm-provider", help="the LLM to ask (default: configured)")
-        parser.add_argument("-om", "--openai-model")
-        parser.add_argument("-ou", "--openai-base-url")
+        parser.add_argument("-om", "--openai-model", help="model of the openai provider")
+        parser.add_argument("-ou", "--openai-base-url", help="base URL of the openai provider")
     elif command == "show":
         parser.add_argument("id", metavar="ID")
-        parser.add_argument("-f", "--format", choices=("md", "json"), default="md")
+        parser.add_argument(
+            "-f",
+            "--format",
+            choices=("md", "json"),
+            default="md",
+            help="Markdown or the JSON document (default: md)",
+        )
     else:
         parser.add_argument("action", choices=("import", "reindex"))
         parser.add_argument("--no-embed", action="store_true",

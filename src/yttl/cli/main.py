@@ -25,7 +25,7 @@ from yttl.cli.subcommands import (
     serve_command,
 )
 from yttl.config import Settings, load_settings
-from yttl.errors import ConfigError, UsageError, YttlError
+from yttl.errors import ConfigError, InputError, UsageError, YttlError
 from yttl.exitcodes import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -78,7 +78,7 @@ def _configure_logging(console: Console, settings: Settings) -> None:
     at the top: a library command never configures it, and it costs 8 ms of their start."""
     import logging
 
-    from rich.logging import RichHandler
+    from yttl.cli.loglines import LineHandler
 
     secrets = known_secrets(settings)
 
@@ -86,7 +86,7 @@ def _configure_logging(console: Console, settings: Settings) -> None:
         record.msg, record.args = redact(record.getMessage(), secrets), ()
         return True
 
-    handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+    handler = LineHandler(console)
     handler.addFilter(redact_secrets)
     logger = logging.getLogger("yttl")
     logger.handlers[:] = [handler]
@@ -105,7 +105,18 @@ def _sources(ns: argparse.Namespace) -> list[str]:
         sources.extend(read_batch_file(path))
     if not sources:
         raise UsageError(
-            "no SOURCE given", hint="give a URL, a media file, an info.json, or -a FILE"
+            "no SOURCE given",
+            hint="give a URL, a media file, an info.json, or -a FILE; yttl --help lists the "
+            "commands",
+        )
+    from yttl.sources import bare_word
+
+    words = [source for source in ns.sources if bare_word(source)]
+    if words:  # a typo or a search term on the command line, never a video: said before any
+        # work, for every source given (a batch file's bad line fails alone, as any entry)
+        raise InputError(
+            f"{words[0]!r} is not a URL, a file or an info.json",
+            hint="give a URL, a media file or an info.json; yttl --help lists the commands",
         )
     return sources
 
@@ -138,15 +149,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = exc_type.__name__ if exc_type else "error"
             stderr().print(
                 f"yttl: internal error ({name}: {exc_value}); rerun with -v for details",
-                highlight=False, markup=False, soft_wrap=True,
-            )  # fmt: skip
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         return EXIT_FAILED
+
+
+def _mistyped_command(word: str) -> str | None:
+    """The subcommand ``word`` was meant to be (``serch``: ``search``), when it is no URL,
+    no file and no info.json but close to one's name."""
+    if not word[:1].isalpha() or not word.replace("-", "").replace("_", "").isalnum():
+        return None  # an option, a URL or a path: nothing to import for (--version is quick)
+    import difflib
+
+    from yttl.sources import bare_word
+
+    if not bare_word(word):
+        return None
+    close = difflib.get_close_matches(word.lower(), SUBCOMMANDS, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _dispatch(argv: list[str], stderr: _Stderr) -> int:
     command = argv[0] if argv else ""
     if command in SUBCOMMANDS and not Path(command).is_file():
         return _subcommand(command, argv, stderr)
+    meant = _mistyped_command(command)
+    if meant is not None:
+        raise UsageError(f"unknown command {command!r}", hint=f"did you mean `yttl {meant}`?")
     console = stderr()
     profiles = profile_names(argv)
     ns = build_parser(profiles).parse_intermixed_args(attach_item_specs(argv))

@@ -25,7 +25,7 @@ from yttl.batch import EXIT_FAILED, EXIT_INTERRUPTED, VideoOutcome, worst_exit
 from yttl.config import Settings
 from yttl.exitcodes import exit_now
 from yttl.jobs import BatchRun, save_video
-from yttl.messages import print_error
+from yttl.messages import count_of, print_error
 from yttl.models import RunResult
 
 __all__ = ["interrupt_exits", "run_command", "save_video"]
@@ -39,9 +39,11 @@ def _summary_line(result: RunResult, written: Sequence[Path]) -> str:
     stats = result.stats
     parts = [f"wrote {', '.join(str(p) for p in written)}"]
     if sections:
+        calls = stats.get("llm_calls", 0)
         parts.append(f"{len(sections) - len(failed)}/{len(sections)} sections")
         parts.append(
-            f"{stats.get('llm_calls', 0)} LLM calls in {stats.get('llm_phase_seconds', 0)} s "
+            f"{count_of(calls if isinstance(calls, int) else 0, 'LLM call')} in "
+            f"{stats.get('llm_phase_seconds', 0)} s "
             f"(max {stats.get('max_in_flight', 0)} in flight)"
         )
     if result.failures:
@@ -52,8 +54,10 @@ def _summary_line(result: RunResult, written: Sequence[Path]) -> str:
 def _interrupted_line(written: Sequence[Path]) -> str:
     if not written:
         return "yttl: interrupted"
-    return (f"yttl: interrupted; wrote what was finished to {', '.join(map(str, written))}; "
-            "run the same command to finish")  # fmt: skip
+    return (
+        f"yttl: interrupted; wrote what was finished to {', '.join(map(str, written))}; "
+        "run the same command to finish"
+    )
 
 
 def run_command(sources: Sequence[str], settings: Settings, console: Console) -> int:
@@ -74,8 +78,10 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
             presses += 1
             if presses == 1:
                 stop.set()
-                console.print("yttl: stopping; finishing the calls in flight (Ctrl-C again to "
-                              "quit now)", highlight=False)  # fmt: skip
+                console.print(
+                    "yttl: stopping; finishing the calls in flight (Ctrl-C again to quit now)",
+                    highlight=False,
+                )
             elif presses == 2 and main is not None:
                 main.cancel()  # stop now: what is finished is still written
             else:
@@ -84,9 +90,11 @@ def run_command(sources: Sequence[str], settings: Settings, console: Console) ->
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
         return await run_sources(
-            sources, settings, stop=stop,
+            sources,
+            settings,
+            stop=stop,
             observe=lambda count: BatchDisplay(console, display_on, count),
-        )  # fmt: skip
+        )
 
     try:
         batch = asyncio.run(run())
@@ -103,24 +111,31 @@ def _finish(batch: BatchRun, settings: Settings, console: Console) -> int:
         _report(outcome, settings, console, batch=batch.is_batch)
     if batch.is_batch:
         if batch.index_error is not None:
-            console.print(f"yttl: error: cannot write the index in {output_dir}: "
-                          f"{batch.index_error.strerror or batch.index_error}",
-                          highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+            console.print(
+                f"yttl: error: cannot write the index in {output_dir}: "
+                f"{batch.index_error.strerror or batch.index_error}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         counts: dict[str, int] = {}
         for outcome in outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if not settings.quiet:
             summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
             console.print(
-                f"yttl: {len(outcomes)} videos: {summary}; index: {batch.index}",
-                highlight=False, soft_wrap=True,
-            )  # fmt: skip
+                f"yttl: {count_of(len(outcomes), 'video')}: {summary}; index: {batch.index}",
+                highlight=False,
+                soft_wrap=True,
+            )
     code = worst_exit([o.exit_code for o in outcomes])
     if batch.index_error is not None:
         code = worst_exit([code, EXIT_FAILED])
-    opened = batch.index if batch.is_batch else next(
-        (p for o in outcomes for p in o.outputs if p.suffix == ".html"), None
-    )  # fmt: skip
+    opened = (
+        batch.index
+        if batch.is_batch
+        else next((p for o in outcomes for p in o.outputs if p.suffix == ".html"), None)
+    )
     wants_open = settings.open if settings.open is not None else sys.stdout.isatty()
     if opened is not None and wants_open and not settings.transcript_only and code != 130:
         webbrowser.open(opened.resolve().as_uri())
@@ -146,13 +161,15 @@ def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batc
     result = outcome.result
     if outcome.status == "interrupted":
         line = _interrupted_line(outcome.outputs)
-        console.print(line.replace("yttl: ", f"yttl: {prefix}", 1), highlight=False,
-                      soft_wrap=True)  # fmt: skip
+        console.print(line.replace("yttl: ", f"yttl: {prefix}", 1), highlight=False, soft_wrap=True)
         return
     if outcome.error is not None:
         if settings.verbose and outcome.error.__traceback__ is not None:
-            console.print(Traceback.from_exception(type(outcome.error), outcome.error,
-                                                   outcome.error.__traceback__))  # fmt: skip
+            console.print(
+                Traceback.from_exception(
+                    type(outcome.error), outcome.error, outcome.error.__traceback__
+                )
+            )
         print_error(console, outcome.error, prefix)
         return
     if result is None:
@@ -166,12 +183,20 @@ def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batc
 
         atomic_write(Path(settings.report_json), json.dumps(result.stats, indent=2) + "\n")
     if outcome.status == "failed":
-        console.print(f"yttl: error: {prefix}no section could be summarized "
-                      f"({_failure_kinds(result)}); wrote {', '.join(map(str, outcome.outputs))}",
-                      highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+        console.print(
+            f"yttl: error: {prefix}no section could be summarized "
+            f"({_failure_kinds(result)}); wrote {', '.join(map(str, outcome.outputs))}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     elif not settings.quiet:
-        console.print(prefix + _summary_line(result, outcome.outputs), highlight=False,
-                      soft_wrap=True, markup=False)  # fmt: skip
+        console.print(
+            prefix + _summary_line(result, outcome.outputs),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _failure_kinds(result: RunResult) -> str:

@@ -11,10 +11,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from yttl.cli.arguments import ArgumentParser, build_parser, flags_of, profile_names
+from yttl.cli.arguments import (
+    CONFIG_HELP,
+    ArgumentParser,
+    build_parser,
+    flags_of,
+    profile_names,
+)
 from yttl.config import Settings, load_settings
 from yttl.errors import UsageError
 from yttl.exitcodes import EXIT_OK
+from yttl.messages import count_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,9 +34,9 @@ Logging = Callable[["Console", Settings], None]
 def mcp_command(argv: Sequence[str], console: Console, configure: Logging) -> int:
     """``yttl mcp``: stdout belongs to the protocol; every log goes to stderr."""
     parser = ArgumentParser(prog="yttl mcp", allow_abbrev=False)
-    parser.add_argument("--library-path", metavar="PATH")
-    parser.add_argument("--config", type=Path, metavar="PATH")
-    parser.add_argument("-lp", "--llm-provider")
+    parser.add_argument("--library-path", metavar="PATH", help="the library's SQLite file")
+    parser.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
+    parser.add_argument("-lp", "--llm-provider", help="the LLM of ask and summarize")
     ns = parser.parse_args(argv)
     flags = {"library_path": ns.library_path, "llm_provider": ns.llm_provider,
              "quiet": True, "open": False}  # fmt: skip
@@ -120,8 +127,12 @@ def config_command(argv: Sequence[str], console: Console) -> int:
 
     parser = ArgumentParser(prog="yttl config", allow_abbrev=False)
     parser.add_argument("action", choices=("show", "path", "suggest"))
-    parser.add_argument("--config", type=Path, metavar="PATH")
-    parser.add_argument("--duration", default="1h", help="video length: 2h, 90m, 1h30m")
+    parser.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
+    parser.add_argument(
+        "--duration",
+        default="1h",
+        help="suggest: the video's length, e.g. 2h, 90m, 1h30m (default: 1h)",
+    )
     parser.add_argument("--provider", help="LLM provider to advise for (default: configured)")
     ns = parser.parse_args(argv)
     if ns.action == "path":
@@ -142,8 +153,10 @@ def config_command(argv: Sequence[str], console: Console) -> int:
             print(f"# {name} = ...  ({state}; prefer the environment variable)")
         elif value is None or value == {}:
             default = defaults.get(name)
-            meaning = f"default: {default}" if default else "not set"
-            print(f"# {name} =  ({meaning}; {origins[name]})")
+            meaning = [f"default: {default}" if default else "not set"]
+            if origins[name] != "default":  # set to nothing somewhere: say where
+                meaning.append(origins[name])
+            print(f"# {name} = ({'; '.join(meaning)})")
         else:
             print(f"{name} = {toml_value(redacted(name, value))}  # {origins[name]}")
     for profile in settings.profiles.values():
@@ -165,7 +178,7 @@ def _suggest(ns: argparse.Namespace, console: Console) -> int:
     settings, _ = load_settings({}, config_file=ns.config)
     provider = ns.provider or endpoint_name(settings)
     hardware = probe_hardware()
-    gpu = f", {hardware.cuda_devices} CUDA device(s)" if hardware.has_cuda else ", no GPU"
+    gpu = f", {count_of(hardware.cuda_devices, 'CUDA device')}" if hardware.has_cuda else ", no GPU"
     print(
         f"# for this machine ({hardware.cores} cores, {hardware.total_mb} MB, "
         f"{hardware.available_mb} MB free{gpu}), a {ns.duration} video, provider {provider}"

@@ -13,6 +13,7 @@ from yttl.embed.plan import SearchPlan, plan_by_words
 from yttl.errors import YttlError
 from yttl.library import Library
 from yttl.library.vectors import windows_of
+from yttl.messages import not_embedded
 
 __all__ = ["EmbedderHolder", "SearchPlan", "embed_query", "embed_video", "query_vector",
            "reindex"]  # fmt: skip
@@ -71,9 +72,7 @@ class EmbedderHolder:
                     self._embedder = await asyncio.to_thread(self._build)
                 except YttlError as exc:
                     self.error = exc
-                    hint = f" ({exc.hint})" if exc.hint else ""
-                    logger.warning("not embedding, so search is by words only: %s%s",
-                                   exc.message, hint)  # fmt: skip
+                    logger.warning("%s", not_embedded(exc))
         return self._embedder
 
     async def aclose(self) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yttl._version import __version__
+from yttl.messages import count_of
 from yttl.render.html import environment
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ def index_dict(outcomes: Sequence[VideoOutcome], output_dir: Path) -> dict[str, 
         item: dict[str, Any] = {
             "id": result.video.id if result else None,
             "title": result.video.title if result else entry.label,
-            "url": result.video.url if result else (entry.source
-                                                    if isinstance(entry.source, str) else None),
+            "url": result.video.url
+            if result
+            else (entry.source if isinstance(entry.source, str) else None),
             "source": entry.source if isinstance(entry.source, str) else None,
             "playlist": entry.playlist,
             "status": outcome.status,
@@ -42,14 +44,16 @@ def index_dict(outcomes: Sequence[VideoOutcome], output_dir: Path) -> dict[str, 
             "sections_total": total,
             "outputs": {p.suffix.lstrip("."): _relative(p, output_dir) for p in outcome.outputs},
             "error": None,
-        }  # fmt: skip
+        }
         if outcome.error is not None:
             item["error"] = {"category": outcome.error.category, "message": outcome.error.message}
         elif result is not None and result.failures:
             first = result.failures[0]
-            item["error"] = {"category": first.category,
-                             "message": f"{len(result.failures)} part(s) failed; first: "
-                                        f"{first.where}: {first.message}"}  # fmt: skip
+            item["error"] = {
+                "category": first.category,
+                "message": f"{count_of(len(result.failures), 'part')} failed; first: "
+                f"{first.where}: {first.message}",
+            }
         videos.append(item)
     counts: dict[str, int] = {}
     for video in videos:

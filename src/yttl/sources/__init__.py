@@ -18,6 +18,7 @@ from yttl.sources.local import resolve_file
 from yttl.sources.ytdlp import load_info_json, resolve_url
 
 __all__ = [
+    "bare_word",
     "check_url",
     "choose_track",
     "fetch_track_text",
@@ -42,6 +43,19 @@ def missing_file(source: str) -> Path | None:
     if path.exists() or _BARE_YOUTUBE_ID.match(source):
         return None
     return path
+
+
+_BARE_WORD = re.compile(r"^\w[\w-]*$")
+
+
+def bare_word(source: str) -> bool:
+    """A word that is no URL, no path (no separator, no extension) and no file here, nor a
+    YouTube id: a typo or a search term, never a video, in any batch."""
+    return (
+        _BARE_WORD.match(source) is not None
+        and not _BARE_YOUTUBE_ID.match(source)
+        and not Path(source).exists()
+    )
 
 
 def check_url(source: str) -> str:

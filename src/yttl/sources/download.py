@@ -43,7 +43,12 @@ def download_audio(
     except yt_dlp.utils.DownloadError as exc:
         message = str(exc).strip().splitlines()[0].removeprefix("ERROR: ")
         if "Unable to download" in message or "HTTP Error" in message:
-            raise NetworkError(f"audio download failed: {message}") from exc
+            from yttl.sources.ytdlp import network_reason
+
+            raise NetworkError(
+                f"audio download failed: {network_reason(message)}",
+                hint="check the connection, or give a media file that is on this machine",
+            ) from exc
         raise InputError(f"audio download failed: {message}") from exc
     if not path.is_file():
         found = sorted(directory.glob("audio.*"))

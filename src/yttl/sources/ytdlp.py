@@ -16,6 +16,7 @@ __all__ = [
     "YtDlpOptions",
     "info_from_dict",
     "load_info_json",
+    "network_reason",
     "resolve_url",
     "ytdlp_error",
     "ytdlp_params",
@@ -82,9 +83,28 @@ def ytdlp_error(exc: BaseException) -> InputError | NetworkError:
             f"yt-dlp cannot read this URL: {message}",
             hint="give a video URL of a site yt-dlp supports, a media file or an info.json",
         )
-    if "Unable to download" in message or "timed out" in message:
-        return NetworkError(f"cannot reach the video site: {message}")
+    if any(sign in message for sign in _NETWORK_SIGNS):
+        return NetworkError(
+            f"cannot reach the video site: {network_reason(message)}",
+            hint="check the connection; a media file or an info.json that is "
+            "on this machine needs none",
+        )
     return InputError(f"yt-dlp: {message}")
+
+
+_NETWORK_SIGNS = ("Unable to download", "timed out", "TransportError", "Errno", "refused")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*([^>'\")\]]+)")
+_CAUSED_BY = re.compile(r"\s*\(caused by .*$")
+
+
+def network_reason(message: str) -> str:
+    """yt-dlp's message says the socket's reason twice (``<urlopen error [Errno -3] ...>
+    (caused by TransportError('<urlopen error [Errno -3] ...>'))``): once, in words."""
+    message = _CAUSED_BY.sub("", message).strip()
+    found = _ERRNO.search(message)
+    if found:
+        return found.group(1).strip().rstrip(".").lower()
+    return message
 
 
 def load_info_json(path: Path) -> VideoInfo:
@@ -108,8 +128,11 @@ def _tracks(value: object, automatic: bool) -> tuple[CaptionTrack, ...]:
             continue
         for fmt in formats:
             if isinstance(fmt, dict) and isinstance(fmt.get("url"), str) and fmt.get("ext"):
-                tracks.append(CaptionTrack(str(language), str(fmt["ext"]), url=fmt["url"],
-                                           automatic=automatic))  # fmt: skip
+                tracks.append(
+                    CaptionTrack(
+                        str(language), str(fmt["ext"]), url=fmt["url"], automatic=automatic
+                    )
+                )
     return tuple(tracks)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from yttl.errors import MissingDependencyError, ProcessingError, YttlError
+from yttl.messages import whisper_model_error
 from yttl.models import TranscriptSegment
 from yttl.transcribe.audio import (
     SAMPLE_RATE,
@@ -122,11 +123,7 @@ class WhisperModelHolder:
                 download_root=download_root,
             )
         except Exception as exc:
-            raise ProcessingError(
-                f"cannot load the whisper model {name!r}: {exc}",
-                hint="give a faster-whisper model name (tiny.en, base.en, small, ...) or the "
-                "directory of a CTranslate2 model with --local-whisper-model",
-            ) from exc
+            raise whisper_model_error(name, exc) from exc
         return model, BatchedInferencePipeline(model)
 
 
