@@ -208,7 +208,11 @@ def build_server(settings: Settings) -> MCPServer:
         """What was said between start and end (seconds), one line per segment."""
         if start < 0 or (end is not None and end <= start):
             raise _refuse(f"the range must have 0 <= start < end, not {start}..{end}")
-        segments = library().transcript(video_id, start, end)
+        found = library()
+        segments = found.transcript(video_id, start, end)
+        if not segments and not found.transcript(video_id):
+            raise _refuse(f"the library has no transcript of {video_id!r} (it was taken in "
+                          "from a summary alone); get_summary has its summaries")  # fmt: skip
         return "\n".join(f"[{format_clock(s.start)}] {s.text}" for s in segments)
 
     @server.tool()
