@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -247,10 +248,18 @@ def test_the_server_and_mcp_search_by_words_when_the_embedder_is_unreachable(
         page = client.get("/search", params={"q": "hippocampus"}, headers=bearer)
         assert page.status_code == 200 and "by words only" in page.text
 
+    said: list[str] = []
+
+    async def heard(params: Any) -> None:
+        said.append(str(params.data))
+
     async def search() -> tuple[bool, str]:
-        async with Client(build_server(settings)) as client:
+        async with Client(
+            build_server(settings), logging_callback=heard, log_level="info"
+        ) as client:
             made = await client.call_tool("search", {"query": "hippocampus"})
             return bool(made.is_error), "".join(getattr(c, "text", "") for c in made.content)
 
     error, text = asyncio.run(search())
     assert not error and "hippocampus" in text.lower(), text
+    assert any("searched by words only" in line for line in said), said

@@ -212,7 +212,8 @@ async def _embed_after(
                 logger.warning("%s", holder.why)
             return
         try:
-            await embed_video(library, embedder, video_id)
+            if await asyncio.to_thread(library.unembedded, embedder.name, [video_id]):
+                await embed_video(library, embedder, video_id)  # not when nothing changed
         except YttlError as exc:
             logger.warning(
                 "%s: not embedded (%s); yttl library reindex will", video_id, exc.message

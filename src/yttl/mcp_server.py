@@ -160,12 +160,13 @@ def build_server(settings: Settings) -> MCPServer:
 
     @server.tool()
     @_checked_async
-    async def search(query: str, limit: int = 10, video_id: str | None = None,
+    async def search(ctx: Context[Any], query: str, limit: int = 10,
+                     video_id: str | None = None,
                      mode: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """Sections of summarized videos that bear on the query (a question or words),
         best first, each with the video, its time (seconds), a snippet, and a link to the
         moment. ``limit``: 1 to 100; ``mode``: words, meaning or hybrid (the default when
-        the library has vectors)."""
+        the library has vectors). How it searched comes as a log message."""
         from yttl.embed.indexing import query_vector
 
         if not 1 <= limit <= MAX_LIMIT:
@@ -176,6 +177,7 @@ def build_server(settings: Settings) -> MCPServer:
             raise _refuse(f"mode must be words, meaning or hybrid, not {mode!r}")
         found = library()
         plan = await query_vector(found, shared.embeddings, query, mode)
+        await ctx.info(f"searched {plan.why}")
         hits = await asyncio.to_thread(functools.partial(
             found.search, query, limit=limit, video=video_id, mode=plan.mode,
             vector=plan.vector, model=plan.model))  # fmt: skip
