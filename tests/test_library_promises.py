@@ -6,95 +6,118 @@ an older one. Through the real command, as a user runs it."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.server import LoopbackServer
+from tests.support.server import LoopbackServer, default_reply
 from tests.support.synthetic import synthetic_video
 from yttl.library import Library
 
 SAID_ONLY = "puzzles"  # in the captions of the sleep part, in no summary
 
 
-def _run(server: LoopbackServer, info: Path, out: Path, library: Path, env: dict[str, str],
-         *extra: str) -> None:  # fmt: skip
-    result = run_yttl([str(info), "-lp", "openai", "-ou", server.openai_base_url, "-o",
-                       str(out), "-f", "json", "--no-open", "--library-path", str(library),
-                       *extra], env)  # fmt: skip
+@dataclass(frozen=True)
+class Made:
+    """A video run once into a library, its outputs, and the server it came from."""
+
+    server: LoopbackServer
+    info: Path
+    out: Path
+    library: Path
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
+    folder = tmp_path_factory.mktemp("made")
+    env = _env(folder)
+    with LoopbackServer() as server:
+        info = synthetic_video(server, folder, "talk", seconds=900, lecture=True)
+        one = Made(server, info, folder / "out", folder / "library.sqlite")
+        _run(one, one.out, one.library, env)
+        yield one
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YTTL_")}
+    for name in ("CONFIG", "CACHE", "DATA", "STATE"):
+        env[f"XDG_{name}_HOME"] = str(folder / name.lower())
+    env.update({"OPENAI_API_KEY": "sk-loopback-test-key-0123456789", "YTTL_EMBED": "false"})
+    return env
+
+
+def _copy(made: Made, tmp_path: Path) -> Path:
+    library = tmp_path / "library.sqlite"
+    shutil.copy(made.library, library)
+    return library
+
+
+def _run(made: Made, out: Path, library: Path, env: dict[str, str], *extra: str) -> None:
+    result = run_yttl([str(made.info), "-lp", "openai", "-ou", made.server.openai_base_url,
+                       "-o", str(out), "-f", "json", "--no-open", "--library-path",
+                       str(library), *extra], env)  # fmt: skip
     assert result.returncode in (0, 1, 3), result.stderr
 
 
-def _words(library: Path, env: dict[str, str], word: str) -> list[dict[str, object]]:
-    result = run_yttl(["search", word, "--mode", "words", "--json", "--library-path",
-                       str(library)], env)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    hits: list[dict[str, object]] = json.loads(result.stdout)
-    return hits
-
-
-def _listed(library: Path, env: dict[str, str]) -> dict[str, object]:
-    result = run_yttl(["list", "--json", "--library-path", str(library)], env)
-    assert result.returncode == 0, result.stderr
-    videos: list[dict[str, object]] = json.loads(result.stdout)
-    assert len(videos) == 1
-    return videos[0]
+def _summaries(library: Path) -> list[tuple[str, str]]:
+    document = Library(library).document("talk")
+    return [(s["status"], s["summary"]) for h in document["hours"] for s in h["sections"]]
 
 
 def test_importing_a_runs_own_json_outputs_keeps_the_transcript(
-    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+    made: Made, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
     """The default outputs write no srt beside the JSON: the import must not take the
     stored transcript away (words said stay searchable, the transcript stays readable)."""
-    info = synthetic_video(server, tmp_path, "talk", seconds=900, lecture=True)
-    library, out = tmp_path / "library.sqlite", tmp_path / "out"
-    _run(server, info, out, library, clean_env)
-    assert _words(library, clean_env, SAID_ONLY)
+    library = _copy(made, tmp_path)
+    assert Library(library).search(SAID_ONLY)  # said, and found
     spoken = len(Library(library).transcript("talk"))
-    assert spoken > 0
-    result = run_yttl(["library", "import", str(out), "--library-path", str(library),
+    assert spoken > 0 and not list(made.out.glob("*.srt"))
+    result = run_yttl(["library", "import", str(made.out), "--library-path", str(library),
                        "--no-embed"], clean_env)  # fmt: skip
     assert result.returncode == 0 and "took in 1 video" in result.stderr, result.stderr
-    assert _words(library, clean_env, SAID_ONLY), "the import lost what was said"
+    found = run_yttl(["search", SAID_ONLY, "--mode", "words", "--json", "--library-path",
+                      str(library)], clean_env)  # fmt: skip
+    assert json.loads(found.stdout), "the import lost what was said"
     assert len(Library(library).transcript("talk")) == spoken
 
 
 def test_a_transcript_only_run_keeps_the_summaries(
-    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+    made: Made, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
-    info = synthetic_video(server, tmp_path, "talk", seconds=900, lecture=True)
-    library, out = tmp_path / "library.sqlite", tmp_path / "out"
-    _run(server, info, out, library, clean_env)
-    before = _listed(library, clean_env)
-    assert before["sections"] == 3 and before["model"]
-    _run(server, info, tmp_path / "again", library, clean_env, "--transcript-only")
-    after = _listed(library, clean_env)
-    assert after["sections"] == 3 and after["model"] == before["model"], after
-    shown = run_yttl(["show", "talk", "-f", "json", "--library-path", str(library)], clean_env)
-    sections = [s for h in json.loads(shown.stdout)["hours"] for s in h["sections"]]
-    assert all(s["summary"] for s in sections) and len(sections) == 3
-    assert _words(library, clean_env, SAID_ONLY)  # the transcript is still there too
+    library = _copy(made, tmp_path)
+    before = _summaries(library)
+    assert len(before) == 3 and all(summary for _, summary in before)
+    _run(made, tmp_path / "again", library, clean_env, "--transcript-only")
+    listed = run_yttl(["list", "--json", "--library-path", str(library)], clean_env)
+    video = json.loads(listed.stdout)[0]
+    assert video["sections"] == 3 and video["model"], video
+    assert _summaries(library) == before
+    assert Library(library).search(SAID_ONLY)  # the transcript is still there too
 
 
 def test_a_failed_run_keeps_the_complete_record_and_a_newer_complete_run_replaces_it(
-    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+    made: Made, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
-    info = synthetic_video(server, tmp_path, "talk", seconds=900, lecture=True)
-    library, out = tmp_path / "library.sqlite", tmp_path / "out"
-    _run(server, info, out, library, clean_env)
+    library = _copy(made, tmp_path)
+    before = _summaries(library)
     refused = (400, {}, b'{"error": {"message": "refused", "code": "invalid_request"}}')
-    server.state.fault = lambda call: refused
-    _run(server, info, tmp_path / "failed", library, clean_env, "--no-cache")
-    kept = run_yttl(["show", "talk", "-f", "json", "--library-path", str(library)], clean_env)
-    sections = [s for h in json.loads(kept.stdout)["hours"] for s in h["sections"]]
-    assert [s["status"] for s in sections] == ["ok"] * 3 and all(s["summary"] for s in sections)
-    server.state.fault = None
-    server.state.reply = lambda messages: "A newer summary of the part."
-    _run(server, info, tmp_path / "newer", library, clean_env, "--no-cache")
-    newer = run_yttl(["show", "talk", "-f", "json", "--library-path", str(library)], clean_env)
-    sections = [s for h in json.loads(newer.stdout)["hours"] for s in h["sections"]]
-    assert sections and all(s["summary"] == "A newer summary of the part." for s in sections)
+    state = made.server.state
+    state.fault = lambda call: refused
+    try:
+        _run(made, tmp_path / "failed", library, clean_env, "--no-cache")
+        assert _summaries(library) == before
+        state.fault = None
+        state.reply = lambda messages: "A newer summary of the part."
+        _run(made, tmp_path / "newer", library, clean_env, "--no-cache")
+    finally:
+        state.fault, state.reply = None, default_reply
+    assert _summaries(library) == [("ok", "A newer summary of the part.")] * 3
 
 
 def test_the_merge_rule_part_by_part(tmp_path: Path) -> None:
