@@ -80,8 +80,12 @@ def made(e5: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     env["OPENAI_API_KEY"] = "sk-loopback-test-key-0123456789"
     _config(env, e5)
     with LoopbackServer() as server:
-        both = _outputs(server, folder, env, "one", "two")
-        _outputs(server, folder, env, "three")
+        written = _outputs(server, folder, env, "one", "two", "three")
+    both, three = folder / "out-one-two", folder / "out-three"
+    three.mkdir()
+    for path in written.glob("three.*"):
+        path.rename(three / path.name)
+    written.rename(both)
     _import(folder / "library.sqlite", both, env)
     yield folder
 
@@ -90,6 +94,26 @@ def _library(made: Path, tmp_path: Path) -> Path:
     library = tmp_path / "library.sqlite"
     shutil.copy(made / "library.sqlite", library)
     return library
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], typed: str) -> tuple[int, str]:
+    """``yttl ARGS`` with a terminal for its input, ``typed`` into it: (exit code, what it
+    printed)."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "yttl", *args], env=env,
+                                   stdin=follower, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        os.write(leader, typed.encode())
+        out, _ = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return process.returncode, out
 
 
 def _count(library: Path) -> dict[str, int]:
@@ -182,6 +206,9 @@ def test_reindex_switches_the_model_only_when_asked(
     assert refused.returncode == 2, refused.stderr
     assert "--yes" in refused.stderr and "Traceback" not in refused.stderr
     assert "2 video(s) to embed, their text goes to 127.0.0.1" in refused.stderr
+    assert Library(library).vector_models() == [E5]
+    asked, answer = _on_a_terminal([*switch], env, "n\n")  # on a terminal: asked, and no
+    assert "switch? [y/N]" in answer and asked == 2 and "unchanged" in answer, answer
     assert Library(library).vector_models() == [E5]
     done = run_yttl([*switch, "--yes"], env)
     assert done.returncode == 0 and "embedded 2 video(s)" in done.stderr, done.stderr
