@@ -288,8 +288,7 @@ def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
         _note(f"embedding {len(library.unembedded(target.name))} video(s) with "
               f"{target.name}{where}")  # fmt: skip
     count = _embed(stderr, library, embedder)
-    if switching:
-        library.drop_other_vectors(target.name)
+    library.drop_other_vectors(target.name)  # every video has the library's: none reads them
     _note(f"embedded {count} video(s) with {target.name}; the library at {library.path} "
           "searches by meaning")  # fmt: skip
     return 0
