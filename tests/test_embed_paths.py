@@ -173,11 +173,10 @@ def test_the_default_embedding_model_is_pinned_and_said_before_it_is_fetched() -
     assert 50 < DEFAULT_MODEL.megabytes < 1000
     assert embedder_name(Settings()) == f"local:{DEFAULT_MODEL.file}"
     assert prefixes_for(DEFAULT_MODEL.file)["query"].endswith("query: ")
-    # with a key for OpenAI's own API, its embeddings are the default: nothing to fetch
-    assert embed_provider_name(Settings(llm_provider="openai")) == "openai"
-    assert (
-        embed_provider_name(Settings(llm_provider="openai", openai_base_url="http://x")) == "local"
-    )
+    # the LLM provider does not choose the embedder: a library keeps one model, and text
+    # goes to a remote embedding service only when the user names it (embed_provider)
+    assert embed_provider_name(Settings(llm_provider="openai")) == "local"
+    assert embed_provider_name(Settings(llm_provider="openai", embed_provider="openai")) == "openai"
 
 
 def _settings_as_serve_and_mcp_load_them(env: dict[str, str], server: LoopbackServer,

@@ -129,7 +129,7 @@ class Settings:
     quiet: bool = False
     # embeddings (search by meaning)
     embed: bool = True
-    embed_provider: str | None = None  # None: the LLM provider's own embeddings, else local
+    embed_provider: str | None = None  # None: the library's model, else the local default
     embed_model: str | None = None
     # yttl serve
     serve_port: int = 8765

@@ -89,8 +89,7 @@ def local_sources_exist(sources: Sequence[str]) -> None:
 
     path = missing_file(sources[0]) if len(sources) == 1 else None
     if path is not None:
-        raise InputError(f"no such file: {path}",
-                         hint="give a URL, a media file or an info.json")  # fmt: skip
+        raise InputError(f"no such file: {path}", hint="give a URL, a media file or an info.json")
 
 
 @contextlib.contextmanager
@@ -123,12 +122,19 @@ async def run_sources(
     # Keys, then the output folder, then the sources: what can fail is found before any
     # work is paid for. Building may download a local model: Ctrl-C must reach it.
     if components is None:
-        components = await blocking(functools.partial(build_components, settings, stop=stop),
-                                    stop=stop, name="yttl-build")  # fmt: skip
+        components = await blocking(
+            functools.partial(build_components, settings, stop=stop), stop=stop, name="yttl-build"
+        )
     try:
         check_writable(output_dir)
-        entries, is_batch = await blocking(expand_sources, sources, ytdlp_options(settings),
-                                           selection, stop=stop, name="yttl-expand")  # fmt: skip
+        entries, is_batch = await blocking(
+            expand_sources,
+            sources,
+            ytdlp_options(settings),
+            selection,
+            stop=stop,
+            name="yttl-expand",
+        )
         videos = max_concurrent_videos(settings, len(entries))
         library: Library | None = None
         if settings.library:
@@ -142,10 +148,16 @@ async def run_sources(
 
         async def write(result: RunResult) -> list[Path]:
             paths = await asyncio.to_thread(save_video, result, settings, library)
-            if library is not None and settings.embed and not result.interrupted and \
-                    components.embeddings is not None:  # fmt: skip
-                embedding.append(asyncio.create_task(_embed_after(
-                    library, components.embeddings, result.video.id, one_at_a_time)))  # fmt: skip
+            if (
+                library is not None
+                and settings.embed
+                and not result.interrupted
+                and components.embeddings is not None
+            ):
+                after = _embed_after(
+                    library, components.embeddings, result.video.id, one_at_a_time, stop
+                )
+                embedding.append(asyncio.create_task(after))
             return paths
 
         with (observe or _no_observer)(len(entries)) as observer:
@@ -153,9 +165,13 @@ async def run_sources(
                 outcomes = await _run_on_ray(entries, settings, stop, videos, write, observer)
             else:
                 outcomes = await run_batch(
-                    entries, components, write=write, observer=observer,
-                    max_concurrent_videos=videos, keep_transcripts=False,
-                )  # fmt: skip
+                    entries,
+                    components,
+                    write=write,
+                    observer=observer,
+                    max_concurrent_videos=videos,
+                    keep_transcripts=False,
+                )
         if embedding:  # outputs are written; the library learns what they mean
             await asyncio.gather(*embedding)
     finally:
@@ -170,22 +186,38 @@ async def run_sources(
     return run
 
 
-async def _embed_after(library: Library, holder: EmbedderHolder, video_id: str,
-                       turn: asyncio.Semaphore) -> None:  # fmt: skip
-    """Embed a recorded video; a failure is a warning (search by words still finds it,
-    and ``yttl library reindex`` embeds it later)."""
+async def _embed_after(
+    library: Library,
+    holder: EmbedderHolder,
+    video_id: str,
+    turn: asyncio.Semaphore,
+    stop: asyncio.Event,
+) -> None:
+    """Embed a recorded video with the library's model; one that is not embedded is said
+    once a run, in one line (search by words still finds it, and ``yttl library
+    reindex`` embeds it later). Ctrl-C does not wait for a model download."""
     from yttl.embed.indexing import embed_video
-    from yttl.errors import YttlError
+    from yttl.errors import RunInterrupted, YttlError
 
     async with turn:
-        embedder = await holder.get()
+        if stop.is_set():
+            return
+        recorded = await asyncio.to_thread(library.embed_model)
+        try:
+            embedder = await holder.get(recorded, stop=stop)
+        except RunInterrupted:
+            return
         if embedder is None:
+            if holder.why and holder.first_time(holder.why):
+                logger.warning("%s", holder.why)
             return
         try:
-            await embed_video(library, embedder, video_id)
+            if await asyncio.to_thread(library.unembedded, embedder.name, [video_id]):
+                await embed_video(library, embedder, video_id)  # not when nothing changed
         except YttlError as exc:
-            logger.warning("%s: not embedded (%s); yttl library reindex will", video_id,
-                           exc.message)  # fmt: skip
+            logger.warning(
+                "%s: not embedded (%s); yttl library reindex will", video_id, exc.message
+            )
 
 
 async def _run_on_ray(
@@ -201,8 +233,13 @@ async def _run_on_ray(
 
     executor = RayExecutor(settings, settings.ray_address)
     try:
-        return await executor.run(entries, stop=stop, max_concurrent_videos=videos, write=write,
-                                  observer=observer or silent_observer())  # fmt: skip
+        return await executor.run(
+            entries,
+            stop=stop,
+            max_concurrent_videos=videos,
+            write=write,
+            observer=observer or silent_observer(),
+        )
     finally:
         logger.debug("budget actor: %s", executor.budget_stats)
         await asyncio.to_thread(executor.shutdown)

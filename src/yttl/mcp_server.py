@@ -210,12 +210,13 @@ def build_server(settings: Settings) -> MCPServer:
 
     @server.tool()
     @_checked_async
-    async def search(query: str, limit: int = 10, video_id: str | None = None,
+    async def search(ctx: Context[Any], query: str, limit: int = 10,
+                     video_id: str | None = None,
                      mode: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """Sections of summarized videos that bear on the query (a question or words),
         best first, each with the video, its time (seconds), a snippet, and a link to the
         moment. ``limit``: 1 to 100; ``mode``: words, meaning or hybrid (the default when
-        the library has vectors)."""
+        the library has vectors). How it searched comes as a log message."""
         from yttl.embed.indexing import query_vector
 
         if not 1 <= limit <= MAX_LIMIT:
@@ -226,6 +227,7 @@ def build_server(settings: Settings) -> MCPServer:
             raise _refuse(f"mode must be words, meaning or hybrid, not {mode!r}")
         found = library()
         plan = await query_vector(found, shared.embeddings, query, mode)
+        await ctx.info(f"searched {plan.why}")
         hits = await asyncio.to_thread(functools.partial(
             found.search, query, limit=limit, video=video_id, mode=plan.mode,
             vector=plan.vector, model=plan.model))  # fmt: skip
@@ -258,7 +260,11 @@ def build_server(settings: Settings) -> MCPServer:
         """What was said between start and end (seconds), one line per segment."""
         if start < 0 or (end is not None and end <= start):
             raise _refuse(f"the range must have 0 <= start < end, not {start}..{end}")
-        segments = library().transcript(video_id, start, end)
+        found = library()
+        segments = found.transcript(video_id, start, end)
+        if not segments and not found.transcript(video_id):
+            raise _refuse(f"the library has no transcript of {video_id!r} (it was taken in "
+                          "from a summary alone); get_summary has its summaries")  # fmt: skip
         return "\n".join(f"[{format_clock(s.start)}] {s.text}" for s in segments)
 
     @server.tool()

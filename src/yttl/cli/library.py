@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # rich is imported when there is a table to draw: --json need
     from rich.console import Console
     from rich.table import Table
 
+    from yttl.embed.base import Embedder
     from yttl.embed.plan import SearchPlan
+    from yttl.library.model import EmbedModel
 
 Stderr = Callable[[], "Console"]
 """The console on stderr, made when first asked for (rich costs a third of the start)."""
@@ -210,34 +212,15 @@ def _show(ns: argparse.Namespace, stderr: Stderr) -> int:
     return 0
 
 
-def _embed_all(ns: argparse.Namespace, stderr: Stderr, library: Library,
-               required: bool) -> int | None:  # fmt: skip
-    """Embed what the library has no vectors of, with a progress bar; how many videos.
-    ``required`` (reindex): an embedder that cannot be had is an error; otherwise (import)
-    it is said in one line and the videos stay searchable by words (None)."""
+def _embed(stderr: Stderr, library: Library, embedder: Embedder,
+           among: Sequence[str] | None = None) -> int:  # fmt: skip
+    """Embed what has no vectors of ``embedder``'s model (of ``among``, else the library),
+    with a progress bar; how many videos."""
     import asyncio
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from yttl.embed.factory import build_embedder
     from yttl.embed.indexing import reindex
-    from yttl.errors import YttlError
-
-    settings = _settings(ns)
-    if not settings.embed:
-        if not required:
-            _note("not embedded (embed is off): yttl library reindex embeds them when you want")
-            return None
-        settings = dataclasses.replace(settings, embed=True)  # reindex asks for it by name
-    try:
-        embedder = build_embedder(settings)
-    except YttlError as exc:
-        if required:
-            raise
-        hint = f"; {exc.hint}" if exc.hint else ""
-        _note(f"not embedded, so search is by words only: {exc.message}{hint}")
-        return None
-    assert embedder is not None
 
     async def run() -> int:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -248,34 +231,93 @@ def _embed_all(ns: argparse.Namespace, stderr: Stderr, library: Library,
                 bar.update(task, total=total, completed=done, description=f"embedded {video_id}")
 
             try:
-                return await reindex(library, embedder, step)
+                return await reindex(library, embedder, step, among)
             finally:
                 await embedder.aclose()
 
+    return asyncio.run(run())
+
+
+def _embed_imported(ns: argparse.Namespace, stderr: Stderr, library: Library,
+                    taken: Sequence[str]) -> int | None:  # fmt: skip
+    """Embed the videos just taken in, with the library's model; when that cannot be,
+    one line says why and they stay searchable by words (None)."""
+    import asyncio
+
+    from yttl.embed.indexing import EmbedderHolder
+    from yttl.errors import YttlError
+
+    settings = _settings(ns)
+    if not settings.embed:
+        _note("not embedded (embed is off): yttl library reindex embeds them when you want")
+        return None
+    holder = EmbedderHolder(settings)
+    embedder = asyncio.run(holder.get(library.embed_model()))
+    if embedder is None:
+        _note(holder.why or "not embedded")
+        return None
     try:
-        return asyncio.run(run())
+        return _embed(stderr, library, embedder, taken)
     except YttlError as exc:
-        if required:
-            raise
         _note(f"not embedded, so search is by words only: {exc.message} (yttl library "
               "reindex tries again)")  # fmt: skip
         return None
 
 
 def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
+    """Embed what has no vectors of the library's model; with another model named (flags,
+    config or environment), switch the library to it, after saying how many videos and
+    where their text goes, and asking (``--yes``)."""
+    from yttl.embed.factory import build_embedder
+    from yttl.embed.names import configured, for_library, named
+
     library = _open(ns)
-    count = _embed_all(ns, stderr, library, required=True)
-    name = _settings_name(ns)
-    _note(f"embedded {count or 0} video(s) with {name}; the library at {library.path} "
+    settings = dataclasses.replace(_settings(ns), embed=True)  # reindex asks for it by name
+    recorded = library.embed_model()
+    if not named(settings):
+        settings = for_library(settings, recorded).settings or settings
+    target = configured(settings)
+    if target is not None and recorded is not None and target.name != recorded.name:
+        _confirm_switch(ns, library, recorded, target)
+    embedder = build_embedder(settings)
+    assert embedder is not None
+    target = embedder.identity
+    switching = recorded is not None and target.name != recorded.name
+    if switching and configured(settings) is None:  # a hub pattern: known once found
+        assert recorded is not None
+        _confirm_switch(ns, library, recorded, target)
+    if switching:
+        library.set_embed_model(target)
+    elif recorded is None:
+        where = f"; their text goes to {target.host}" if target.host else ""
+        _note(f"embedding {len(library.unembedded(target.name))} video(s) with "
+              f"{target.name}{where}")  # fmt: skip
+    count = _embed(stderr, library, embedder)
+    library.drop_other_vectors(target.name)  # every video has the library's: none reads them
+    _note(f"embedded {count} video(s) with {target.name}; the library at {library.path} "
           "searches by meaning")  # fmt: skip
     return 0
 
 
-def _settings_name(ns: argparse.Namespace) -> str:
-    from yttl.embed.factory import embed_model_name, embed_provider_name
-
-    settings = _settings(ns)
-    return f"{embed_provider_name(settings)}:{embed_model_name(settings) or 'the default model'}"
+def _confirm_switch(ns: argparse.Namespace, library: Library, recorded: EmbedModel,
+                    target: EmbedModel) -> None:  # fmt: skip
+    """Say what switching the library's model does, and ask (``--yes``: do not ask; not
+    on a terminal: refuse)."""
+    count = len(library.unembedded(target.name))
+    where = f"their text goes to {target.host}" if target.host else "on this machine"
+    _note(f"this switches the library's embedding model from {recorded.name} to "
+          f"{target.name}: {count} video(s) to embed, {where}")  # fmt: skip
+    if ns.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "not switching the library's embedding model without a yes",
+            hint="add --yes to switch, or run it on a terminal to be asked",
+        )
+    answer = input("yttl: switch? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("the library's embedding model is unchanged",
+                         hint=f"it stays {recorded.name}")  # fmt: skip
 
 
 def _import(ns: argparse.Namespace, stderr: Stderr) -> int:
@@ -286,11 +328,11 @@ def _import(ns: argparse.Namespace, stderr: Stderr) -> int:
                          hint="see yttl library --help")  # fmt: skip
     library = _open(ns)
     taken, refused = library.import_outputs(Path(ns.directory))
-    _note(f"took in {taken} video(s) from {ns.directory}")
+    _note(f"took in {len(taken)} video(s) from {ns.directory}")
     for path, why in refused:
         print(f"  skipped {path}: {why}", file=sys.stderr)
     if taken and not ns.no_embed:
-        count = _embed_all(ns, stderr, library, required=False)
+        count = _embed_imported(ns, stderr, library, taken)
         if count is not None:
             _note(f"embedded {count} video(s): search goes by meaning too")
     return 0
@@ -341,6 +383,9 @@ def _parser(make: Callable[..., argparse.ArgumentParser], command: str) -> argpa
         parser.add_argument("action", choices=("import", "reindex"))
         parser.add_argument("--no-embed", action="store_true",
                             help="import: take the videos in without embedding them")  # fmt: skip
+        parser.add_argument("--yes", action="store_true",
+                            help="reindex: switch the library's embedding model without "
+                            "asking")  # fmt: skip
         parser.add_argument("directory", metavar="DIR", nargs="?",
                             help="import: where earlier runs wrote JSON")  # fmt: skip
     return parser

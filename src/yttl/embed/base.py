@@ -8,6 +8,8 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from yttl.library.model import EmbedModel
+
 __all__ = ["Embedder", "EmbeddingKind", "Vectors", "normalized"]
 
 EmbeddingKind = Literal["query", "passage"]
@@ -19,6 +21,7 @@ class Embedder(Protocol):
     a library whose vectors another model made is embedded again."""
 
     name: str
+    identity: EmbedModel  # how the library records it
 
     async def embed(self, texts: Sequence[str], kind: EmbeddingKind) -> Vectors:
         """One row per text, each of length 1."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from yttl.embed.base import EmbeddingKind, Vectors, normalized
 from yttl.errors import InputError, MissingDependencyError, NetworkError, ProcessingError
+from yttl.library.model import EmbedModel
 
 __all__ = ["DEFAULT_MODEL", "HubModel", "LocalEmbedder", "local_model_file", "prefixes_for"]
 
@@ -45,11 +46,12 @@ class HubModel:
 
 DEFAULT_MODEL = HubModel(
     label="EmbeddingGemma 300M (Q8_0; Google's model, packed by ggml-org)",
-    repo="ggml-org/embeddinggemma-300M-GGUF", file="embeddinggemma-300M-Q8_0.gguf",
+    repo="ggml-org/embeddinggemma-300M-GGUF",
+    file="embeddinggemma-300M-Q8_0.gguf",
     revision="0f741b5a6585bd53aeb15cd1372c56f2a0f65e12",
     sha256="b5ce9d77a3fc4b3b39ccb5643c36777911cc4eb46a66962eadfa3f5f60490d63",
     size=333_590_944,
-)  # fmt: skip
+)
 
 PREFIXES: dict[str, dict[EmbeddingKind, str]] = {
     "embeddinggemma": {"query": "task: search result | query: ", "passage": "title: none | text: "},
@@ -76,27 +78,44 @@ def _sha256(path: Path) -> str:
 
 
 def _default_model(cache: Path) -> Path:
-    """The default model: from the cache when it is there (no network at all), else
-    fetched once, announced first, and checked."""
+    """The default model: from yttl's cache or the user's hub cache when it is there (no
+    network at all), else fetched once, announced first, and checked."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     model = DEFAULT_MODEL
-    found = try_to_load_from_cache(model.repo, model.file, cache_dir=str(cache),
-                                   revision=model.revision)  # fmt: skip
-    if isinstance(found, str):
-        return Path(found)
+    for where in (str(cache), None):  # None: the hub's own cache (HF_HUB_CACHE, HF_HOME)
+        found = try_to_load_from_cache(
+            model.repo, model.file, cache_dir=where, revision=model.revision
+        )
+        if isinstance(found, str):
+            return Path(found)
     _reachable()
-    logger.warning("downloading the embedding model %s, %d MB, once, into %s (--no-embed, "
-                   "or embed_provider, to do without it)", model.label, model.megabytes,
-                   cache)  # fmt: skip
-    path = Path(hf_hub_download(model.repo, model.file, revision=model.revision,
-                                cache_dir=str(cache)))  # fmt: skip
+    logger.warning(
+        "downloading the embedding model %s, %d MB, once, into %s (--no-embed, "
+        "or embed_provider, to do without it)",
+        model.label,
+        model.megabytes,
+        cache,
+    )
+    path = Path(
+        hf_hub_download(model.repo, model.file, revision=model.revision, cache_dir=str(cache))
+    )
     if _sha256(path) != model.sha256:
-        path.unlink(missing_ok=True)
-        raise NetworkError(f"the downloaded {model.file} is not the file it should be "
-                           "(sha256 differs); removed",
-                           hint="run again to fetch it anew")  # fmt: skip
+        _forget(path)
+        raise NetworkError(
+            f"the downloaded {model.file} is not the file it should be "
+            f"(sha256 differs); removed it from {cache}",
+            hint="run again to fetch it anew",
+        )
     return path
+
+
+def _forget(path: Path) -> None:
+    """A file of the hub's cache gone for good: its snapshot's link and the blob it
+    points to (else the hub client links the same bad blob again, not fetching it)."""
+    blob = path.resolve()
+    path.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
 
 
 def local_model_file(spec: str | None, cache_dir: str | None) -> Path:
@@ -124,33 +143,49 @@ def local_model_file(spec: str | None, cache_dir: str | None) -> Path:
 
 
 def _hub_pattern(spec: str, cache: Path) -> Path:
-    from huggingface_hub import hf_hub_download, list_repo_files, scan_cache_dir
+    from huggingface_hub import constants, hf_hub_download, list_repo_files
 
     repo, _, pattern = spec.partition(":")
     pattern = pattern or "*Q8_0.gguf"  # the file of that quantization, whatever its name
-    try:  # already here: no network at all
+    for where in (cache, Path(constants.HF_HUB_CACHE)):  # already here: no network at all
+        found = _cached(where, repo, pattern)
+        if found is not None:
+            return found
+    _reachable()
+    names = [n for n in list_repo_files(repo) if fnmatch.fnmatch(n.lower(), pattern.lower())]
+    if not names:
+        raise InputError(
+            f"the hub's {repo} has no file like {pattern}",
+            hint="give --embed-model REPO:FILE, or a GGUF path",
+        )
+    logger.warning(
+        "downloading the embedding model %s from %s, once, into %s", names[0], repo, cache
+    )
+    return Path(hf_hub_download(repo, names[0], cache_dir=str(cache)))
+
+
+def _cached(cache: Path, repo: str, pattern: str) -> Path | None:
+    from huggingface_hub import scan_cache_dir
+
+    try:
         for repo_info in scan_cache_dir(cache).repos:
             if repo_info.repo_id == repo:
                 for revision in repo_info.revisions:
                     for file in revision.files:
                         if fnmatch.fnmatch(file.file_name.lower(), pattern.lower()):
                             return Path(file.file_path)
-    except Exception:
-        pass
-    _reachable()
-    names = [n for n in list_repo_files(repo) if fnmatch.fnmatch(n.lower(), pattern.lower())]
-    if not names:
-        raise InputError(f"the hub's {repo} has no file like {pattern}",
-                         hint="give --embed-model REPO:FILE, or a GGUF path")  # fmt: skip
-    logger.warning("downloading the embedding model %s from %s, once, into %s", names[0], repo,
-                   cache)  # fmt: skip
-    return Path(hf_hub_download(repo, names[0], cache_dir=str(cache)))
+    except Exception:  # no cache there, or one the scan cannot read: not found
+        return None
+    return None
 
 
 def _reachable(seconds: float = 3.0) -> None:
-    """A quick look before the hub client's retries (which take half a minute offline)."""
+    """A quick look before the hub client's retries (which take half a minute offline):
+    the hub, or the proxy the environment names for it (``HTTPS_PROXY``, ``NO_PROXY``),
+    as the hub client itself will connect."""
     import os
     import socket
+    import urllib.request
     from urllib.parse import urlsplit
 
     from huggingface_hub import constants
@@ -158,6 +193,9 @@ def _reachable(seconds: float = 3.0) -> None:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise OSError("HF_HUB_OFFLINE is set")
     parts = urlsplit(constants.ENDPOINT)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     with socket.create_connection((parts.hostname or "", port), timeout=seconds):
         pass
@@ -166,8 +204,16 @@ def _reachable(seconds: float = 3.0) -> None:
 class LocalEmbedder:
     """One llama.cpp model, used from one thread at a time, off the event loop."""
 
-    def __init__(self, path: Path, *, threads: int | None = None,
-                 prefixes: bool | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        *,
+        spec: str | None = "",
+        threads: int | None = None,
+        prefixes: bool | None = None,
+    ) -> None:
+        """``spec``: the ``--embed-model`` it was found by, to find it again for the
+        library (None: the default model; "": ``path`` itself)."""
         try:
             import llama_cpp
         except ImportError as exc:
@@ -177,12 +223,15 @@ class LocalEmbedder:
             ) from exc
         self.path = path
         self.name = f"local:{path.name}"
-        self._prefixes: dict[EmbeddingKind, str] = (prefixes_for(path.name)
-                                                     if prefixes is not False else {})  # fmt: skip
+        self.identity = EmbedModel(self.name, "local", str(path) if spec == "" else spec)
+        self._prefixes: dict[EmbeddingKind, str] = (
+            prefixes_for(path.name) if prefixes is not False else {}
+        )
         self._lock = threading.Lock()
         try:
-            self._model: Any = llama_cpp.Llama(model_path=str(path), embedding=True, n_ctx=512,
-                                               n_threads=threads, verbose=False)  # fmt: skip
+            self._model: Any = llama_cpp.Llama(
+                model_path=str(path), embedding=True, n_ctx=512, n_threads=threads, verbose=False
+            )
         except Exception as exc:
             raise ProcessingError(f"cannot load the embedding model {path}: {exc}") from exc
 

@@ -53,11 +53,17 @@ DROP TRIGGER IF EXISTS sections_added;
 DROP TRIGGER IF EXISTS sections_removed;
 DROP TABLE IF EXISTS sections_fts;
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
 and Korean indexed one character each, so that a word within a run of them is found;
 3: a video's channel, date and status, and the jobs of ``yttl serve``; 4: vectors, for
-search by meaning."""
+search by meaning; 5: the library's own settings (its embedding model), a mark on a video
+whose vectors are older than its record, and one name for OpenAI's embeddings."""
+VERSION_5 = """
+CREATE TABLE IF NOT EXISTS library_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+ALTER TABLE videos ADD COLUMN vectors_stale INTEGER NOT NULL DEFAULT 0;
+UPDATE vectors SET model = 'openai:' || substr(model, 9) WHERE model LIKE 'chatgpt:%';
+"""
 VERSION_4 = """
 CREATE TABLE IF NOT EXISTS vectors (
     id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, kind TEXT NOT NULL, start REAL NOT NULL,
@@ -105,23 +111,30 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
                 hint="upgrade yttl, or give another library with --library-path",
             )
         run_script(db, SCHEMA)
-        has_index = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections_fts'"
-                               ).fetchone() is not None  # fmt: skip
+        has_index = (
+            db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections_fts'").fetchone()
+            is not None
+        )
         if fts and (not has_index or version < 2):
             for script in (FTS_DROP, FTS_SCHEMA, FTS_FILL):
                 run_script(db, script)
             # titles weigh most, then summaries, then the transcript
-            db.execute("INSERT INTO sections_fts(sections_fts, rank) "
-                       "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
+            db.execute(
+                "INSERT INTO sections_fts(sections_fts, rank) "
+                "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')"
+            )
         if version < 3:
             run_script(db, VERSION_3)
         if version < 4:
             run_script(db, VERSION_4)
+        if version < 5:
+            run_script(db, VERSION_5)
         if version != SCHEMA_VERSION:
             import logging  # here: the library commands start without it
 
-            logging.getLogger(__name__).info("library %s: schema %d -> %d", path, version,
-                                             SCHEMA_VERSION)  # fmt: skip
+            logging.getLogger(__name__).info(
+                "library %s: schema %d -> %d", path, version, SCHEMA_VERSION
+            )
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

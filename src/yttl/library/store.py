@@ -13,15 +13,23 @@ from __future__ import annotations
 import glob
 import json
 import sqlite3
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yttl.errors import InputError, YttlError
+from yttl.errors import InputError, UsageError
 from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
+from yttl.library.merge import Stored, merge
+from yttl.library.model import EmbedModel
+from yttl.library.records import (
+    embed_model,
+    set_embed_model,
+    sibling_transcript,
+    stored,
+    write_record,
+)
 from yttl.library.schema import fts5_available, migrate
 from yttl.library.vectors import VectorIndex, Window
 from yttl.library.words import (
@@ -103,83 +111,36 @@ class Library:
         *,
         media: Path | None = None,
     ) -> None:
-        """Keep ``document``. ``media`` is the local file the pipeline itself read, which
-        ``yttl serve`` may play back: never a path a document names (it may be imported)."""
-        video = document["video"]
-        files = {p.suffix.lstrip("."): str(p.resolve()) for p in outputs}
-        files.pop(MEDIA, None)
+        """Keep a video's record, merged with what the library has of it so that it is
+        never made poorer (``yttl.library.merge``). ``media`` is the local file the
+        pipeline itself read, which ``yttl serve`` may play back: never a path a document
+        names (it may be imported)."""
+        video_id = document["video"]["id"]
+        made = {p.suffix.lstrip("."): str(p.resolve()) for p in outputs}
+        made.pop(MEDIA, None)
         if media is not None:
-            files[MEDIA] = str(media.resolve())
-        summarizer = document.get("summarizer") or {}
-        texts = _section_texts(document, segments)
+            made[MEDIA] = str(media.resolve())
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time, for as short as can be
             try:
-                db.execute("DELETE FROM sections WHERE video_id = ?", (video["id"],))
-                db.execute("DELETE FROM segments WHERE video_id = ?", (video["id"],))
-                db.execute("DELETE FROM vectors WHERE video_id = ?", (video["id"],))
-                db.execute(
-                    "INSERT OR REPLACE INTO videos (id, title, url, duration, source, extractor, "
-                    "provider, model, prompt_version, transcript_source, language, outputs, "
-                    "document, recorded, channel, upload_date, status) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        video["id"],
-                        video["title"],
-                        video.get("url"),
-                        video.get("duration"),
-                        video.get("source"),
-                        video.get("extractor"),
-                        summarizer.get("provider"),
-                        summarizer.get("model"),
-                        summarizer.get("prompt_version"),
-                        document.get("transcript", {}).get("source"),
-                        document.get("transcript", {}).get("language"),
-                        json.dumps(files),
-                        json.dumps(document, ensure_ascii=False),
-                        time.time(),
-                        video.get("channel"),
-                        video.get("upload_date"),
-                        document_status(document),
-                    ),
-                )
-                rows = [
-                    (
-                        video["id"],
-                        hour["index"],
-                        section["index"],
-                        section["start"],
-                        section["end"],
-                        section.get("url"),
-                        section.get("title") or "",
-                        section.get("summary") or "",
-                        texts.get((hour["index"], section["index"])),
-                        section.get("status"),
-                    )
-                    for hour in document.get("hours", [])
-                    for section in hour.get("sections", [])
-                ]
-                db.executemany(
-                    "INSERT INTO sections (video_id, hour, idx, start, end, url, title, "
-                    "summary, transcript, status) VALUES (?,?,?,?,?,?,?,?,coalesce(?, ''),?)",
-                    rows,
-                )
-                spoken = [(video["id"], s.start, s.end, s.text) for s in segments]
-                db.executemany("INSERT INTO segments VALUES (?,?,?,?)", spoken)
+                kept = merge(stored(db, video_id), Stored(document, segments, made))
+                write_record(db, kept)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
-    def import_outputs(self, directory: Path) -> tuple[int, list[tuple[str, str]]]:
-        """Take in the JSON outputs of earlier runs: (how many, the files passed over with
-        why). A file that cannot be read or is not a run's output is named, not fatal."""
+    def import_outputs(self, directory: Path) -> tuple[list[str], list[tuple[str, str]]]:
+        """Take in the JSON outputs of earlier runs: (the videos taken in, the files passed
+        over with why). A file that cannot be read or is not a run's output is named, not
+        fatal."""
         if not directory.is_dir():
             raise InputError(
                 f"no such folder: {directory}",
                 hint="give the folder earlier runs wrote to (their -o)",
             )
-        taken, refused = 0, []
+        taken: list[str] = []
+        refused: list[tuple[str, str]] = []
         for path in sorted(directory.rglob("*.json")):
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
@@ -195,12 +156,12 @@ class Library:
                 siblings = [
                     p for p in path.parent.glob(f"{glob.escape(path.stem)}.*") if p.suffix != ".tmp"
                 ]
-                self.record_document(document, _sibling_transcript(siblings), siblings)
+                self.record_document(document, sibling_transcript(siblings), siblings)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 refused.append((str(path), f"not a yttl output ({type(exc).__name__}: {exc})"))
                 continue
-            taken += 1
-        return taken, refused
+            taken.append(str(document["video"]["id"]))
+        return list(dict.fromkeys(taken)), refused
 
     # -- reading ------------------------------------------------------------------
 
@@ -266,36 +227,77 @@ class Library:
             return search_scan(db, words, limit, video, any_word)
 
     def store_vectors(
-        self, video_id: str, model: str, windows: list[Window], vectors: Vectors
+        self, video_id: str, model: EmbedModel, windows: list[Window], vectors: Vectors
     ) -> None:
-        """A video's vectors by ``model``, replacing what it had."""
+        """A video's vectors by ``model``, replacing what it had. The first vectors record
+        the library's model; vectors of another are refused (``yttl library reindex``
+        changes the model first)."""
         rows = [
-            (video_id, w.kind, w.start, w.end, model, v.astype("float32").tobytes())
+            (video_id, w.kind, w.start, w.end, model.name, v.astype("float32").tobytes())
             for w, v in zip(windows, vectors, strict=True)
         ]
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
+                recorded = embed_model(db)
+                if recorded is None:
+                    set_embed_model(db, model)
+                elif recorded.name != model.name:
+                    raise UsageError(
+                        f"not storing vectors of {model.name}: the library's model is "
+                        f"{recorded.name}",
+                        hint="yttl library reindex --embed-provider/--embed-model changes it",
+                    )
                 db.execute("DELETE FROM vectors WHERE video_id = ?", (video_id,))
                 db.executemany(
                     "INSERT INTO vectors (video_id, kind, start, end, model, vector) "
                     "VALUES (?,?,?,?,?,?)",
                     rows,
                 )
+                db.execute("UPDATE videos SET vectors_stale = 0 WHERE id = ?", (video_id,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
-    def unembedded(self, model: str) -> list[str]:
-        """Videos with no vectors by ``model`` (none yet, or another model's)."""
+    def embed_model(self) -> EmbedModel | None:
+        """The library's embedding model: recorded when it first embedded (a library
+        from before the record: the model of most of its vectors)."""
+        with self.connect() as db:
+            return embed_model(db)
+
+    def set_embed_model(self, model: EmbedModel) -> None:
+        """Change the library's model (``yttl library reindex`` does, when asked to)."""
+        with self.connect() as db:
+            set_embed_model(db, model)
+
+    def drop_other_vectors(self, model: str) -> None:
+        """Vectors of other models than ``model``: no search reads them."""
+        with self.connect() as db:
+            db.execute("DELETE FROM vectors WHERE model != ?", (model,))
+
+    def unembedded(self, model: str, among: Sequence[str] | None = None) -> list[str]:
+        """Videos (of ``among``, else all) with no vectors by ``model`` (none yet, or
+        another model's), or whose vectors are older than their record."""
         with self.connect() as db:
             rows = db.execute(
-                "SELECT id FROM videos WHERE id NOT IN (SELECT DISTINCT video_id "
-                "FROM vectors WHERE model = ?) ORDER BY recorded",
+                "SELECT id FROM videos WHERE vectors_stale = 1 OR id NOT IN "
+                "(SELECT DISTINCT video_id FROM vectors WHERE model = ?) "
+                "ORDER BY recorded",
                 (model,),
             ).fetchall()
-        return [r[0] for r in rows]
+        found = [r[0] for r in rows]
+        return found if among is None else [v for v in found if v in set(among)]
+
+    def uncovered(self, model: str) -> int:
+        """How many videos search by meaning cannot find: no vectors of ``model``."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM videos WHERE id NOT IN (SELECT DISTINCT video_id "
+                "FROM vectors WHERE model = ?)",
+                (model,),
+            ).fetchone()
+        return int(row[0])
 
     def vector_models(self) -> list[str]:
         """The models that made the library's vectors, the most used first."""
@@ -403,44 +405,3 @@ class Library:
         from yttl.models import TranscriptSegment  # listing and search never need it
 
         return [TranscriptSegment(*row) for row in rows]
-
-
-def _section_texts(
-    document: Mapping[str, Any], segments: Sequence[TranscriptSegment]
-) -> dict[tuple[int, int], str]:
-    """The transcript of each section, from the segments that start in it."""
-    bounds = [
-        (h["index"], s["index"], s["start"], s["end"])
-        for h in document.get("hours", [])
-        for s in h.get("sections", [])
-    ]
-    texts: dict[tuple[int, int], list[str]] = {(h, i): [] for h, i, _, _ in bounds}
-    for segment in segments:
-        for hour, index, start, end in bounds:
-            if start <= segment.start < end:
-                texts[(hour, index)].append(segment.text)
-                break
-    return {key: " ".join(parts) for key, parts in texts.items()}
-
-
-def document_status(document: Mapping[str, Any]) -> str:
-    """ok, partial (some sections failed) or failed (none summarized), as in a batch."""
-    sections = [s for h in document.get("hours", []) for s in h.get("sections", [])]
-    failed = sum(1 for s in sections if s.get("status") == "failed")
-    if sections and failed == len(sections):
-        return "failed"
-    return "partial" if failed else "ok"
-
-
-def _sibling_transcript(siblings: Sequence[Path]) -> list[TranscriptSegment]:
-    """The transcript a run wrote beside its JSON (``-f srt`` or ``-f vtt``), so that an
-    imported video is searched, and embedded, by what was said, not its summaries alone."""
-    from yttl.sources.captions import decode_caption_bytes, parse_captions
-
-    for path in sorted(siblings, key=lambda p: p.suffix != ".srt"):
-        if path.suffix in (".srt", ".vtt"):
-            try:
-                return parse_captions(decode_caption_bytes(path.read_bytes()), path.suffix[1:])
-            except (OSError, YttlError) as exc:
-                _warn("%s: its transcript is not taken in (%s)", path, exc)
-    return []

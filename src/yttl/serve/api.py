@@ -130,19 +130,21 @@ async def search(request: Request) -> Response:
     mode = request.query_params.get("mode")
     if mode not in (None, "", "words", "meaning", "hybrid"):
         raise UsageError("mode must be words, meaning or hybrid")
-    hits = await search_library(_state(request), query, limit, mode or None)
-    return JSONResponse([hit.as_dict() for hit in hits])
+    searched, hits = await search_library(_state(request), query, limit, mode or None)
+    # the hits stay a list (as yttl search --json); how they were found is a header
+    return JSONResponse([hit.as_dict() for hit in hits], headers={"X-Yttl-Search": searched})
 
 
 async def search_library(state: ServerState, query: str, limit: int,
-                         mode: str | None) -> list[Hit]:  # fmt: skip
-    """By words and meaning (hybrid) when the library has vectors, as ``yttl search``."""
+                         mode: str | None) -> tuple[str, list[Hit]]:  # fmt: skip
+    """By words and meaning (hybrid) when the library has vectors, as ``yttl search``:
+    how it searched (one line, as ``yttl search`` says it), and the hits."""
     from yttl.embed.indexing import query_vector
 
     plan = await query_vector(state.library, state.embeddings, query, mode)
     find = functools.partial(state.library.search, query, limit=limit, mode=plan.mode,
                              vector=plan.vector, model=plan.model)  # fmt: skip
-    return await asyncio.to_thread(find)
+    return f"searched {plan.why}", await asyncio.to_thread(find)
 
 
 async def ask(request: Request) -> Response:

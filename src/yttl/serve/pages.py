@@ -199,8 +199,9 @@ async def search_page(request: Request) -> Response:
     from yttl.serve.api import search_library
 
     query = request.query_params.get("q", "").strip()
-    hits = await search_library(_state(request), query, 30, None) if query else []
-    return _render("search.html.j2", q=query, hits=hits, nav="search")
+    searched, hits = (await search_library(_state(request), query, 30, None) if query
+                      else ("", []))  # fmt: skip
+    return _render("search.html.j2", q=query, hits=hits, searched=searched, nav="search")
 
 
 async def jobs_page(request: Request) -> Response:
