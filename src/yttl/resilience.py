@@ -186,8 +186,8 @@ class Tries:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimitError) and error.retry_after is not None:
             return min(error.retry_after, self.policy.max_delay)
-        counted = copy.copy(state)
-        counted.attempt_number = max(self.spent, 1)
+        counted = copy.copy(state)  # tries from the budget wait as long as the last one
+        counted.attempt_number = max(min(self.spent, self.policy.max_attempts), 1)
         return float(self._backoff(counted))
 
 
