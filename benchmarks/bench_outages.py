@@ -193,7 +193,8 @@ def loading(tmp: Path, seconds: float = 30.0, latency: float = 1.5) -> dict[str,
             )
             ended = time.monotonic()
             wall = time.perf_counter() - started
-            doc = json.loads((tmp / name / f"twohour-{name}.json").read_text())
+            written = tmp / name / f"twohour-{name}.json"
+            doc = json.loads(written.read_text()) if written.exists() else {"hours": []}
             sections = [s for h in doc["hours"] for s in h["sections"]]
             first = fake.started or ended
             runs[name] = {
