@@ -666,6 +666,16 @@ def test_the_breaker_moves_only_as_its_table_says() -> None:
         seen.append(breaker.state.value)
         return seen
 
+    async def restarted() -> CircuitBreaker:  # down, then its probe says it is loading
+        breaker = CircuitBreaker("p", BreakerOptions(min_calls=2, window=2, cooldown=0.01))
+        breaker.record("failure")
+        breaker.record("failure")
+        assert await breaker.permit() is True
+        breaker.record("warming", probe=True, status=503)
+        return breaker
+
     assert asyncio.run(main()) == ["closed", "warming", "half-open", "warming", "closed"]
+    again = asyncio.run(restarted())
+    assert again.state == "warming" and again.warmups == 1 and again.trips == 1
     assert TRANSITIONS[State.CLOSED, Event.WARMS] is State.WARMING
     assert (State.CLOSED, Event.ANSWERED) not in TRANSITIONS  # closed stays closed

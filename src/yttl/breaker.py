@@ -188,7 +188,8 @@ class CircuitBreaker:
             self._cooldown = min(max(interval, 0.05), self.options.probe_interval)
             self._opened_at = now
             self._unreachable_since = None  # it is there after all
-            if before is not State.HALF_OPEN:  # a new wait, not one more probe of it
+            probed = before is State.HALF_OPEN and self._resting is State.WARMING
+            if not probed:  # a new wait, not one more probe of this one
                 self._down_since = now
                 self.warmups += 1
                 said = (
