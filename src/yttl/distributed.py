@@ -37,6 +37,7 @@ from yttl.batch import (
     settle_halted,
     unexpected,
 )
+from yttl.breaker import Outcome
 from yttl.cache import CachedChunks
 from yttl.config import Settings
 from yttl.errors import (
@@ -51,7 +52,6 @@ from yttl.errors import (
     YttlError,
 )
 from yttl.models import RunResult, TranscriptSegment
-from yttl.resilience import Outcome
 from yttl.scheduler import LaneSpec, LocalAdmission
 from yttl.sources.playlists import BatchEntry
 from yttl.transcribe.base import ChunkStore, TranscriptionStats
@@ -103,15 +103,22 @@ class BudgetActor:
             return
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_run(work), self._home))
 
-    async def enter(self, key: str, spec: LaneSpec, label: str, tokens: int,
-                    ticket: str = "") -> tuple[str, Any]:  # fmt: skip
+    async def enter(
+        self,
+        key: str,
+        spec: LaneSpec,
+        label: str,
+        tokens: int,
+        ticket: str = "",
+        call: str | None = None,
+    ) -> tuple[str, Any]:
         self._home = self._home or asyncio.get_running_loop()
         self.requests += 1
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = LocalAdmission(spec, self._stop)
         try:
-            probe = await lane.enter(label, tokens)
+            probe = await lane.enter(label, tokens, call)
         except StopRequested as exc:
             return "stopped", exc.message
         except CircuitOpenError as exc:
@@ -126,8 +133,17 @@ class BudgetActor:
             self._held[ticket] = (key, probe)
         return "ok", probe
 
-    async def leave(self, key: str, outcome: Outcome, probe: bool, rate_limited: bool,
-                    ticket: str = "", status: int | None = None) -> bool:  # fmt: skip
+    async def leave(
+        self,
+        key: str,
+        outcome: Outcome,
+        probe: bool,
+        rate_limited: bool,
+        ticket: str = "",
+        status: int | None = None,
+        call: str | None = None,
+        retry_after: float | None = None,
+    ) -> bool:
         """Whether the endpoint is now taken as down, as ``LocalAdmission.leave``."""
         self.requests += 1
         down = False
@@ -135,7 +151,9 @@ class BudgetActor:
         async def work() -> None:
             nonlocal down
             self._held.pop(ticket, None)
-            down = await self._lanes[key].leave(outcome, probe, rate_limited, status)
+            down = await self._lanes[key].leave(
+                outcome, probe, rate_limited, status, call, retry_after
+            )
 
         await self._at_home(work)
         return down
@@ -164,11 +182,14 @@ class BudgetActor:
 
     def stats(self) -> dict[str, Any]:
         lanes = {
-            key: {"sent": lane.sent, "max_in_flight": lane.max_in_flight,
-                  "in_flight": lane.in_flight,
-                  "breaker_trips": lane.breaker.trips if lane.breaker else 0}
+            key: {
+                "sent": lane.sent,
+                "max_in_flight": lane.max_in_flight,
+                "in_flight": lane.in_flight,
+                "breaker_trips": lane.breaker.trips if lane.breaker else 0,
+            }
             for key, lane in self._lanes.items()
-        }  # fmt: skip
+        }
         return {"requests": self.requests, "lanes": lanes, "held": len(self._held)}
 
 
@@ -195,11 +216,12 @@ class RemoteAdmission:
         self._actor, self._key, self._spec = actor, key, spec
         self._ticket = ""
 
-    async def enter(self, label: str, tokens: int) -> bool:
+    async def enter(self, label: str, tokens: int, call: str | None = None) -> bool:
         ticket = uuid.uuid4().hex
         try:
-            status, value = await self._actor.enter.remote(self._key, self._spec, label,
-                                                           tokens, ticket)  # fmt: skip
+            status, value = await self._actor.enter.remote(
+                self._key, self._spec, label, tokens, ticket, call
+            )
         except BaseException:  # cancelled (Ctrl-C, a timeout) while it waited
             await asyncio.shield(_control(self._actor.abandon).remote(ticket))
             raise
@@ -212,11 +234,19 @@ class RemoteAdmission:
         self._ticket = ticket
         return bool(value)
 
-    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool,
-                    status: int | None = None) -> bool:  # fmt: skip
+    async def leave(
+        self,
+        outcome: Outcome,
+        probe: bool,
+        rate_limited: bool,
+        status: int | None = None,
+        call: str | None = None,
+        retry_after: float | None = None,
+    ) -> bool:
         ticket, self._ticket = self._ticket, ""
-        down = await _control(self._actor.leave).remote(self._key, outcome, probe,
-                                                        rate_limited, ticket, status)  # fmt: skip
+        down = await _control(self._actor.leave).remote(
+            self._key, outcome, probe, rate_limited, ticket, status, call, retry_after
+        )
         return bool(down)
 
 
@@ -242,8 +272,9 @@ class WhisperActor:
         self._holder = WhisperModelHolder()
         self._build = build_transcriber
 
-    def transcribe(self, audio: bytes, suffix: str,
-                   transcript: str | None = None) -> Iterator[tuple[str, Any]]:  # fmt: skip
+    def transcribe(
+        self, audio: bytes, suffix: str, transcript: str | None = None
+    ) -> Iterator[tuple[str, Any]]:
         """``("segment", (start, end, text))`` as they come, then ``("stats", {...})``.
         With ``transcript`` (its cache key), finished chunks are kept in this node's cache
         as they finish, and a rerun transcribes only what is missing."""
@@ -296,8 +327,7 @@ class RemoteTranscriber:
                 self.stats = TranscriptionStats(**value)
 
 
-def _run_video(entry: BatchEntry, settings: Settings, budget: Any,
-               whisper: Any) -> tuple[str, Any]:  # fmt: skip
+def _run_video(entry: BatchEntry, settings: Settings, budget: Any, whisper: Any) -> tuple[str, Any]:
     """The body of a video's Ray task: ``("result", RunResult)``, ``("interrupted",
     RunResult | None)`` or ``("error", (exit code, category, message, hint))``."""
     from yttl.factory import build_components
@@ -319,16 +349,22 @@ def _run_video(entry: BatchEntry, settings: Settings, budget: Any,
             components.admissions = lambda key, spec, _: RemoteAdmission(budget, key, spec)
             components.transcribers = lambda: RemoteTranscriber(whisper, settings)
             try:
-                result = await process_video(entry.source, settings, components=components,
-                                             tracker=PerformanceTracker())  # fmt: skip
+                result = await process_video(
+                    entry.source, settings, components=components, tracker=PerformanceTracker()
+                )
             finally:
                 await components.aclose()
             return "result", result
         except RunInterrupted as exc:
             return "interrupted", exc.partial
         except YttlError as exc:
-            return "error", (exit_code_for(exc), exc.category, exc.message, exc.hint,
-                             type(exc).__name__)  # fmt: skip
+            return "error", (
+                exit_code_for(exc),
+                exc.category,
+                exc.message,
+                exc.hint,
+                type(exc).__name__,
+            )
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -377,8 +413,12 @@ class RayExecutor:
         if ray.is_initialized():
             return
         env = {"env_vars": secrets_for(self._settings, dict(os.environ))}
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "logging_level": logging.WARNING, "runtime_env": env}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+            "runtime_env": env,
+        }
         if self._address:
             ray.init(address=self._address, **kwargs)
         else:

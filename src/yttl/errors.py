@@ -16,6 +16,7 @@ place (``yttl.exitcodes``)::
         │   └── ProviderUnreachableError  never answered well in this process (exit 1)
         ├── RateLimitError    429; carries ``retry_after``
         ├── ServerError       5xx
+        │   └── ProviderStartingError  503 "Loading model" or 503 with Retry-After
         ├── AuthError         401/403 or missing key; never retried
         ├── RequestRefusedError  another 4xx: the request's fault; never retried
         │   └── ModelNotFoundError  the provider has no such model      (exit 2)
@@ -49,6 +50,7 @@ __all__ = [
     "NetworkError",
     "ProcessingError",
     "ProviderError",
+    "ProviderStartingError",
     "ProviderUnreachableError",
     "RateLimitError",
     "RequestRefusedError",
@@ -115,8 +117,14 @@ class ProviderError(YttlError):
 class NetworkError(ProviderError):
     category = "network"
 
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None,
-                 unreached: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+        unreached: bool = False,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status  # the HTTP status, when there was an answer
         self.unreached = unreached  # nobody answered: refused, no such host, no route
@@ -141,10 +149,25 @@ class RateLimitError(ProviderError):
 class ServerError(ProviderError):
     category = "server"
 
-    def __init__(self, message: str, *, status: int | None = None,
-                 hint: str | None = None) -> None:  # fmt: skip
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status  # the 5xx it answered
+
+
+class ProviderStartingError(ServerError):
+    """The server says it is starting (llama.cpp's 503 "Loading model", a 503 with
+    ``Retry-After``): it is alive and will answer soon, so it is waited for, not given up."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 503,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, hint=hint)
+        self.retry_after = retry_after
 
 
 class AuthError(ProviderError):
@@ -183,7 +206,10 @@ class ProcessingError(ProviderError):
     category = "processing"
 
 
-FATAL_ERRORS: tuple[type[ProviderError], ...] = (AuthError, ModelNotFoundError,
-                                                 ProviderUnreachableError)  # fmt: skip
+FATAL_ERRORS: tuple[type[ProviderError], ...] = (
+    AuthError,
+    ModelNotFoundError,
+    ProviderUnreachableError,
+)
 """Answers after which no call of the run can succeed: they end the run (and stop a
 batch) instead of failing one section after another."""

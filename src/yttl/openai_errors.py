@@ -18,6 +18,7 @@ from yttl.errors import (
     ModelNotFoundError,
     NetworkError,
     ProviderError,
+    ProviderStartingError,
     RateLimitError,
     RequestRefusedError,
     ServerError,
@@ -59,12 +60,21 @@ def _error_code(exc: openai.APIStatusError) -> str | None:
     return None
 
 
+def _loading(exc: openai.APIStatusError) -> bool:
+    """llama.cpp's server while it loads: 503 ``{"error": {"message": "Loading model"}}``."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    message = error.get("message") if isinstance(error, dict) else None
+    return "loading model" in str(message or exc.message).lower()
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else ""
 
 
-def translate_error(exc: Exception, provider: str, model: str | None = None,
-                    secret: str | None = None) -> ProviderError:  # fmt: skip
+def translate_error(
+    exc: Exception, provider: str, model: str | None = None, secret: str | None = None
+) -> ProviderError:
     """Map an ``openai`` SDK exception onto yttl's error categories (DESIGN §7); the
     provider's text goes into outputs, so the key is taken out of it."""
     error = _translate(exc, provider, model)
@@ -93,6 +103,14 @@ def _translate(exc: Exception, provider: str, model: str | None) -> ProviderErro
         )
     if isinstance(exc, openai.APIStatusError):
         status, code = exc.status_code, _error_code(exc)
+        if status == 503 and (_loading(exc) or _retry_after(exc.response) is not None):
+            return ProviderStartingError(
+                where
+                + "the server is starting: "
+                + ("it is loading the model" if _loading(exc) else "it asks to retry later")
+                + " (HTTP 503)",
+                retry_after=None if _loading(exc) else _retry_after(exc.response),
+            )
         if status >= 500:
             return ServerError(where + f"server error (HTTP {status})", status=status)
         if status == 413 or code in _CONTEXT_CODES:

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, stop_never, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, stop_never
 
+from yttl.breaker import BreakerOptions, CircuitBreaker, Outcome
 from yttl.errors import (
     AuthError,
     ModelNotFoundError,
@@ -29,14 +30,7 @@ from yttl.errors import (
     StopRequested,
 )
 from yttl.perf import PerformanceTracker
-from yttl.resilience import (
-    BreakerOptions,
-    CircuitBreaker,
-    Outcome,
-    Pacer,
-    RetryPolicy,
-    health_outcome,
-)
+from yttl.resilience import Pacer, RetryBudget, RetryPolicy, Tries, health_outcome
 
 __all__ = [
     "Admission",
@@ -92,12 +86,20 @@ class LaneSpec:
 class Admission(Protocol):
     """Who lets an attempt be sent: ``enter`` returns with a slot held, the breaker's
     permission and the pacing budget spent (True when the attempt is the breaker's probe);
-    ``leave`` gives the slot back with what the attempt said of the endpoint."""
+    ``leave`` gives the slot back with what the attempt said of the endpoint. ``call``
+    names the call the attempt is one of: the breaker judges calls, not attempts."""
 
-    async def enter(self, label: str, tokens: int) -> bool: ...
+    async def enter(self, label: str, tokens: int, call: str | None = None) -> bool: ...
 
-    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool,
-                    status: int | None = None) -> bool:  # fmt: skip
+    async def leave(
+        self,
+        outcome: Outcome,
+        probe: bool,
+        rate_limited: bool,
+        status: int | None = None,
+        call: str | None = None,
+        retry_after: float | None = None,
+    ) -> bool:
         """Returns whether the endpoint is now taken as down (its breaker not closed)."""
         ...
 
@@ -107,27 +109,33 @@ class LocalAdmission:
 
     def __init__(self, spec: LaneSpec, stop: asyncio.Event | None = None) -> None:
         self.spec = spec
-        self.breaker = (CircuitBreaker(spec.name, spec.breaker, target=spec.target)
-                        if spec.breaker else None)  # fmt: skip
-        self.pacer = Pacer(spec.requests_per_minute, spec.tokens_per_minute)
+        self.breaker = (
+            CircuitBreaker(spec.name, spec.breaker, target=spec.target) if spec.breaker else None
+        )
         self.stop = stop or asyncio.Event()
+        self.pacer = Pacer(spec.requests_per_minute, spec.tokens_per_minute, sleep=self._pause)
         self._slots = asyncio.Semaphore(max(1, spec.max_concurrent))
         self.in_flight = 0
         self.max_in_flight = 0
         self.sent = 0
 
+    async def _pause(self, seconds: float) -> None:
+        """A pacing pause, cut short by a stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
     def _check_stop(self, label: str) -> None:
         if self.stop.is_set():
             raise StopRequested(f"{label}: not started, the run is stopping")
 
-    async def enter(self, label: str, tokens: int) -> bool:
+    async def enter(self, label: str, tokens: int, call: str | None = None) -> bool:
         await self._slots.acquire()
         probe = False
         try:
             # The breaker is asked with the slot in hand, right before sending: calls
             # that queued while the endpoint was healthy do not rush a dead one.
             if self.breaker is not None:
-                probe = await self.breaker.permit(self.stop)
+                probe = await self.breaker.permit(self.stop, call)
             self._check_stop(label)
             await self.pacer.acquire(tokens)
             self._check_stop(label)
@@ -141,14 +149,25 @@ class LocalAdmission:
         self.sent += 1
         return probe
 
-    async def leave(self, outcome: Outcome, probe: bool, rate_limited: bool,
-                    status: int | None = None) -> bool:  # fmt: skip
+    async def leave(
+        self,
+        outcome: Outcome,
+        probe: bool,
+        rate_limited: bool,
+        status: int | None = None,
+        call: str | None = None,
+        retry_after: float | None = None,
+    ) -> bool:
         self.in_flight -= 1
         self._slots.release()
         if self.breaker is not None:
-            self.breaker.record(outcome, probe=probe, status=status)
+            self.breaker.record(
+                outcome, probe=probe, status=status, call=call, retry_after=retry_after
+            )
         if rate_limited:
             self.pacer.slow_down()
+            if retry_after is not None:
+                self.pacer.hold(retry_after)
         elif outcome == "success":
             self.pacer.recover()
         return self.breaker is not None and self.breaker.down
@@ -156,7 +175,7 @@ class LocalAdmission:
 
 class Lane:
     """One provider's share of the scheduler: its admission (slots, breaker, pacing) and
-    how each call is attempted (retries, backoff, a timeout from sending)."""
+    how each call is attempted (``Tries``: retries, back-off; a timeout from sending)."""
 
     def __init__(
         self,
@@ -167,14 +186,16 @@ class Lane:
         admission: Admission | None = None,
         stop: asyncio.Event | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
         self.name = name
         self.policy = policy
         self._stop = stop or asyncio.Event()
-        self.admission = admission or LocalAdmission(LaneSpec(name, max_concurrent, breaker=None),
-                                                     self._stop)  # fmt: skip
+        self.admission = admission or LocalAdmission(
+            LaneSpec(name, max_concurrent, breaker=None), self._stop
+        )
         self._sleep = sleep or self._until_stopped
-        self._backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
+        self.budget = budget or RetryBudget()
         self._fatal: ProviderError | None = None  # a refused key or model: nothing can succeed
 
     @property
@@ -195,27 +216,22 @@ class Lane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 
-    def _wait(self, state: RetryCallState, tries: int) -> float:
-        """The back-off after the ``tries``-th try (attempts waited out do not count)."""
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            return min(error.retry_after, self.policy.max_delay)
-        counted = copy.copy(state)
-        counted.attempt_number = max(tries, 1)
-        return float(self._backoff(counted))
-
-    async def _send(self, label: str, attempt: Callable[[], Awaitable[T]], number: int,
-                    tokens: int, outage: list[bool]) -> T:  # fmt: skip
-        """One attempt; ``outage`` gets whether it failed while the endpoint was down."""
+    def _refuse_if_fatal(self) -> None:
         if self._fatal is not None:
             raise type(self._fatal)(self._fatal.message, hint=self._fatal.hint)
-        probe = await self.admission.enter(label, tokens)
+
+    async def _send(
+        self, label: str, attempt: Callable[[], Awaitable[T]], tries: Tries, call: str, tokens: int
+    ) -> T:
+        """One attempt, from the slot to the answer; tells ``tries`` how it ended."""
+        number = tries.begin()
+        self._refuse_if_fatal()
+        probe = await self.admission.enter(label, tokens, call)
         if self._fatal is not None:  # answered while this call waited for its slot
-            await self.admission.leave("neutral", probe, False)
-            raise type(self._fatal)(self._fatal.message, hint=self._fatal.hint)
+            await self.admission.leave("neutral", probe, False, call=call)
+            self._refuse_if_fatal()
         outcome: Outcome = "neutral"  # cancelled before an answer: no verdict
-        rate_limited = False
-        status: int | None = None
+        error: ProviderError | None = None
         timeout = self.policy.timeout_for(number)
         try:
             async with asyncio.timeout(timeout):  # from sending, not from queueing
@@ -226,14 +242,23 @@ class Lane:
             outcome = "failure"
             raise NetworkError(f"{label}: no answer within {timeout:.0f} s") from exc
         except ProviderError as exc:
-            outcome, rate_limited = health_outcome(exc), isinstance(exc, RateLimitError)
-            status = getattr(exc, "status", None)
+            outcome, error = health_outcome(exc), exc
             if isinstance(exc, AuthError | ModelNotFoundError):
                 self._fatal = exc
             raise
         finally:
-            down = await self.admission.leave(outcome, probe, rate_limited, status)
-            outage.append(down and outcome in ("failure", "unreached"))
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                retry_after = min(retry_after, self.policy.max_delay)
+            down = await self.admission.leave(
+                outcome,
+                probe,
+                isinstance(error, RateLimitError),
+                getattr(error, "status", None),
+                call=call,
+                retry_after=retry_after,
+            )
+            tries.ended(failed_while_down=down and outcome in ("failure", "unreached", "warming"))
 
     async def __call__(
         self,
@@ -243,51 +268,45 @@ class Lane:
         tokens: int = 0,
         tracker: PerformanceTracker | None = None,
     ) -> T:
-        attempts = 0
-        waited_out = 0  # attempts that failed while the endpoint was down: not tries
-        outage: list[bool] = []
+        tries = Tries(self.policy, self.budget)
+        call = uuid.uuid4().hex  # the breaker's name for this call, all its attempts
 
         async def one_attempt() -> T:
-            nonlocal attempts, waited_out
-            attempts += 1
-            outage.clear()
             try:
-                return await self._send(label, attempt, attempts - waited_out, tokens, outage)
+                return await self._send(label, attempt, tries, call, tokens)
             except ProviderError as exc:
-                if outage and outage[0]:
-                    waited_out += 1
-                self._failed(label, exc, attempts - waited_out, tracker)
+                self._failed(label, exc, tries, tracker)
                 raise
 
-        def should_retry(state: RetryCallState) -> bool:
-            error = state.outcome.exception() if state.outcome else None
-            if self._stop.is_set() or not isinstance(error, ProviderError):
-                return False
-            return attempts - waited_out < self.policy.attempts_for(error)
+        def counted(state: RetryCallState) -> None:
+            if tracker is not None:
+                tracker.count("retries")
 
-        def wait(state: RetryCallState) -> float:
-            # Down: the next attempt waits for the breaker's probe in ``enter``, not here.
-            return 0.0 if outage and outage[0] else self._wait(state, attempts - waited_out)
-
-        # While the endpoint is down, a failed attempt waits for its return instead of
-        # spending a try: an outage within the breaker's deadline costs no section, and
-        # the breaker's deadline (CircuitOpenError, never retried) bounds the wait.
-        retrying = AsyncRetrying(stop=stop_never, wait=wait, retry=should_retry,
-                                 sleep=self._sleep, reraise=True)  # fmt: skip
+        retrying = AsyncRetrying(
+            stop=stop_never,
+            wait=tries.pause,
+            retry=lambda state: tries.again(
+                state.outcome.exception() if state.outcome else None,
+                stopping=self._stop.is_set(),
+            ),
+            before_sleep=counted,
+            sleep=self._sleep,
+            reraise=True,
+        )
         try:
             return await retrying(one_attempt)
         except ProviderError as exc:
-            exc.attempts = attempts
+            exc.attempts = tries.sent
             raise
 
-    def _failed(self, label: str, error: ProviderError, attempt: int,
-                tracker: PerformanceTracker | None) -> None:  # fmt: skip
+    def _failed(
+        self, label: str, error: ProviderError, tries: Tries, tracker: PerformanceTracker | None
+    ) -> None:
         if tracker is not None and not isinstance(error, StopRequested):
             tracker.error(error.category)
-            if attempt < self.policy.attempts_for(error) and not self._stop.is_set():
-                tracker.count("retries")
-        logger.debug("%s: attempt %d failed (%s): %s", label, attempt, error.category,
-                     error.message)  # fmt: skip
+        logger.debug(
+            "%s: attempt %d failed (%s): %s", label, tries.sent, error.category, error.message
+        )
 
 
 class Scheduler:
@@ -325,6 +344,11 @@ class Scheduler:
 
     def stats(self) -> dict[str, dict[str, object]]:
         """Per lane: calls sent, the most in flight at once, breaker trips."""
-        return {key: {"sent": lane.sent, "max_in_flight": lane.max_in_flight,
-                      "breaker_trips": lane.breaker.trips if lane.breaker else 0}
-                for key, lane in self._lanes.items()}  # fmt: skip
+        return {
+            key: {
+                "sent": lane.sent,
+                "max_in_flight": lane.max_in_flight,
+                "breaker_trips": lane.breaker.trips if lane.breaker else 0,
+            }
+            for key, lane in self._lanes.items()
+        }
