@@ -151,6 +151,22 @@ def test_an_unreachable_embedding_hub_is_one_clean_line(
     assert all(line == line.rstrip() for line in result.stderr.splitlines()), result.stderr
 
 
+def test_a_transcript_only_run_says_nothing_of_embedding(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Text alone was asked for: no model download, no line about it offline; the video is
+    still recorded, and ``yttl library reindex`` embeds it when the user wants."""
+    clean_env.update(
+        YTTL_EMBED="true", HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf")
+    )
+    info = synthetic_video(server, tmp_path, seconds=300)
+    out = tmp_path / "o"
+    result = run_yttl([str(info), "--transcript-only", "-o", str(out), "-f", "txt"], clean_env)
+    assert result.returncode == 0, result.stderr
+    assert "embed" not in result.stderr, result.stderr
+    assert list(out.glob("*.txt")) and server.state.calls == []
+
+
 def _tone(path: Path, seconds: float) -> None:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("flac", rate=16000)

@@ -151,6 +151,7 @@ async def run_sources(
             if (
                 library is not None
                 and settings.embed
+                and not settings.transcript_only  # asked for text alone: reindex embeds it
                 and not result.interrupted
                 and components.embeddings is not None
             ):
@@ -198,6 +199,7 @@ async def _embed_after(
     reindex`` embeds it later). Ctrl-C does not wait for a model download."""
     from yttl.embed.indexing import embed_video
     from yttl.errors import RunInterrupted, YttlError
+    from yttl.messages import not_embedded
 
     async with turn:
         if stop.is_set():
@@ -215,9 +217,7 @@ async def _embed_after(
             if await asyncio.to_thread(library.unembedded, embedder.name, [video_id]):
                 await embed_video(library, embedder, video_id)  # not when nothing changed
         except YttlError as exc:
-            logger.warning(
-                "%s: not embedded (%s); yttl library reindex will", video_id, exc.message
-            )
+            logger.warning("%s", not_embedded(exc, video_id))
 
 
 async def _run_on_ray(
