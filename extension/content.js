@@ -159,6 +159,21 @@
     return panel;
   }
 
+  // A section's slides: each image a link that seeks to the slide's start; the image comes
+  // through the extension's background (it holds the token), the text is shown as text.
+  function slidesOf(doc, id, section, last) {
+    const shown = [];
+    (doc.slides || []).forEach((slide, number) => {
+      if (slide.start < section.start || (slide.start >= section.end && !last)) return;
+      const image = el("img", {"alt": `Slide at ${clock(slide.start)}`, "class": "yttl-slide-image"});
+      send({type: "slide", id, number}).then((src) => { image.src = src; }, () => { image.alt += " (not found)"; });
+      const link = el("a", {"href": `#t=${Math.floor(slide.start)}`, "data-yttl-t": String(Math.floor(slide.start)),
+                            "data-yttl": "slide"}, image);
+      shown.push(el("figure", {"class": "yttl-slide"}, link, slide.text ? el("figcaption", {"class": "yttl-muted"}, slide.text) : ""));
+    });
+    return shown;
+  }
+
   async function openPanel(id) {
     try {
       documentCache = documentCache && documentCache.video.id === id ? documentCache : await send({type: "video", id});
@@ -176,6 +191,8 @@
       for (const section of hour.sections) {
         const text = section.status === "ok" ? section.summary : section.status === "empty" ? "No speech." : "Not summarized.";
         parts.push(el("p", {}, stamp(section.start), section.title ? section.title + ": " : "", text));
+        parts.push(...slidesOf(doc, id, section, hour === doc.hours[doc.hours.length - 1] &&
+          section === hour.sections[hour.sections.length - 1]));
       }
     }
     const input = el("input", {"type": "text", "placeholder": "Ask this video…", "aria-label": "Question"});

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from yttl.errors import InputError, YttlError
 from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
 from yttl.library.schema import fts5_available, migrate
+from yttl.library.slides import keep_slides, search_slides_fts, search_slides_scan
 from yttl.library.vectors import VectorIndex, Window
 from yttl.library.words import (
     Hit,
@@ -90,9 +91,12 @@ class Library:
 
         self.record_document(result_to_dict(result), result.transcript.segments, outputs)
 
-    def record_document(self, document: Mapping[str, Any],
-                        segments: Sequence[TranscriptSegment] = (),
-                        outputs: Sequence[Path] = ()) -> None:  # fmt: skip
+    def record_document(
+        self,
+        document: Mapping[str, Any],
+        segments: Sequence[TranscriptSegment] = (),
+        outputs: Sequence[Path] = (),
+    ) -> None:
         video = document["video"]
         summarizer = document.get("summarizer") or {}
         texts = _section_texts(document, segments)
@@ -102,27 +106,48 @@ class Library:
                 db.execute("DELETE FROM sections WHERE video_id = ?", (video["id"],))
                 db.execute("DELETE FROM segments WHERE video_id = ?", (video["id"],))
                 db.execute("DELETE FROM vectors WHERE video_id = ?", (video["id"],))
+                document = keep_slides(db, document, outputs)
                 db.execute(
                     "INSERT OR REPLACE INTO videos (id, title, url, duration, source, extractor, "
                     "provider, model, prompt_version, transcript_source, language, outputs, "
                     "document, recorded, channel, upload_date, status) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (video["id"], video["title"], video.get("url"), video.get("duration"),
-                     video.get("source"), video.get("extractor"), summarizer.get("provider"),
-                     summarizer.get("model"), summarizer.get("prompt_version"),
-                     document.get("transcript", {}).get("source"),
-                     document.get("transcript", {}).get("language"),
-                     json.dumps({p.suffix.lstrip("."): str(p.resolve()) for p in outputs}),
-                     json.dumps(document, ensure_ascii=False), time.time(),
-                     video.get("channel"), video.get("upload_date"), document_status(document)),
-                )  # fmt: skip
+                    (
+                        video["id"],
+                        video["title"],
+                        video.get("url"),
+                        video.get("duration"),
+                        video.get("source"),
+                        video.get("extractor"),
+                        summarizer.get("provider"),
+                        summarizer.get("model"),
+                        summarizer.get("prompt_version"),
+                        document.get("transcript", {}).get("source"),
+                        document.get("transcript", {}).get("language"),
+                        json.dumps({p.suffix.lstrip("."): str(p.resolve()) for p in outputs}),
+                        json.dumps(document, ensure_ascii=False),
+                        time.time(),
+                        video.get("channel"),
+                        video.get("upload_date"),
+                        document_status(document),
+                    ),
+                )
                 rows = [
-                    (video["id"], hour["index"], section["index"], section["start"],
-                     section["end"], section.get("url"), section.get("title") or "",
-                     section.get("summary") or "", texts.get((hour["index"], section["index"])),
-                     section.get("status"))
-                    for hour in document.get("hours", []) for section in hour.get("sections", [])
-                ]  # fmt: skip
+                    (
+                        video["id"],
+                        hour["index"],
+                        section["index"],
+                        section["start"],
+                        section["end"],
+                        section.get("url"),
+                        section.get("title") or "",
+                        section.get("summary") or "",
+                        texts.get((hour["index"], section["index"])),
+                        section.get("status"),
+                    )
+                    for hour in document.get("hours", [])
+                    for section in hour.get("sections", [])
+                ]
                 db.executemany(
                     "INSERT INTO sections (video_id, hour, idx, start, end, url, title, "
                     "summary, transcript, status) VALUES (?,?,?,?,?,?,?,?,coalesce(?, ''),?)",
@@ -139,8 +164,10 @@ class Library:
         """Take in the JSON outputs of earlier runs: (how many, the files passed over with
         why). A file that cannot be read or is not a run's output is named, not fatal."""
         if not directory.is_dir():
-            raise InputError(f"no such folder: {directory}",
-                             hint="give the folder earlier runs wrote to (their -o)")  # fmt: skip
+            raise InputError(
+                f"no such folder: {directory}",
+                hint="give the folder earlier runs wrote to (their -o)",
+            )
         taken, refused = 0, []
         for path in sorted(directory.rglob("*.json")):
             try:
@@ -151,12 +178,12 @@ class Library:
             except (UnicodeDecodeError, json.JSONDecodeError):
                 refused.append((str(path), "not a readable JSON output"))
                 continue
-            if not isinstance(document, dict) or "video" not in document or \
-                    "hours" not in document:  # fmt: skip
+            if not isinstance(document, dict) or "video" not in document or "hours" not in document:
                 continue  # an index, a report: not a run's output
             try:
-                siblings = [p for p in path.parent.glob(f"{glob.escape(path.stem)}.*")
-                            if p.suffix != ".tmp"]  # fmt: skip
+                siblings = [
+                    p for p in path.parent.glob(f"{glob.escape(path.stem)}.*") if p.suffix != ".tmp"
+                ]
                 self.record_document(document, _sibling_transcript(siblings), siblings)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 refused.append((str(path), f"not a yttl output ({type(exc).__name__}: {exc})"))
@@ -167,9 +194,16 @@ class Library:
     # -- reading ------------------------------------------------------------------
 
     def search(
-        self, query: str, *, limit: int = 10, video: str | None = None, any_word: bool = False,
-        mode: str = "words", vector: Vectors | None = None, model: str | None = None,
-    ) -> list[Hit]:  # fmt: skip
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        video: str | None = None,
+        any_word: bool = False,
+        mode: str = "words",
+        vector: Vectors | None = None,
+        model: str | None = None,
+    ) -> list[Hit]:
         """Sections that bear on ``query``, best first. By words: every word first, then
         any of them (``any_word`` for a question in plain words goes straight there); by
         meaning: nearest to ``vector`` (``query`` embedded by ``model``); hybrid: both,
@@ -183,19 +217,29 @@ class Library:
             more = self._words(query, limit, video, True, counts)
             return [*found, *(h for h in more if (h.video_id, h.start) not in seen)][:limit]
         with self.connect() as db:
-            meaning = search_meaning(db, self.vectors, model, vector[0] if vector.ndim > 1
-                                     else vector, limit * 3, video)  # fmt: skip
+            meaning = search_meaning(
+                db, self.vectors, model, vector[0] if vector.ndim > 1 else vector, limit * 3, video
+            )
         if mode == "meaning":
             return meaning[:limit]
         known: dict[tuple[str, ...], int] = {}
         every = [] if any_word else self._words(query, limit * 3, video, False, known)
         seen = {(h.video_id, h.start) for h in every}
-        some = [h for h in self._words(query, limit * 3, video, True, known)
-                if (h.video_id, h.start) not in seen]  # fmt: skip
+        some = [
+            h
+            for h in self._words(query, limit * 3, video, True, known)
+            if (h.video_id, h.start) not in seen
+        ]
         return fuse([(meaning, 1.0), (every, 1.0), (some, ANY_WORD_WEIGHT)], limit)
 
-    def _words(self, query: str, limit: int, video: str | None, any_word: bool,
-               counts: dict[tuple[str, ...], int] | None = None) -> list[Hit]:  # fmt: skip
+    def _words(
+        self,
+        query: str,
+        limit: int,
+        video: str | None,
+        any_word: bool,
+        counts: dict[tuple[str, ...], int] | None = None,
+    ) -> list[Hit]:
         terms = query_terms(query, any_word=any_word)
         if not terms:
             return []
@@ -204,23 +248,37 @@ class Library:
             if self.fts:
                 kept = uncommon(db, terms, any_word=any_word, counts=counts)
                 match = (" OR " if any_word else " ").join(phrase(t) for t in kept)
-                hits = search_fts(db, match, limit, video)
+                hits = _by_score(
+                    search_fts(db, match, limit, video),
+                    search_slides_fts(db, match, limit, video),
+                    limit,
+                )
                 if any(has_unspaced(w) for w in words):  # the index's offsets are its own
                     hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]
                 return hits
-            return search_scan(db, words, limit, video, any_word)
+            return _by_score(
+                search_scan(db, words, limit, video, any_word),
+                search_slides_scan(db, words, limit, video, any_word),
+                limit,
+            )
 
-    def store_vectors(self, video_id: str, model: str, windows: list[Window],
-                      vectors: Vectors) -> None:  # fmt: skip
+    def store_vectors(
+        self, video_id: str, model: str, windows: list[Window], vectors: Vectors
+    ) -> None:
         """A video's vectors by ``model``, replacing what it had."""
-        rows = [(video_id, w.kind, w.start, w.end, model, v.astype("float32").tobytes())
-                for w, v in zip(windows, vectors, strict=True)]  # fmt: skip
+        rows = [
+            (video_id, w.kind, w.start, w.end, model, v.astype("float32").tobytes())
+            for w, v in zip(windows, vectors, strict=True)
+        ]
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM vectors WHERE video_id = ?", (video_id,))
-                db.executemany("INSERT INTO vectors (video_id, kind, start, end, model, vector) "
-                               "VALUES (?,?,?,?,?,?)", rows)  # fmt: skip
+                db.executemany(
+                    "INSERT INTO vectors (video_id, kind, start, end, model, vector) "
+                    "VALUES (?,?,?,?,?,?)",
+                    rows,
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -229,24 +287,33 @@ class Library:
     def unembedded(self, model: str) -> list[str]:
         """Videos with no vectors by ``model`` (none yet, or another model's)."""
         with self.connect() as db:
-            rows = db.execute("SELECT id FROM videos WHERE id NOT IN (SELECT DISTINCT video_id "
-                              "FROM vectors WHERE model = ?) ORDER BY recorded",
-                              (model,)).fetchall()  # fmt: skip
+            rows = db.execute(
+                "SELECT id FROM videos WHERE id NOT IN (SELECT DISTINCT video_id "
+                "FROM vectors WHERE model = ?) ORDER BY recorded",
+                (model,),
+            ).fetchall()
         return [r[0] for r in rows]
 
     def vector_models(self) -> list[str]:
         """The models that made the library's vectors, the most used first."""
         with self.connect() as db:
-            rows = db.execute("SELECT model FROM vectors GROUP BY model "
-                              "ORDER BY COUNT(*) DESC").fetchall()  # fmt: skip
+            rows = db.execute(
+                "SELECT model FROM vectors GROUP BY model ORDER BY COUNT(*) DESC"
+            ).fetchall()
         return [r[0] for r in rows]
 
     def is_empty(self) -> bool:
         with self.connect() as db:
             return db.execute("SELECT 1 FROM videos LIMIT 1").fetchone() is None
 
-    def videos(self, *, limit: int | None = None, offset: int = 0, channel: str | None = None,
-               status: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    def videos(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        channel: str | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Videos, newest first (what ``yttl list --json`` prints): all, or a page of
         them, of one channel or status."""
         where, args = self._filters(channel, status)
@@ -258,10 +325,23 @@ class Library:
                 f"v.channel, v.upload_date, v.status, v.source FROM videos v {where} "
                 f"ORDER BY v.recorded DESC{page}",
                 [*args, *((limit, offset) if limit is not None else ())],
-            ).fetchall()  # fmt: skip
-        return [{"id": r[0], "title": r[1], "url": r[2], "duration": r[3], "model": r[4],
-                 "recorded": r[5], "sections": r[6], "channel": r[7], "upload_date": r[8],
-                 "status": r[9] or "ok", "source": r[10]} for r in rows]  # fmt: skip
+            ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "title": r[1],
+                "url": r[2],
+                "duration": r[3],
+                "model": r[4],
+                "recorded": r[5],
+                "sections": r[6],
+                "channel": r[7],
+                "upload_date": r[8],
+                "status": r[9] or "ok",
+                "source": r[10],
+            }
+            for r in rows
+        ]
 
     def count(self, *, channel: str | None = None, status: str | None = None) -> int:
         where, args = self._filters(channel, status)
@@ -270,8 +350,9 @@ class Library:
 
     def channels(self) -> list[str]:
         with self.connect() as db:
-            rows = db.execute("SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL "
-                              "ORDER BY channel").fetchall()  # fmt: skip
+            rows = db.execute(
+                "SELECT DISTINCT channel FROM videos WHERE channel IS NOT NULL ORDER BY channel"
+            ).fetchall()
         return [r[0] for r in rows]
 
     @staticmethod
@@ -296,35 +377,59 @@ class Library:
         path = Path(unquote(urlsplit(row[0]).path))
         return path if path.is_file() else None
 
+    def slide_image(self, video_id: str, number: int) -> Path | None:
+        """The image of a video's ``number``-th slide (in time order) that a run wrote, if
+        it is still there."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT image FROM slides WHERE video_id = ? ORDER BY start LIMIT 1 OFFSET ?",
+                (video_id, max(number, 0)),
+            ).fetchone()
+        if row is None or not row[0]:
+            return None
+        path = Path(row[0])
+        return path if path.is_file() else None
+
     def document(self, video_id: str) -> dict[str, Any]:
         with self.connect() as db:
             row = db.execute("SELECT document FROM videos WHERE id = ?", (video_id,)).fetchone()
         if row is None:
-            raise InputError(f"no video {video_id!r} in the library",
-                             hint="see yttl list")  # fmt: skip
+            raise InputError(f"no video {video_id!r} in the library", hint="see yttl list")
         document: dict[str, Any] = json.loads(row[0])
         return document
 
-    def transcript(self, video_id: str, start: float = 0.0,
-                   end: float | None = None) -> list[TranscriptSegment]:  # fmt: skip
+    def transcript(
+        self, video_id: str, start: float = 0.0, end: float | None = None
+    ) -> list[TranscriptSegment]:
         with self.connect() as db:
             if db.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
                 raise InputError(f"no video {video_id!r} in the library", hint="see yttl list")
             rows = db.execute(
                 "SELECT start, end, text FROM segments WHERE video_id = ? AND end > ? "
-                "AND start < ? ORDER BY start", (video_id, start, end if end is not None else 1e12),
-            ).fetchall()  # fmt: skip
+                "AND start < ? ORDER BY start",
+                (video_id, start, end if end is not None else 1e12),
+            ).fetchall()
         from yttl.models import TranscriptSegment  # listing and search never need it
 
         return [TranscriptSegment(*row) for row in rows]
+
+
+def _by_score(sections: list[Hit], slides: list[Hit], limit: int) -> list[Hit]:
+    """Section and slide hits together, best first."""
+    if not slides:
+        return sections
+    return sorted([*sections, *slides], key=lambda h: -h.score)[:limit]
 
 
 def _section_texts(
     document: Mapping[str, Any], segments: Sequence[TranscriptSegment]
 ) -> dict[tuple[int, int], str]:
     """The transcript of each section, from the segments that start in it."""
-    bounds = [(h["index"], s["index"], s["start"], s["end"])
-              for h in document.get("hours", []) for s in h.get("sections", [])]  # fmt: skip
+    bounds = [
+        (h["index"], s["index"], s["start"], s["end"])
+        for h in document.get("hours", [])
+        for s in h.get("sections", [])
+    ]
     texts: dict[tuple[int, int], list[str]] = {(h, i): [] for h, i, _, _ in bounds}
     for segment in segments:
         for hour, index, start, end in bounds:

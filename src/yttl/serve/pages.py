@@ -8,6 +8,7 @@ import asyncio
 import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -32,8 +33,11 @@ __all__ = ["login_page", "page_routes", "templates"]
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("yttl.serve", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    )  # fmt: skip
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["safe_url"] = safe_url
     env.globals.update(clock=format_clock, first_sentence=first_sentence, version=__version__)
     return env
@@ -60,14 +64,17 @@ async def login(request: Request) -> Response:
     token, target = str(form.get("token", "")).strip(), str(form.get("next", "/"))
     client = request.client.host if request.client else "?"
     if state.guard.too_many_failures(client):
-        return _render("login.html.j2", 429, problem="too many failed logins; wait a minute",
-                       target=target)  # fmt: skip
+        return _render(
+            "login.html.j2", 429, problem="too many failed logins; wait a minute", target=target
+        )
     if not state.guard.token_matches(token):
         state.guard.failed(client)
-        return _render("login.html.j2", 401, problem="that token is not this server's",
-                       target=target)  # fmt: skip
-    response = RedirectResponse(target if target.startswith("/") and not target.startswith("//")
-                                else "/", status_code=303)  # fmt: skip
+        return _render(
+            "login.html.j2", 401, problem="that token is not this server's", target=target
+        )
+    response = RedirectResponse(
+        target if target.startswith("/") and not target.startswith("//") else "/", status_code=303
+    )
     set_session_cookie(response, state.guard)
     return response
 
@@ -85,16 +92,30 @@ async def library_page(request: Request) -> Response:
         page = 1
 
     def read() -> tuple[list[dict[str, Any]], int, int, list[str]]:
-        shown = library.videos(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, channel=channel,
-                               status=status)  # fmt: skip
-        return shown, library.count(channel=channel, status=status), library.count(), \
-            library.channels()  # fmt: skip
+        shown = library.videos(
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, channel=channel, status=status
+        )
+        return (
+            shown,
+            library.count(channel=channel, status=status),
+            library.count(),
+            library.channels(),
+        )
 
     videos, matching, total, channels = await asyncio.to_thread(read)
     pages = max(1, -(-matching // PAGE_SIZE))
-    return _render("library.html.j2", videos=videos, total=total, matching=matching,
-                   channels=channels, channel=channel, status=status, page=page, pages=pages,
-                   nav="library")  # fmt: skip
+    return _render(
+        "library.html.j2",
+        videos=videos,
+        total=total,
+        matching=matching,
+        channels=channels,
+        channel=channel,
+        status=status,
+        page=page,
+        pages=pages,
+        nav="library",
+    )
 
 
 def _player(document: dict[str, Any]) -> dict[str, str] | None:
@@ -110,11 +131,17 @@ def _player(document: dict[str, Any]) -> dict[str, str] | None:
 async def _document(request: Request) -> dict[str, Any] | Response:
     """The video's document, or the page that says it is not in the library."""
     try:
-        document: dict[str, Any] = await asyncio.to_thread(_state(request).library.document,
-                                                           request.path_params["id"])  # fmt: skip
+        document: dict[str, Any] = await asyncio.to_thread(
+            _state(request).library.document, request.path_params["id"]
+        )
     except InputError as exc:
-        return _render("message.html.j2", 404, title="Not in the library",
-                       message=error_line(exc), nav="library")  # fmt: skip
+        return _render(
+            "message.html.j2",
+            404,
+            title="Not in the library",
+            message=error_line(exc),
+            nav="library",
+        )
     return document
 
 
@@ -122,8 +149,41 @@ async def video_page(request: Request) -> Response:
     document = await _document(request)
     if isinstance(document, Response):
         return document
-    return _render("video.html.j2", doc=document, video=document["video"], hours=document["hours"],
-                   player=_player(document), nav="library")  # fmt: skip
+    return _render(
+        "video.html.j2",
+        doc=document,
+        video=document["video"],
+        hours=document["hours"],
+        player=_player(document),
+        nav="library",
+        slides=_slides(document),
+    )
+
+
+def _slides(document: dict[str, Any]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """Each section's slides, their images served by ``/slides/{id}/{n}``."""
+    from yttl.render.jsonout import section_slides
+
+    number = {id(s): n for n, s in enumerate(document.get("slides") or [])}
+    quoted = quote(document["video"]["id"], safe="")
+    return {
+        key: [{**s, "src": f"/slides/{quoted}/{number[id(s)]}"} for s in slides]
+        for key, slides in section_slides(document).items()
+    }
+
+
+async def slide_image(request: Request) -> Response:
+    """A slide's image: only a file the pipeline wrote and the library recorded."""
+    try:
+        number = int(request.path_params["n"])
+    except ValueError:
+        return Response("no such slide", status_code=404)
+    path: Path | None = await asyncio.to_thread(
+        _state(request).library.slide_image, request.path_params["id"], number
+    )
+    if path is None:
+        return Response("no such slide", status_code=404)
+    return FileResponse(path)
 
 
 async def transcript_fragment(request: Request) -> Response:
@@ -131,11 +191,13 @@ async def transcript_fragment(request: Request) -> Response:
     document = await _document(request)
     if isinstance(document, Response):
         return document
-    segments = await asyncio.to_thread(_state(request).library.transcript,
-                                       request.path_params["id"])  # fmt: skip
+    segments = await asyncio.to_thread(
+        _state(request).library.transcript, request.path_params["id"]
+    )
     video = video_of(document)
-    return _render("_transcript.html.j2", lines=segments,
-                   link=lambda seconds: timestamp_url(video, seconds))  # fmt: skip
+    return _render(
+        "_transcript.html.j2", lines=segments, link=lambda seconds: timestamp_url(video, seconds)
+    )
 
 
 async def ask_fragment(request: Request) -> Response:
@@ -149,8 +211,9 @@ async def ask_fragment(request: Request) -> Response:
         return _render("_answer.html.j2", problem="Ask a question first.", answer=None)
     try:
         components = await state.ask_components()
-        answer = await ask(state.library, video_id or None, question, state.settings,
-                           components=components)  # fmt: skip
+        answer = await ask(
+            state.library, video_id or None, question, state.settings, components=components
+        )
     except YttlError as exc:
         return _render("_answer.html.j2", problem=error_line(exc), answer=None)
     return _render("_answer.html.j2", problem=None, answer=answer)
@@ -168,8 +231,7 @@ async def jobs_page(request: Request) -> Response:
     state = _state(request)
     stored = await asyncio.to_thread(state.jobs.store.all, 50)
     jobs = [(state.jobs.live(j.id) or j).as_dict() for j in stored]
-    return _render("jobs.html.j2", jobs=jobs, nav="jobs", problem=None,
-                   profiles=_profiles(state))  # fmt: skip
+    return _render("jobs.html.j2", jobs=jobs, nav="jobs", problem=None, profiles=_profiles(state))
 
 
 def _profiles(state: ServerState) -> list[str]:
@@ -180,8 +242,7 @@ def _profiles(state: ServerState) -> list[str]:
 async def submit_job(request: Request) -> Response:
     state = _state(request)
     form = await request.form()
-    sources = [line.strip() for line in str(form.get("sources", "")).splitlines()
-               if line.strip()]  # fmt: skip
+    sources = [line.strip() for line in str(form.get("sources", "")).splitlines() if line.strip()]
     options: dict[str, Any] = {}
     for name in ("summary_language", "sections", "profile"):
         value = str(form.get(name, "")).strip()
@@ -189,12 +250,20 @@ async def submit_job(request: Request) -> Response:
             options[name] = value
     if form.get("transcript_only"):
         options["transcript_only"] = True
+    if form.get("slides"):
+        options["slides"] = True
     try:
         await state.jobs.submit(sources, options)
     except UsageError as exc:
         stored = await asyncio.to_thread(state.jobs.store.all, 50)
-        return _render("jobs.html.j2", 400, jobs=[j.as_dict() for j in stored], nav="jobs",
-                       problem=error_line(exc), profiles=_profiles(state))  # fmt: skip
+        return _render(
+            "jobs.html.j2",
+            400,
+            jobs=[j.as_dict() for j in stored],
+            nav="jobs",
+            problem=error_line(exc),
+            profiles=_profiles(state),
+        )
     return RedirectResponse("/jobs", status_code=303)
 
 
@@ -212,8 +281,9 @@ async def job_action(request: Request) -> Response:
 async def media(request: Request) -> Response:
     """A local video's own file, with range requests, for the page's player: only a file
     the library holds as a video's source, never a path a request names."""
-    path: Path | None = await asyncio.to_thread(_state(request).library.media,
-                                                request.path_params["id"])  # fmt: skip
+    path: Path | None = await asyncio.to_thread(
+        _state(request).library.media, request.path_params["id"]
+    )
     if path is None:
         return Response("no local file for this video", status_code=404)
     return FileResponse(path)
@@ -221,12 +291,16 @@ async def media(request: Request) -> Response:
 
 def page_routes() -> list[Route]:
     return [
-        Route("/", library_page), Route("/login", login, methods=["POST"]),
-        Route("/v/{id}", video_page), Route("/v/{id}/ask", ask_fragment, methods=["POST"]),
+        Route("/", library_page),
+        Route("/login", login, methods=["POST"]),
+        Route("/v/{id}", video_page),
+        Route("/v/{id}/ask", ask_fragment, methods=["POST"]),
         Route("/v/{id}/transcript", transcript_fragment),
         Route("/ask", ask_fragment, methods=["POST"]),
-        Route("/search", search_page), Route("/jobs", jobs_page),
+        Route("/search", search_page),
+        Route("/jobs", jobs_page),
         Route("/jobs", submit_job, methods=["POST"]),
         Route("/jobs/{id}/{do}", job_action, methods=["POST"]),
         Route("/media/{id}", media),
-    ]  # fmt: skip
+        Route("/slides/{id}/{n}", slide_image),
+    ]

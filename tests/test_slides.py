@@ -1,0 +1,267 @@
+"""Slides (``--slides``) on a lecture the tests make: text slides rendered by ffmpeg's
+``drawtext``, crossfades, a moving "speaker" that must not count, and speech by espeak-ng
+that never says the words only on the slides. Found, read (Tesseract), sent with their
+section, searchable, kept by a later run without slides, and shown in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.browser import need_browser, running_server
+from tests.support.lecture import LECTURE, make_lecture, make_still, tools_missing
+from tests.support.server import LoopbackServer
+from tests.support.whisper import MODEL_DIR
+
+HEADING = "Text of the slides shown in this part"
+
+
+@dataclass
+class Run:
+    env: dict[str, str]
+    out: Path
+    doc: dict[str, object]
+    server: LoopbackServer
+    stderr: str
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YTTL_")}
+    for name in ("CONFIG", "CACHE", "DATA", "STATE"):
+        env[f"XDG_{name}_HOME"] = str(root / name.lower())
+    env.update(OPENAI_API_KEY="sk-loopback-test-key-0123456789", COLUMNS="200", YTTL_EMBED="false")
+    return env
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    missing = tools_missing()
+    if missing:
+        pytest.skip(missing)
+    return make_lecture(tmp_path_factory.mktemp("lecture") / "lecture.mp4")
+
+
+@pytest.fixture(scope="module")
+def run(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The lecture through ``yttl --slides`` once, for every test of the module."""
+    root = tmp_path_factory.mktemp("slides-run")
+    env, out = _env(root), root / "out"
+    with LoopbackServer() as server:
+        result = run_yttl(
+            [
+                str(media),
+                "--slides",
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "--no-open",
+                "-lwm",
+                MODEL_DIR,
+                "-o",
+                str(out),
+                "-f",
+                "json",
+                "-f",
+                "html",
+                "-f",
+                "md",
+            ],
+            env,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(next(out.glob("*.json")).read_text())
+        yield Run(env, out, doc, server, result.stderr)
+
+
+def _slides(run: Run) -> list[dict[str, object]]:
+    slides = run.doc["slides"]
+    assert isinstance(slides, list)
+    return slides
+
+
+def _jpeg_width(data: bytes) -> int:
+    """The width in a JPEG's start-of-frame header."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    at = 2
+    while at < len(data):
+        marker, size = data[at + 1], struct.unpack(">H", data[at + 2 : at + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int(struct.unpack(">H", data[at + 7 : at + 9])[0])
+        at += 2 + size
+    raise AssertionError("no frame header")
+
+
+def test_every_slide_change_is_found_within_3_s_and_nothing_else(run: Run) -> None:
+    starts = [float(s["start"]) for s in _slides(run)]  # type: ignore[arg-type]
+    truth = [spec.start for spec in LECTURE]
+    # one slide per true change, each within 3 s; the crossfades and the moving speaker
+    # (28-40 s) made none of their own
+    assert len(starts) == len(truth), starts
+    for found, true in zip(starts, truth, strict=True):
+        assert abs(found - true) <= 3.0, (found, true)
+    for slide in _slides(run):
+        assert not (29.0 <= float(slide["start"]) < 39.0)  # type: ignore[arg-type]
+        image = run.out / str(slide["image"])
+        assert image.is_file() and image.parent.name.endswith(".slides")
+        assert image.name == "{:02d}{:02d}{:02d}.jpg".format(
+            int(slide["start"]) // 3600,
+            int(slide["start"]) // 60 % 60,
+            int(slide["start"]) % 60,  # type: ignore[call-overload]
+        )
+        assert 0 < _jpeg_width(image.read_bytes()) <= 1280
+
+
+def test_the_words_only_on_the_slides_are_read_and_sent_with_their_section(run: Run) -> None:
+    texts = [str(s["text"]) for s in _slides(run)]
+    for spec, text in zip(LECTURE, texts, strict=True):
+        assert spec.only_on_slide.lower() in text.lower(), (spec.only_on_slide, text)
+    section_calls = [c for c in run.server.state.calls if "Transcript:" in c.user]
+    assert len(section_calls) == 1  # one section: one call, carrying every slide's text
+    prompt = section_calls[0].user
+    spoken, slides = prompt.split(HEADING)
+    for spec in LECTURE:
+        assert spec.only_on_slide in slides
+        assert spec.only_on_slide.lower() not in spoken.lower()  # never said: only the slide has it
+    assert run.doc["summarizer"]["prompt_version"].endswith("+slides.1")  # type: ignore[index]
+
+
+def test_the_markdown_shows_each_slide_as_a_link_to_its_moment(run: Run) -> None:
+    markdown = next(run.out.glob("*.md")).read_text()
+    for slide in _slides(run):
+        assert f"(<{slide['image']}>)" in markdown
+        assert f"#t={int(slide['start'])}>)" in markdown  # type: ignore[call-overload]
+
+
+def test_slide_text_is_searchable_and_a_hit_points_at_the_slide(run: Run) -> None:
+    slide = _slides(run)[3]
+    result = run_yttl(["search", "Zephyrine", "--json"], run.env)
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert any(abs(h["start"] - float(slide["start"])) < 0.01 for h in hits), hits  # type: ignore[arg-type]
+    at_slide = next(h for h in hits if abs(h["start"] - float(slide["start"])) < 0.01)  # type: ignore[arg-type]
+    assert at_slide["url"].endswith(f"#t={int(slide['start'])}")  # type: ignore[call-overload]
+
+
+def test_the_html_page_shows_the_slides_and_their_links_seek(run: Run) -> None:
+    chromium = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    page_path = next(run.out.glob("*.html"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_path.as_uri())
+        page.wait_for_function(
+            "[...document.querySelectorAll('figure.slide img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert page.locator("figure.slide img").count() == len(LECTURE)
+        page.locator("a[data-yttl=slide]").nth(3).click()
+        start = int(float(_slides(run)[3]["start"]))  # type: ignore[arg-type]
+        page.wait_for_function(
+            f"Math.abs(document.getElementById('player').currentTime - {start}) < 1"
+        )
+        browser.close()
+
+
+def test_the_serve_video_page_shows_the_slides_and_their_links_seek(run: Run) -> None:
+    chromium = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    video_id = run.doc["video"]["id"]  # type: ignore[index]
+    with running_server([], run.env) as (base, token, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{base}/v/{video_id}?token={token}")
+        page.wait_for_function(
+            "[...document.querySelectorAll('figure.slide img')].length > 0 && "
+            "[...document.querySelectorAll('figure.slide img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert page.locator("figure.slide img").count() == len(LECTURE)
+        page.locator("a[data-yttl=slide]").nth(2).click()
+        start = int(float(_slides(run)[2]["start"]))  # type: ignore[arg-type]
+        page.wait_for_function(
+            f"Math.abs(document.getElementById('player').currentTime - {start}) < 1"
+        )
+        assert page.request.get(f"{base}/slides/{video_id}/99").status == 404
+        browser.close()
+
+
+def test_a_later_run_without_slides_keeps_the_slides_in_the_library(
+    run: Run, media: Path, tmp_path: Path
+) -> None:
+    result = run_yttl(
+        [
+            str(media),
+            "-lp",
+            "openai",
+            "-ou",
+            run.server.openai_base_url,
+            "--no-open",
+            "-lwm",
+            MODEL_DIR,
+            "-o",
+            str(tmp_path / "again"),
+            "-f",
+            "json",
+        ],
+        run.env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "slides" not in json.loads(next((tmp_path / "again").glob("*.json")).read_text())
+    shown = run_yttl(["show", str(run.doc["video"]["id"]), "-f", "json"], run.env)  # type: ignore[index]
+    assert len(json.loads(shown.stdout)["slides"]) == len(LECTURE)
+    hits = json.loads(run_yttl(["search", "Brimstad", "--json"], run.env).stdout)
+    assert any(abs(h["start"] - float(_slides(run)[2]["start"])) < 0.01 for h in hits), hits  # type: ignore[arg-type]
+
+
+def test_a_talking_head_and_a_still_picture_get_at_most_one_slide_and_say_so(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    missing = tools_missing()
+    if missing:
+        pytest.skip(missing)
+    from yttl.slides import SlideOptions, check_ocr, find_slides
+
+    options = SlideOptions(check_ocr())
+    head = make_still(tmp_path / "head.mp4", moving=True)
+    found = find_slides(head, options, lambda *_: None, lambda: False)
+    assert found is not None and len(found) == 0
+    still = make_still(tmp_path / "still.mp4", moving=False)
+    found = find_slides(still, options, lambda *_: None, lambda: False)
+    assert found is not None and len(found) == 1 and "Podcast" in found[0].text
+    # through the CLI, set up in the config file: one line says the picture hardly changes
+    config = Path(clean_env["XDG_CONFIG_HOME"]) / "yttl" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("slides = true\n")
+    result = run_yttl(
+        [str(head), "--transcript-only", "-lwm", MODEL_DIR, "-o", str(tmp_path / "o")],
+        clean_env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "slide" in line]
+    assert len(said) == 1 and re.search(r"no slides.*hardly changes", said[0]), result.stderr
+
+
+def test_slides_without_the_ocr_engine_is_one_clear_line(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    env = {**clean_env, "YTTL_SLIDES": "1", "PATH": str(tmp_path)}  # no tesseract on it
+    media = tmp_path / "talk.mp4"
+    media.write_bytes(b"\x00" * 64)
+    result = run_yttl([str(media), "--transcript-only", "-o", str(tmp_path / "o")], env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "Tesseract" in lines[0] and "Traceback" not in result.stderr
+    assert any("apt-get install tesseract-ocr" in line for line in lines)
