@@ -9,6 +9,7 @@ import json
 import os
 import re
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,7 @@ def test_a_talking_head_and_a_still_picture_get_at_most_one_slide_and_say_so(
     config.parent.mkdir(parents=True)
     config.write_text("slides = true\n")
     result = run_yttl(
-        [str(head), "--transcript-only", "-lwm", MODEL_DIR, "-o", str(tmp_path / "o")],
+        [str(head), "--transcript-only", "-o", str(tmp_path / "o")],
         clean_env,
         timeout=300,
     )
@@ -265,3 +266,48 @@ def test_slides_without_the_ocr_engine_is_one_clear_line(
     lines = result.stderr.strip().splitlines()
     assert "Tesseract" in lines[0] and "Traceback" not in result.stderr
     assert any("apt-get install tesseract-ocr" in line for line in lines)
+
+
+def _api(base: str, token: str, path: str, body: object | None = None) -> tuple[int, object]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}/api/v1{path}",
+        method="POST" if body is not None else "GET",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_a_serve_job_may_ask_for_slides(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    missing = tools_missing()
+    if missing:
+        pytest.skip(missing)
+    still = make_still(tmp_path / "podcast.mp4", moving=False)
+    with LoopbackServer() as server:
+        args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp_path / "out")]
+        with running_server(args, clean_env) as (base, token, _):
+            code, _ = _api(
+                base, token, "/jobs", {"sources": [str(still)], "options": {"slides": "yes"}}
+            )
+            assert code == 400
+            code, job = _api(
+                base, token, "/jobs", {"sources": [str(still)], "options": {"slides": True}}
+            )
+            assert code == 202
+            for _ in range(600):
+                _, state = _api(base, token, f"/jobs/{job['id']}")  # type: ignore[index]
+                if state["status"] not in ("queued", "running"):  # type: ignore[index]
+                    break
+                time.sleep(0.1)
+            assert state["status"] == "ok", state  # type: ignore[index]
+            video_id = state["videos"][0]["video_id"]  # type: ignore[index]
+            _, doc = _api(base, token, f"/videos/{video_id}")
+            slides = doc["slides"]  # type: ignore[index]
+            assert len(slides) == 1 and "Podcast" in slides[0]["text"]

@@ -185,14 +185,16 @@ def make_lecture(path: Path) -> Path:
     return path
 
 
-def make_still(path: Path, *, moving: bool, seconds: float = 24.0) -> Path:
+def make_still(path: Path, *, moving: bool, seconds: float = 12.0) -> Path:
     """A talking head (the box moving all along, ``moving``) or a podcast's still picture,
-    with speech."""
+    with speech, and its captions beside it (``NAME.en.vtt``: no transcription needed)."""
     if moving:
         graph = f"{_speaker(seconds)}[v]"
     else:
         graph = f"{_slide(('The Weekly Podcast', 'Episode Twelve'), seconds)}[v]"
     text = "This week we talk about gardens, the weather and the trains that run late."
     with tempfile.TemporaryDirectory() as tmp:
-        _encode(graph, "v", _speech([(1.0, text), (12.0, text)], seconds, Path(tmp)), path)
+        _encode(graph, "v", _speech([(1.0, text)], seconds, Path(tmp)), path)
+    cue = f"00:00:01.000 --> 00:00:{int(seconds) - 1:02d}.000"
+    path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\n{text}\n")
     return path

@@ -71,7 +71,7 @@ def _even(value: float) -> int:
 def _encode(frame: Any, codec: str, pix_fmt: str, width: int, height: int) -> bytes:
     import av
 
-    context = av.CodecContext.create(codec, "w")
+    context: Any = av.CodecContext.create(codec, "w")  # a video encoder
     context.width, context.height, context.pix_fmt = width, height, pix_fmt
     context.time_base = Fraction(1, 25)
     if codec == "mjpeg":  # a fixed, good quality: text stays sharp
