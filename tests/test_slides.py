@@ -311,3 +311,74 @@ def test_a_serve_job_may_ask_for_slides(tmp_path: Path, clean_env: dict[str, str
             _, doc = _api(base, token, f"/videos/{video_id}")
             slides = doc["slides"]  # type: ignore[index]
             assert len(slides) == 1 and "Podcast" in slides[0]["text"]
+
+
+def _as_youtube(run: Run, folder: Path, video_id: str) -> Path:
+    """The lecture's output, as if it were a YouTube video's (links ``&t=``), in ``folder``
+    with its slides' images: for ``yttl library import``."""
+    doc = json.loads(json.dumps(run.doc))
+    url = f"https://www.youtube.com/watch?v={video_id}"
+    doc["video"].update(id=video_id, url=url, extractor="youtube", source="url")
+    for hour in doc["hours"]:
+        hour["url"] = f"{url}&t={int(hour['start'])}s"
+        for section in hour["sections"]:
+            section["url"] = f"{url}&t={int(section['start'])}s"
+    images = folder / f"{video_id}.slides"
+    images.mkdir(parents=True)
+    for slide in doc["slides"]:
+        source = run.out / slide["image"]
+        slide["image"] = f"{images.name}/{source.name}"
+        slide["url"] = f"{url}&t={int(slide['start'])}s"
+        (images / source.name).write_bytes(source.read_bytes())
+    path = folder / f"{video_id}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_the_extension_asks_for_slides_and_its_panel_shows_them(
+    run: Run, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    from tests.test_extension import KNOWN, NEW, _browser, _media, _route_youtube
+
+    _as_youtube(run, tmp_path / "made", KNOWN)
+    imported = run_yttl(["library", "import", str(tmp_path / "made")], clean_env)
+    assert imported.returncode == 0, imported.stderr
+    with LoopbackServer() as server:
+        args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp_path / "out")]
+        with (
+            running_server(args, clean_env) as (base, token, _),
+            _browser(tmp_path / "profile") as (context, extension_id),
+        ):
+            options = context.new_page()
+            options.goto(f"chrome-extension://{extension_id}/options.html")
+            options.fill("[data-yttl=server]", base)
+            options.fill("[data-yttl=token]", token)
+            options.click("[data-yttl=save]")
+            options.wait_for_selector("[data-yttl=status].good")
+            options.check("[data-yttl=slides]")
+            options.wait_for_selector("[data-yttl=status]:has-text('find and read the slides')")
+
+            _route_youtube(context, _media(tmp_path))
+            page = context.new_page()
+            page.goto(f"https://www.youtube.com/watch?v={KNOWN}")
+            page.click("[data-yttl=summarize][data-yttl-state=ready]")
+            page.wait_for_function(
+                "[...document.querySelectorAll('[data-yttl=panel] a[data-yttl=slide] img')]"
+                f".filter(i => i.complete && i.naturalWidth > 0).length === {len(LECTURE)}"
+            )
+            start = int(float(_slides(run)[1]["start"]))  # type: ignore[arg-type]
+            page.wait_for_function("document.querySelector('video').readyState >= 1")
+            page.locator("[data-yttl=panel] a[data-yttl=slide]").nth(1).click()
+            page.wait_for_function(
+                f"Math.abs(document.querySelector('video').currentTime - {start}) < 2"
+            )
+
+            page.goto(f"https://www.youtube.com/watch?v={NEW}")
+            page.click("[data-yttl=summarize][data-yttl-state=idle]")
+            page.wait_for_selector(
+                "[data-yttl=summarize][data-yttl-state=running], "
+                "[data-yttl=summarize][data-yttl-state=error]"
+            )
+            _, jobs = _api(base, token, "/jobs")
+            asked = [j for j in jobs if NEW in " ".join(j["sources"])]  # type: ignore[union-attr]
+            assert asked and asked[0]["options"] == {"slides": True}, jobs
