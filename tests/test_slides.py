@@ -382,3 +382,39 @@ def test_the_extension_asks_for_slides_and_its_panel_shows_them(
             _, jobs = _api(base, token, "/jobs")
             asked = [j for j in jobs if NEW in " ".join(j["sources"])]  # type: ignore[union-attr]
             assert asked and asked[0]["options"] == {"slides": True}, jobs
+
+
+def test_the_library_serves_only_slide_images_of_the_video_own_folder(tmp_path: Path) -> None:
+    from yttl.library import Library
+
+    (tmp_path / "v1.slides").mkdir()
+    (tmp_path / "secret").mkdir()
+    for name in ("v1.slides/000001.jpg", "secret/000005.jpg", "v1.json"):
+        (tmp_path / name).write_bytes(b"\xff\xd8 a picture")
+    slides = [
+        {"start": 1.0, "end": 3.0, "image": "v1.slides/000001.jpg", "text": "kept"},
+        {
+            "start": 5.0,
+            "end": 6.0,
+            "image": "../" + tmp_path.name + "/secret/000005.jpg",
+            "text": "",
+        },
+        {"start": 7.0, "end": 8.0, "image": "v1.slides/../v1.json", "text": ""},
+    ]
+    document = {"video": {"id": "v1", "title": "t"}, "hours": [], "slides": slides}
+    library = Library(tmp_path / "library.sqlite")
+    library.record_document(document, outputs=[tmp_path / "v1.json"])
+    assert library.slide_image("v1", 0) == (tmp_path / "v1.slides/000001.jpg").resolve()
+    assert library.slide_image("v1", 1) is None and library.slide_image("v1", 2) is None
+    assert library.search("kept")[0].start == 1.0
+
+
+def test_only_a_prompt_with_slides_changes_the_cache_key() -> None:
+    from yttl.summarize import prompts
+
+    plain = prompts.section_messages("what was said")
+    assert prompts.version_of(plain) == prompts.PROMPT_VERSION  # slide-less caches stay valid
+    assert "slide" not in plain[1].content.lower()
+    shown = prompts.section_messages("what was said", slides=["Quorvex Efficiency", " "])
+    assert prompts.version_of(shown) == prompts.SLIDES_PROMPT_VERSION != prompts.PROMPT_VERSION
+    assert shown[1].content.endswith("[slide 1] Quorvex Efficiency")

@@ -7,6 +7,7 @@ that run's document takes the slides already kept."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,23 +31,39 @@ def keep_slides(
         return {**document, "slides": kept} if kept else document
     db.execute("DELETE FROM slides WHERE video_id = ?", (video_id,))
     base = outputs[0].resolve().parent if outputs else None
-    rows = []
-    for slide in slides:
-        image = base / slide["image"] if base is not None and slide.get("image") else None
-        rows.append(
-            (
-                video_id,
-                float(slide["start"]),
-                float(slide["end"]),
-                slide.get("url"),
-                str(slide.get("text") or ""),
-                str(image) if image is not None and image.is_file() else None,
-            )
+    rows = [
+        (
+            video_id,
+            float(slide["start"]),
+            float(slide["end"]),
+            slide.get("url"),
+            str(slide.get("text") or ""),
+            _image(base, video_id, slide.get("image")),
         )
+        for slide in slides
+    ]
     db.executemany(
         "INSERT INTO slides (video_id, start, end, url, text, image) VALUES (?,?,?,?,?,?)", rows
     )
     return document
+
+
+_IMAGE_NAME = re.compile(r"\d{6}\.(?:jpg|webp)")
+
+
+def _image(base: Path | None, video_id: str, image: object) -> str | None:
+    """The image's path, if it is a slide image in the video's own slides folder beside
+    the outputs: a document (an imported one too) never makes the server hand out any
+    other file."""
+    from yttl.render.jsonout import slides_folder
+
+    if base is None or not isinstance(image, str):
+        return None
+    folder = (base / slides_folder(video_id)).resolve()
+    path = (base / image).resolve()
+    if path.parent != folder or not _IMAGE_NAME.fullmatch(path.name) or not path.is_file():
+        return None
+    return str(path)
 
 
 def search_slides_fts(
