@@ -418,3 +418,40 @@ def test_only_a_prompt_with_slides_changes_the_cache_key() -> None:
     shown = prompts.section_messages("what was said", slides=["Quorvex Efficiency", " "])
     assert prompts.version_of(shown) == prompts.SLIDES_PROMPT_VERSION != prompts.PROMPT_VERSION
     assert shown[1].content.endswith("[slide 1] Quorvex Efficiency")
+
+
+def _thumbs(seconds: float, picture: object, fps: float = 2.0) -> list[tuple[float, object]]:
+    return [(i / fps, picture(i / fps)) for i in range(int(seconds * fps))]  # type: ignore[operator]
+
+
+def test_a_camera_in_a_corner_does_not_hide_the_slides_but_a_moving_frame_makes_none() -> None:
+    import numpy as np
+
+    from yttl.slides.detect import ChangeDetector, DetectOptions
+
+    noise = np.random.default_rng(7)
+
+    def slide(t: float, inset: bool) -> object:
+        picture = np.full((90, 160), 250, dtype=np.uint8)
+        row = 20 + 20 * int(t // 10)  # a new line of text every 10 s
+        picture[row : row + 6, 20:120] = 10
+        if inset:  # the speaker's camera: 32x24 pixels (5 %) that never hold still
+            picture[60:84, 120:152] = noise.integers(0, 255, (24, 32), dtype=np.uint8)
+        return picture
+
+    def moving(t: float) -> object:  # a frame-filling picture that moves, as a speaker does
+        picture = np.full((90, 160), 120, dtype=np.uint8)
+        x = int(60 + 50 * np.sin(2 * np.pi * t / 3))
+        picture[10:80, x : x + 40] = 220
+        return picture
+
+    def starts(frames: list[tuple[float, object]]) -> list[float]:
+        detector = ChangeDetector(DetectOptions())
+        held = [detector.feed(t, f) for t, f in frames]  # type: ignore[arg-type]
+        return [h.start for h in held if h is not None and h.new]
+
+    assert starts(_thumbs(40, lambda t: slide(t, False))) == [0.0, 10.0, 20.0, 30.0]
+    with_camera = starts(_thumbs(40, lambda t: slide(t, True)))
+    assert len(with_camera) == 4
+    assert all(abs(a - b) <= 3.0 for a, b in zip(with_camera, [0, 10, 20, 30], strict=True))
+    assert starts(_thumbs(40, moving)) == []
