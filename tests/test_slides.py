@@ -174,12 +174,21 @@ def test_the_html_page_shows_the_slides_and_their_links_seek(run: Run) -> None:
         browser.close()
 
 
-def test_the_serve_video_page_shows_the_slides_and_their_links_seek(run: Run) -> None:
+def test_serve_shows_the_slides_their_links_seek_and_a_job_may_ask_for_them(
+    run: Run, tmp_path: Path
+) -> None:
     chromium = need_browser()
     from playwright.sync_api import sync_playwright
 
     video_id = run.doc["video"]["id"]  # type: ignore[index]
-    with running_server([], run.env) as (base, token, _), sync_playwright() as playwright:
+    still = make_still(tmp_path / "podcast.mp4", moving=False)
+    with (
+        LoopbackServer() as llm,
+        running_server(
+            ["-lp", "openai", "-ou", llm.openai_base_url, "-o", str(tmp_path / "out")], run.env
+        ) as (base, token, _),
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
         page.goto(f"{base}/v/{video_id}?token={token}")
@@ -195,6 +204,21 @@ def test_the_serve_video_page_shows_the_slides_and_their_links_seek(run: Run) ->
         )
         assert page.request.get(f"{base}/slides/{video_id}/99").status == 404
         browser.close()
+
+        # a job of the API asks for slides: a boolean, or it is refused
+        asked = {"sources": [str(still)], "options": {"slides": "yes"}}
+        assert _api(base, token, "/jobs", asked)[0] == 400
+        code, job = _api(base, token, "/jobs", {**asked, "options": {"slides": True}})
+        assert code == 202
+        for _ in range(600):
+            _, state = _api(base, token, f"/jobs/{job['id']}")  # type: ignore[index]
+            if state["status"] not in ("queued", "running"):  # type: ignore[index]
+                break
+            time.sleep(0.1)
+        assert state["status"] == "ok", state  # type: ignore[index]
+        _, doc = _api(base, token, f"/videos/{state['videos'][0]['video_id']}")  # type: ignore[index]
+        slides = doc["slides"]  # type: ignore[index]
+        assert len(slides) == 1 and "Podcast" in slides[0]["text"]
 
 
 def test_a_later_run_without_slides_keeps_the_slides_in_the_library(
@@ -283,34 +307,6 @@ def _api(base: str, token: str, path: str, body: object | None = None) -> tuple[
             return answer.status, json.load(answer)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
-
-
-def test_a_serve_job_may_ask_for_slides(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    missing = tools_missing()
-    if missing:
-        pytest.skip(missing)
-    still = make_still(tmp_path / "podcast.mp4", moving=False)
-    with LoopbackServer() as server:
-        args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp_path / "out")]
-        with running_server(args, clean_env) as (base, token, _):
-            code, _ = _api(
-                base, token, "/jobs", {"sources": [str(still)], "options": {"slides": "yes"}}
-            )
-            assert code == 400
-            code, job = _api(
-                base, token, "/jobs", {"sources": [str(still)], "options": {"slides": True}}
-            )
-            assert code == 202
-            for _ in range(600):
-                _, state = _api(base, token, f"/jobs/{job['id']}")  # type: ignore[index]
-                if state["status"] not in ("queued", "running"):  # type: ignore[index]
-                    break
-                time.sleep(0.1)
-            assert state["status"] == "ok", state  # type: ignore[index]
-            video_id = state["videos"][0]["video_id"]  # type: ignore[index]
-            _, doc = _api(base, token, f"/videos/{video_id}")
-            slides = doc["slides"]  # type: ignore[index]
-            assert len(slides) == 1 and "Podcast" in slides[0]["text"]
 
 
 def _as_youtube(run: Run, folder: Path, video_id: str) -> Path:
