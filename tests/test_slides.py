@@ -451,3 +451,50 @@ def test_a_camera_in_a_corner_does_not_hide_the_slides_but_a_moving_frame_makes_
     assert len(with_camera) == 4
     assert all(abs(a - b) <= 3.0 for a, b in zip(with_camera, [0, 10, 20, 30], strict=True))
     assert starts(_thumbs(40, moving)) == []
+
+
+def test_a_site_video_is_read_for_slides_and_a_sound_only_file_says_it_has_no_picture(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    import subprocess
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    missing = tools_missing()
+    if missing:
+        pytest.skip(missing)
+    site = tmp_path / "site"
+    site.mkdir()
+    still = make_still(site / "podcast.mp4", moving=False)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(site)))
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/podcast.mp4"
+        out = tmp_path / "o"
+        result = run_yttl(
+            [url, "--slides", "--transcript-only", "-lwm", MODEL_DIR, "-o", str(out)],
+            clean_env,
+            timeout=300,
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 0, result.stderr
+    assert "one slide" in result.stderr  # yt-dlp fetched the picture; a still: one slide
+    assert len(list(out.glob("*.slides/*.jpg"))) == 1
+
+    sound = tmp_path / "podcast.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(still), "-vn", "-c:a", "copy", str(sound)], check=True
+    )
+    sound.with_suffix(".en.vtt").write_text(still.with_suffix(".en.vtt").read_text())
+    result = run_yttl([str(sound), "--slides", "--transcript-only", "-o", str(out)], clean_env)
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "slides" in line]
+    assert len(said) == 1 and "has no picture" in said[0], result.stderr
