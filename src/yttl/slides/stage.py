@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from yttl.aio import blocking, post
-from yttl.errors import RunInterrupted, YttlError
+from yttl.errors import ProcessingError, RunInterrupted, YttlError
 from yttl.models import Slide, VideoInfo
 from yttl.slides.detect import ChangeDetector, DetectOptions
 from yttl.slides.frames import has_picture, jpeg, png_for_ocr, samples
@@ -105,9 +105,13 @@ class SlideStage:
             found = await blocking(work, stop=stop, name="yttl-slides")
         except RunInterrupted:  # what was found so far stays, for the partial result
             return self._found
-        except YttlError as exc:
-            self.error = exc
-            logger.warning("%s: no slides: %s", video.id, exc.message)
+        except Exception as exc:  # the summary goes on without slides, and says why
+            if isinstance(exc, YttlError):
+                self.error = exc
+            else:
+                logger.debug("slides of %s", video.id, exc_info=True)
+                self.error = ProcessingError(f"slides failed: {type(exc).__name__}: {exc}")
+            logger.warning("%s: no slides: %s", video.id, self.error.message)
             return ()
         finally:
             self._done = True
