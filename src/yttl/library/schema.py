@@ -53,11 +53,28 @@ DROP TRIGGER IF EXISTS sections_added;
 DROP TRIGGER IF EXISTS sections_removed;
 DROP TABLE IF EXISTS sections_fts;
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 """1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
 and Korean indexed one character each, so that a word within a run of them is found;
 3: a video's channel, date and status, and the jobs of ``yttl serve``; 4: vectors, for
-search by meaning."""
+search by meaning; 5: (the library branch's); 6: slides, their text searchable."""
+VERSION_6 = """
+CREATE TABLE IF NOT EXISTS slides (
+    id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+    url TEXT, text TEXT NOT NULL, image TEXT);
+CREATE INDEX IF NOT EXISTS slides_video ON slides(video_id, start);
+"""
+SLIDES_FTS = """
+CREATE VIRTUAL TABLE IF NOT EXISTS slides_fts USING fts5(
+    text, content='slides', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS slides_added AFTER INSERT ON slides BEGIN
+    INSERT INTO slides_fts(rowid, text) VALUES (new.id, yttl_words(new.text));
+END;
+CREATE TRIGGER IF NOT EXISTS slides_removed AFTER DELETE ON slides BEGIN
+    INSERT INTO slides_fts(slides_fts, rowid, text) VALUES ('delete', old.id, yttl_words(old.text));
+END;
+INSERT INTO slides_fts(rowid, text) SELECT id, yttl_words(text) FROM slides;
+"""
 VERSION_4 = """
 CREATE TABLE IF NOT EXISTS vectors (
     id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, kind TEXT NOT NULL, start REAL NOT NULL,
@@ -105,23 +122,36 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
                 hint="upgrade yttl, or give another library with --library-path",
             )
         run_script(db, SCHEMA)
-        has_index = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections_fts'"
-                               ).fetchone() is not None  # fmt: skip
+        has_index = (
+            db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sections_fts'").fetchone()
+            is not None
+        )
         if fts and (not has_index or version < 2):
             for script in (FTS_DROP, FTS_SCHEMA, FTS_FILL):
                 run_script(db, script)
             # titles weigh most, then summaries, then the transcript
-            db.execute("INSERT INTO sections_fts(sections_fts, rank) "
-                       "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')")  # fmt: skip
+            db.execute(
+                "INSERT INTO sections_fts(sections_fts, rank) "
+                "VALUES ('rank', 'bm25(4.0, 2.0, 1.0)')"
+            )
         if version < 3:
             run_script(db, VERSION_3)
         if version < 4:
             run_script(db, VERSION_4)
+        if version < 6:
+            run_script(db, VERSION_6)
+        has_slides_index = (
+            db.execute("SELECT 1 FROM sqlite_master WHERE name = 'slides_fts'").fetchone()
+            is not None
+        )
+        if fts and not has_slides_index:
+            run_script(db, SLIDES_FTS)
         if version != SCHEMA_VERSION:
             import logging  # here: the library commands start without it
 
-            logging.getLogger(__name__).info("library %s: schema %d -> %d", path, version,
-                                             SCHEMA_VERSION)  # fmt: skip
+            logging.getLogger(__name__).info(
+                "library %s: schema %d -> %d", path, version, SCHEMA_VERSION
+            )
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
