@@ -415,6 +415,18 @@ def test_the_library_serves_only_slide_images_of_the_video_own_folder(tmp_path: 
     assert library.slide_image("v1", 0) == (tmp_path / "v1.slides/000001.jpg").resolve()
     assert library.slide_image("v1", 1) is None and library.slide_image("v1", 2) is None
     assert library.search("kept")[0].start == 1.0
+    # an output that is a link to another folder does not move the slides' folder there
+    (tmp_path / "elsewhere" / "v2.slides").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "v2.slides" / "000001.jpg").write_bytes(b"\xff\xd8 not here")
+    (tmp_path / "elsewhere" / "v2.html").write_text("")
+    (tmp_path / "v2.html").symlink_to(tmp_path / "elsewhere" / "v2.html")
+    linked = {
+        "video": {"id": "v2", "title": "t"},
+        "hours": [],
+        "slides": [{**slides[0], "image": "v2.slides/000001.jpg"}],
+    }
+    library.record_document(linked, outputs=[tmp_path / "v2.html"])
+    assert library.slide_image("v2", 0) is None
 
 
 def test_only_a_prompt_with_slides_changes_the_cache_key() -> None:

@@ -30,7 +30,8 @@ def keep_slides(
         kept = json.loads(row[0]).get("slides") if row else None
         return {**document, "slides": kept} if kept else document
     db.execute("DELETE FROM slides WHERE video_id = ?", (video_id,))
-    base = outputs[0].resolve().parent if outputs else None
+    # the folder the outputs are in, not where a linked output points
+    base = outputs[0].absolute().parent.resolve() if outputs else None
     rows = [
         (
             video_id,
