@@ -102,8 +102,29 @@ async function waitForJob(id, onProgress) {
   }
 }
 
+// A job as the options page set it up: {slides: true} when "Find and read slides" is on.
+async function newJob(url) {
+  const stored = await api.storage.local.get(["slides"]);
+  const body = {sources: [url]};
+  if (stored.slides) body.options = {slides: true};
+  return call("/jobs", {method: "POST", body});
+}
+
+// A slide's image, fetched with the token (the page cannot), as a data: URL for the panel.
+async function slideImage(videoId, number) {
+  const {server, token} = await pairing();
+  const response = await fetch(`${server}/slides/${encodeURIComponent(videoId)}/${Number(number)}`,
+    {headers: {"Authorization": "Bearer " + token}});
+  if (!response.ok) throw new YttlError(`yttl serve has no such slide (HTTP ${response.status}).`, "server");
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  const type = (response.headers.get("Content-Type") || "image/jpeg").split(";")[0];
+  return `data:${type === "image/webp" ? type : "image/jpeg"};base64,${btoa(binary)}`;
+}
+
 async function summarize(url, tabId) {
-  const job = await call("/jobs", {method: "POST", body: {sources: [url]}});
+  const job = await newJob(url);
   const done = await waitForJob(job.id, (state) => {
     if (tabId !== undefined) api.tabs.sendMessage(tabId, {type: "progress", job: state}).catch(() => {});
   });
@@ -114,7 +135,8 @@ async function summarize(url, tabId) {
 const handlers = {
   async lookup(message) { return call("/lookup?url=" + encodeURIComponent(canonical(message))); },
   async video(message) { return call("/videos/" + encodeURIComponent(String(message.id))); },
-  async start(message) { return call("/jobs", {method: "POST", body: {sources: [canonical(message)]}}); },
+  async start(message) { return newJob(canonical(message)); },
+  async slide(message) { return slideImage(String(message.id), message.number); },
   async job(message) { return call("/jobs/" + encodeURIComponent(String(message.id))); },
   async ask(message) {
     return call("/ask", {method: "POST", body: {question: String(message.question), video_id: String(message.videoId)}});

@@ -162,6 +162,9 @@
     input { flex: 1; padding: 6px 8px; border: 1px solid #ccc; border-radius: 6px; font: inherit; }
     button { padding: 6px 10px; border-radius: 6px; border: 1px solid #0a58ca; background: #0a58ca; color: #fff; font: inherit; cursor: pointer; }
     .yttl-close { float: right; background: none; color: #606060; border: none; font-size: 18px; line-height: 1; padding: 0 4px; }
+    .yttl-slide { margin: 4px 0 10px; }
+    .yttl-slide-image { max-width: 100%; height: auto; border-radius: 6px; border: 1px solid #ddd; }
+    .yttl-slide figcaption { font-size: 12px; white-space: pre-line; }
     @media (prefers-color-scheme: dark) { .yttl-body { color: #f1f1f1; } a[data-yttl-t] { color: #3ea6ff; } }`;
   let panelHost = null, panelRoot = null;
 
@@ -207,6 +210,21 @@
     return panelRoot;
   }
 
+  // A section's slides: each image a link that seeks to the slide's start; the image comes
+  // through the extension's background (it holds the token), the text is shown as text.
+  function slidesOf(doc, id, section, last) {
+    const shown = [];
+    (doc.slides || []).forEach((slide, number) => {
+      if (slide.start < section.start || (slide.start >= section.end && !last)) return;
+      const image = el("img", {"alt": `Slide at ${clock(slide.start)}`, "class": "yttl-slide-image"});
+      send({type: "slide", id, number}).then((src) => { image.src = src; }, () => { image.alt += " (not found)"; });
+      const link = el("a", {"href": `#t=${Math.floor(slide.start)}`, "data-yttl-t": String(Math.floor(slide.start)),
+                            "data-yttl": "slide"}, image);
+      shown.push(el("figure", {"class": "yttl-slide"}, link, slide.text ? el("figcaption", {"class": "yttl-muted"}, slide.text) : ""));
+    });
+    return shown;
+  }
+
   async function openPanel(id) {
     try {
       documentCache = documentCache && documentCache.video.id === id ? documentCache : await send({type: "video", id});
@@ -224,6 +242,8 @@
       for (const section of hour.sections) {
         const text = section.status === "ok" ? section.summary : section.status === "empty" ? "No speech." : "Not summarized.";
         parts.push(el("p", {}, stamp(section.start), section.title ? section.title + ": " : "", text));
+        parts.push(...slidesOf(doc, id, section, hour === doc.hours[doc.hours.length - 1] &&
+          section === hour.sections[hour.sections.length - 1]));
       }
     }
     const input = el("input", {"type": "text", "placeholder": "Ask this video…", "aria-label": "Question"});

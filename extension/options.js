@@ -11,9 +11,15 @@ function send(message) {
   }));
 }
 
-api.storage.local.get(["server", "token"]).then((stored) => {
+const slides = document.getElementById("slides");
+api.storage.local.get(["server", "token", "slides"]).then((stored) => {
   if (stored.server) document.getElementById("server").value = stored.server;
   if (stored.token) document.getElementById("token").value = stored.token;
+  slides.checked = Boolean(stored.slides);
+});
+slides.addEventListener("change", async () => {  // every new job of the button asks for slides
+  await api.storage.local.set({slides: slides.checked});
+  say(slides.checked ? "New summaries will find and read the slides." : "New summaries skip the slides.", true);
 });
 
 document.getElementById("pair").addEventListener("submit", async (event) => {

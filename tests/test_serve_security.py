@@ -224,6 +224,36 @@ def test_a_media_path_named_by_an_imported_json_is_not_served(
     assert answer.status_code == 404 and TOKEN not in answer.text
 
 
+def test_a_slide_image_needs_sign_in_and_is_only_one_the_slides_folder_holds(
+    client: TestClient, parts: tuple[Settings, Library, Guard], tmp_path: Path
+) -> None:
+    secret = tmp_path / "config" / "yttl" / "serve-token"
+    secret.parent.mkdir(parents=True)
+    secret.write_text(TOKEN)
+    imported = tmp_path / "imported"
+    (imported / "evil.slides").mkdir(parents=True)
+    (imported / "evil.slides" / "000001.jpg").write_bytes(b"\xff\xd8 a picture")
+    (imported / "evil.slides" / "000002.jpg").symlink_to(secret)  # a slide's name, the token
+    slides = [
+        {"start": 1.0, "end": 2.0, "image": "evil.slides/000001.jpg", "text": ""},
+        {"start": 3.0, "end": 4.0, "image": "evil.slides/000002.jpg", "text": ""},
+        {"start": 5.0, "end": 6.0, "image": str(secret), "text": ""},
+    ]
+    document = {"video": {"id": "evil", "title": "Evil"}, "hours": [], "slides": slides}
+    (imported / "evil.json").write_text(json.dumps(document))
+    _, library, _ = parts
+    assert library.import_outputs(imported)[0] == 1
+    refused = client.get("/slides/evil/0")  # no session, no token: the login form
+    assert refused.status_code == 401 and b"a picture" not in refused.content
+    shown = client.get("/slides/evil/0", headers=BEARER)
+    assert shown.status_code == 200 and shown.content == b"\xff\xd8 a picture"
+    assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]
+    cookie, _ = _session(client)
+    for number in (1, 2, 3):
+        answer = client.get(f"/slides/evil/{number}", headers=cookie)
+        assert answer.status_code == 404 and TOKEN not in answer.text, number
+
+
 WS = "ws://127.0.0.1:8765/ws"
 
 

@@ -62,6 +62,7 @@ class Settings:
     sponsorblock: tuple[str, ...] = ()
     sponsorblock_api: str = "https://sponsor.ajay.app"
     sections: str = "fixed"
+    slides: bool = False  # find the video's slides, read them, give each section its slides
     # summarization
     llm_provider: str = "local"
     openai_model: str | None = None
@@ -141,27 +142,53 @@ class Settings:
     def problems(self) -> list[tuple[str, str]]:
         """(setting, what is wrong) for every value out of its range."""
         found: list[tuple[str, str]] = []
-        choices = {"sections": ("fixed", "chapters"), "executor": ("local", "ray"),
-                   "chunk_strategy": ("adaptive", "fixed", "memory_optimized")}  # fmt: skip
+        choices = {
+            "sections": ("fixed", "chapters"),
+            "executor": ("local", "ray"),
+            "chunk_strategy": ("adaptive", "fixed", "memory_optimized"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                found.append((name, f"must be one of {', '.join(allowed)}, "
-                                    f"not {getattr(self, name)!r}"))  # fmt: skip
+                found.append(
+                    (name, f"must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+                )
         unknown = [f for f in self.format if f not in FORMATS]
         if unknown:
-            found.append(("format", f"unknown output format {unknown[0]!r}; choose from "
-                                    f"{', '.join(FORMATS)}"))  # fmt: skip
-        for name in ("max_concurrent_llm", "max_concurrent_whisper", "retry_max_attempts",
-                     "max_concurrent_videos", "max_videos", "breaker_window",
-                     "breaker_min_calls", "context_tokens", "max_output_tokens", "beam_size",
-                     "local_llm_instances", "local_llm_threads", "memory_limit_mb",
-                     "serve_max_jobs"):  # fmt: skip
+            found.append(
+                (
+                    "format",
+                    f"unknown output format {unknown[0]!r}; choose from {', '.join(FORMATS)}",
+                )
+            )
+        for name in (
+            "max_concurrent_llm",
+            "max_concurrent_whisper",
+            "retry_max_attempts",
+            "max_concurrent_videos",
+            "max_videos",
+            "breaker_window",
+            "breaker_min_calls",
+            "context_tokens",
+            "max_output_tokens",
+            "beam_size",
+            "local_llm_instances",
+            "local_llm_threads",
+            "memory_limit_mb",
+            "serve_max_jobs",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 found.append((name, f"must be at least 1, not {value}"))
-        for name in ("breaker_cooldown", "breaker_deadline", "request_timeout",
-                     "requests_per_minute", "tokens_per_minute", "chunk_seconds",
-                     "whisper_upload_limit_mb", "min_silence_seconds"):  # fmt: skip
+        for name in (
+            "breaker_cooldown",
+            "breaker_deadline",
+            "request_timeout",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "chunk_seconds",
+            "whisper_upload_limit_mb",
+            "min_silence_seconds",
+        ):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 found.append((name, f"must be above 0, not {value}"))
@@ -287,9 +314,16 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 def _profiles(raw: Any, origin: str) -> dict[str, Profile]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: 'profiles' must be a table of tables")
-    types = {"base_url": str, "model": str, "whisper_model": str, "api_key_env": str,
-             "embed_model": str,
-             "api_key": str, "context_tokens": int, "max_concurrent": int}  # fmt: skip
+    types = {
+        "base_url": str,
+        "model": str,
+        "whisper_model": str,
+        "api_key_env": str,
+        "embed_model": str,
+        "api_key": str,
+        "context_tokens": int,
+        "max_concurrent": int,
+    }
     result = {}
     for name, table in raw.items():
         if not isinstance(table, dict) or set(table) - set(types):
@@ -369,8 +403,9 @@ def load_settings(
             else:
                 import logging  # here: every command starts through this module
 
-                logging.getLogger(__name__).warning("%s: unknown setting %r is ignored",
-                                                    origin, key)  # fmt: skip
+                logging.getLogger(__name__).warning(
+                    "%s: unknown setting %r is ignored", origin, key
+                )
                 continue
             origins[name] = origin
 
@@ -401,6 +436,9 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}"
-                                for k, v in value.items()) + " }"  # fmt: skip
+        return (
+            "{ "
+            + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items())
+            + " }"
+        )
     return json.dumps(str(value))

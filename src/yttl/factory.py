@@ -32,6 +32,7 @@ from yttl.transcript import TranscriptOptions
 
 if TYPE_CHECKING:
     from yttl.llm.local import LocalModelOptions
+    from yttl.slides import SlideOptions
 
 __all__ = [
     "RunComponents",
@@ -105,11 +106,15 @@ def local_model_options(settings: Settings) -> LocalModelOptions:
     from yttl.llm.local import LocalModelOptions
 
     return LocalModelOptions(
-        path=settings.local_model_path, repo=settings.local_model_repo,
-        filename=settings.local_model_file, cache_dir=settings.cache_dir,
-        context_tokens=settings.context_tokens, memory_limit_mb=settings.memory_limit_mb,
-        instances=settings.local_llm_instances, threads=settings.local_llm_threads,
-    )  # fmt: skip
+        path=settings.local_model_path,
+        repo=settings.local_model_repo,
+        filename=settings.local_model_file,
+        cache_dir=settings.cache_dir,
+        context_tokens=settings.context_tokens,
+        memory_limit_mb=settings.memory_limit_mb,
+        instances=settings.local_llm_instances,
+        threads=settings.local_llm_threads,
+    )
 
 
 def build_transcriber(
@@ -136,18 +141,29 @@ def build_transcriber(
         )
         root = Path(settings.cache_dir or platformdirs.user_cache_dir("yttl")) / "whisper"
         return FasterWhisperTranscriber(
-            settings.local_whisper_model, plan, language=settings.language, silence=silence,
-            download_root=str(root), holder=holder,
-        )  # fmt: skip
+            settings.local_whisper_model,
+            plan,
+            language=settings.language,
+            silence=silence,
+            download_root=str(root),
+            holder=holder,
+        )
     endpoint, model = whisper_endpoint(settings, environ)
     uploads = settings.max_concurrent_whisper or DEFAULT_WHISPER_UPLOADS
     key = f"{endpoint.name} transcription"
     lane = (scheduler or Scheduler()).lane(
         key,
-        lambda stop: build_lane(settings, endpoint.name, uploads, stop, environ,
-                                timeout=settings.request_timeout or 600.0, key=key,
-                                admissions=admissions),
-    )  # fmt: skip
+        lambda stop: build_lane(
+            settings,
+            endpoint.name,
+            uploads,
+            stop,
+            environ,
+            timeout=settings.request_timeout or 600.0,
+            key=key,
+            admissions=admissions,
+        ),
+    )
     return ApiTranscriber(
         provider=endpoint.name,
         base_url=endpoint.base_url,
@@ -164,9 +180,11 @@ def build_transcriber(
 
 
 def lane_spec(
-    settings: Settings, provider: str, max_concurrent: int,
+    settings: Settings,
+    provider: str,
+    max_concurrent: int,
     environ: Mapping[str, str] | None = None,
-) -> LaneSpec:  # fmt: skip
+) -> LaneSpec:
     """A provider's budgets: calls in flight, requests and tokens a minute, the breaker."""
     rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
     target = None
@@ -176,10 +194,12 @@ def lane_spec(
         tpm = tpm or endpoint.tokens_per_minute
         target = endpoint.base_url
     breaker = BreakerOptions(
-        window=settings.breaker_window, min_calls=settings.breaker_min_calls,
-        failure_rate=settings.breaker_failure_rate, cooldown=settings.breaker_cooldown,
+        window=settings.breaker_window,
+        min_calls=settings.breaker_min_calls,
+        failure_rate=settings.breaker_failure_rate,
+        cooldown=settings.breaker_cooldown,
         deadline=settings.breaker_deadline,
-    )  # fmt: skip
+    )
     return LaneSpec(provider, max_concurrent, rpm, tpm, breaker, target)
 
 
@@ -226,8 +246,9 @@ def transcript_options(settings: Settings) -> TranscriptOptions:
 
 
 def engine_options(settings: Settings, concurrency: int) -> EngineOptions:
-    return EngineOptions(concurrency, settings.sequential, settings.max_output_tokens,
-                         settings.overview)  # fmt: skip
+    return EngineOptions(
+        concurrency, settings.sequential, settings.max_output_tokens, settings.overview
+    )
 
 
 class SharedAdmissions:
@@ -266,6 +287,7 @@ class RunComponents:
     admissions: AdmissionFactory = local_admission
     transcribers: Callable[[], Transcriber] | None = None  # instead of building one
     embeddings: EmbedderHolder | None = None  # built when first needed, shared by every run
+    slides: SlideOptions | None = None  # with --slides: how slides are found and read
     owner: bool = True  # closes the providers and the cache (a run's view does not)
 
     def for_run(self, stop: asyncio.Event, settings: Settings | None = None) -> RunComponents:
@@ -275,8 +297,14 @@ class RunComponents:
         that ten jobs pace themselves as one batch does and a breaker's memory lasts."""
         if not isinstance(self.admissions, SharedAdmissions):
             self.admissions = SharedAdmissions(self.admissions)
-        return dataclasses.replace(self, settings=settings or self.settings,
-                                   scheduler=Scheduler(stop), owner=False)  # fmt: skip
+        slides = self.slides if settings is None else slide_options(settings)
+        return dataclasses.replace(
+            self,
+            settings=settings or self.settings,
+            slides=slides,
+            scheduler=Scheduler(stop),
+            owner=False,
+        )
 
     @functools.cached_property  # built once, for every video of the run
     def transcript(self) -> TranscriptOptions:
@@ -324,9 +352,14 @@ class RunComponents:
         """A transcriber for one video; every one shares the loaded model and the lane."""
         if self.transcribers is not None:
             return self.transcribers()
-        return build_transcriber(self.settings, self.environ, self.hardware,
-                                 holder=self.whisper, scheduler=self.scheduler,
-                                 admissions=self.admissions)  # fmt: skip
+        return build_transcriber(
+            self.settings,
+            self.environ,
+            self.hardware,
+            holder=self.whisper,
+            scheduler=self.scheduler,
+            admissions=self.admissions,
+        )
 
     async def aclose(self) -> None:
         if not self.owner:
@@ -348,11 +381,15 @@ def build_components(
 ) -> RunComponents:
     """Providers first: a missing key or a bad setting fails here, before any work."""
     components = RunComponents(
-        settings, Scheduler(stop), build_cache(settings),
-        max_concurrent_llm(settings, environ), environ=environ,
+        settings,
+        Scheduler(stop),
+        build_cache(settings),
+        max_concurrent_llm(settings, environ),
+        environ=environ,
         embeddings=embedder_holder(settings, environ),
-    )  # fmt: skip
+    )
     try:
+        components.slides = slide_options(settings)
         if not settings.transcript_only:
             components.llm = llm or build_llm(settings, environ)
             if settings.fallback_provider:
@@ -361,6 +398,15 @@ def build_components(
         components.cache.close()
         raise
     return components
+
+
+def slide_options(settings: Settings) -> SlideOptions | None:
+    """With --slides, the OCR engine is found now: a missing one is said before any work."""
+    if not settings.slides:
+        return None
+    from yttl.slides import SlideOptions, check_ocr
+
+    return SlideOptions(check_ocr())
 
 
 def build_cache(settings: Settings) -> ResultsCache:
@@ -373,8 +419,7 @@ def build_cache(settings: Settings) -> ResultsCache:
 VIDEO_MEMORY_MB = 600  # audio buffers and decoding of one video being transcribed
 
 
-def max_concurrent_videos(settings: Settings, videos: int,
-                          hardware: Hardware | None = None) -> int:  # fmt: skip
+def max_concurrent_videos(settings: Settings, videos: int, hardware: Hardware | None = None) -> int:
     """The flag, else what the machine holds: a video being transcribed locally keeps a
     core busy and some memory; resolving and captions are mostly waiting on the network."""
     if settings.max_concurrent_videos is not None:

@@ -18,6 +18,7 @@ __all__ = [
     "RunResult",
     "Section",
     "SectionSummary",
+    "Slide",
     "Transcript",
     "TranscriptSegment",
     "VideoInfo",
@@ -135,6 +136,23 @@ class HourSummary:
 
 
 @dataclass(frozen=True)
+class Slide:
+    """A picture that held on screen from ``start`` to ``end``: its image (JPEG bytes,
+    written beside the outputs) and the text read from it."""
+
+    start: float
+    end: float
+    text: str
+    image: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The image's file name, by its start: ``000301.jpg`` for 0:03:01."""
+        total = max(int(self.start), 0)
+        return f"{total // 3600:02d}{total // 60 % 60:02d}{total % 60:02d}.jpg"
+
+
+@dataclass(frozen=True)
 class RunResult:
     """Everything a run produced, and how: the input to every renderer."""
 
@@ -148,6 +166,7 @@ class RunResult:
     prompt_version: str | None = None
     summary: str | None = None  # the overview, for videos longer than an hour
     summary_language: str | None = None  # asked for (--summary-language), if any
+    slides: tuple[Slide, ...] | None = None  # with --slides: what was found (maybe none)
 
     @property
     def partial(self) -> bool:

@@ -21,8 +21,17 @@ from yttl.config import Settings
 from yttl.errors import InputError, ProviderError, RunInterrupted
 from yttl.factory import RunComponents, build_components
 from yttl.llm.base import LLMProvider
-from yttl.models import Failure, HourSummary, InfoEntry, RunResult, TranscriptSegment, VideoInfo
+from yttl.models import (
+    Failure,
+    HourSummary,
+    InfoEntry,
+    RunResult,
+    Slide,
+    TranscriptSegment,
+    VideoInfo,
+)
 from yttl.perf import MemorySampler, PerformanceTracker
+from yttl.slides import SlideStage
 from yttl.sources import resolve_source
 from yttl.sources.local import probe_media
 from yttl.sources.ytdlp import info_from_dict
@@ -89,8 +98,9 @@ def resolve_video(source: VideoSource, ytdlp: Mapping[str, object]) -> VideoInfo
 class _Run:
     """One video's run: the pieces it is wired from, and what it has produced so far."""
 
-    def __init__(self, components: RunComponents, observer: RunObserver,
-                 tracker: PerformanceTracker) -> None:  # fmt: skip
+    def __init__(
+        self, components: RunComponents, observer: RunObserver, tracker: PerformanceTracker
+    ) -> None:
         self.components = components
         self.stop = components.scheduler.stop
         self.options = components.transcript
@@ -102,22 +112,37 @@ class _Run:
         self.engine: SummaryEngine | None = None
         self.plan: SectionPlan | None = None
         self.memory = MemorySampler()
+        self.slides: SlideStage | None = None
+        self.slides_task: asyncio.Task[tuple[Slide, ...]] | None = None
 
-    async def transcript(self, source: VideoSource, transcriber: Transcriber | None,
-                         workdir: Path) -> TranscriptStream:  # fmt: skip
+    async def transcript(
+        self, source: VideoSource, transcriber: Transcriber | None, workdir: Path
+    ) -> TranscriptStream:
         options, tracker = self.options, self.tracker
         self.observer.phase("resolve")
         with tracker.phase("resolve"):
-            self.video = await blocking(resolve_video, source, self.components.ytdlp,
-                                        stop=self.stop, name="yttl-resolve")  # fmt: skip
+            self.video = await blocking(
+                resolve_video, source, self.components.ytdlp, stop=self.stop, name="yttl-resolve"
+            )
+        if self.components.slides is not None:  # beside the transcript, in its own thread
+            self.slides = SlideStage(self.components.slides)
+            self.slides_task = asyncio.create_task(
+                self.slides.run(self.video, self.components.ytdlp, workdir, self.stop)
+            )
         self.observer.phase("captions")
         stream = await caption_stream(self.video, options, tracker)
         if stream is None:
             transcriber = transcriber or self.components.transcriber()
             stream = await whisper_stream(
-                self.video, options, transcriber, workdir, self.observer, tracker, self.cache,
+                self.video,
+                options,
+                transcriber,
+                workdir,
+                self.observer,
+                tracker,
+                self.cache,
                 self.stop,
-            )  # fmt: skip
+            )
             if self.video.duration <= 0 and stream.audio is not None:
                 duration, _ = await asyncio.to_thread(probe_media, stream.audio)
                 self.video = replace(self.video, duration=duration)
@@ -126,13 +151,25 @@ class _Run:
         self.stream = stream
         return stream
 
-    async def summarize(self, stream: TranscriptStream, provider: LLMProvider,
-                        fallback: LLMProvider | None,
-                        transcribed: Callable[[], None]) -> list[HourSummary]:  # fmt: skip
+    async def summarize(
+        self,
+        stream: TranscriptStream,
+        provider: LLMProvider,
+        fallback: LLMProvider | None,
+        transcribed: Callable[[], None],
+    ) -> list[HourSummary]:
         assert self.video is not None
         tracker = self.tracker
-        segments = _then(collect(stream, sponsor_filter(self.video, self.options, stream.segments),
-                                 self.observer, tracker, self.stop), transcribed)  # fmt: skip
+        segments = _then(
+            collect(
+                stream,
+                sponsor_filter(self.video, self.options, stream.segments),
+                self.observer,
+                tracker,
+                self.stop,
+            ),
+            transcribed,
+        )
         if self.video.duration <= 0:  # captions of a video whose length nobody reported
             async for _ in segments:
                 pass
@@ -145,13 +182,22 @@ class _Run:
         options = self.components.engine
         second = Route(fallback, self.components.lane(fallback)) if fallback is not None else None
         video = self.video
-        context = prompts.PromptContext(video.title, video.channel, video.description,
-                                        self.components.summary_language)  # fmt: skip
+        context = prompts.PromptContext(
+            video.title, video.channel, video.description, self.components.summary_language
+        )
         self.engine = SummaryEngine(
-            provider, options, tracker=tracker, on_progress=self.observer.progress,
-            policy=self.components.lane(provider), fallback=second, cache=self.cache,
-            stop=self.stop, prompt_context=context, chapters=video.chapters,
-        )  # fmt: skip
+            provider,
+            options,
+            tracker=tracker,
+            on_progress=self.observer.progress,
+            policy=self.components.lane(provider),
+            fallback=second,
+            cache=self.cache,
+            stop=self.stop,
+            prompt_context=context,
+            chapters=video.chapters,
+            slides=self.slides,
+        )
         if stream.transcriber is None:
             self.observer.phase("summarize")
         with tracker.phase("summarize"):
@@ -168,18 +214,32 @@ class _Run:
             tracker.count("speech_seconds", stats.speech_seconds)
             tracker.count("silence_skipped_seconds", stats.silence_skipped_seconds)
             tracker.count("chunks", stats.chunks)
-            tracker.transcription = {"provider": stats.provider, "model": stats.model,
-                                     **stats.options, "resumed_chunks": stats.resumed_chunks,
-                                     "fallback_windows": stats.fallback_windows,
-                                     "dropped_segments": stats.dropped_segments}  # fmt: skip
+            tracker.transcription = {
+                "provider": stats.provider,
+                "model": stats.model,
+                **stats.options,
+                "resumed_chunks": stats.resumed_chunks,
+                "fallback_windows": stats.fallback_windows,
+                "dropped_segments": stats.dropped_segments,
+            }
         tracker.counters["breaker_trips"] = self.components.scheduler.breaker_trips
         self.memory.sample()
         tracker.memory_peak_bytes = max(tracker.memory_peak_bytes, self.memory.peak_bytes)
         failures = tuple(self.engine.failures) if self.engine else ()
+        slides = self.slides.found if self.slides is not None else None
+        if self.slides is not None and self.slides.error is not None:
+            error = self.slides.error
+            failures = (*failures, Failure("slides", error.category, error.message))
         if stream.error is not None:
-            failures = (Failure("transcription", stream.error.category, stream.error.message,
-                                stream.error.attempts if isinstance(stream.error, ProviderError)
-                                else 1), *failures)  # fmt: skip
+            failures = (
+                Failure(
+                    "transcription",
+                    stream.error.category,
+                    stream.error.message,
+                    stream.error.attempts if isinstance(stream.error, ProviderError) else 1,
+                ),
+                *failures,
+            )
         return RunResult(
             self.video,
             stream.transcript(),
@@ -188,10 +248,23 @@ class _Run:
             stats=tracker.stats(),
             provider=provider.name if provider else None,
             model=provider.model if provider else None,
-            prompt_version=prompts.PROMPT_VERSION if provider else None,
+            prompt_version=(prompts.SLIDES_PROMPT_VERSION if slides else prompts.PROMPT_VERSION)
+            if provider
+            else None,
             summary=self.engine.overview if self.engine else None,
             summary_language=self.components.summary_language if provider else None,
+            slides=slides,
         )
+
+    async def finish_slides(self) -> None:
+        """The slides stage ends with the run: its result is part of the run's."""
+        if self.slides_task is not None and self.slides is not None:
+            await self.slides_task
+            self.tracker.add_phase("slides", self.slides.seconds)
+
+    def drop_slides(self) -> None:
+        if self.slides_task is not None and not self.slides_task.done():
+            self.slides_task.cancel()
 
     def partial(self) -> RunResult | None:
         """What an interrupted run finished: sections done so far, the rest marked."""
@@ -201,8 +274,9 @@ class _Run:
         return self.result(hours, self.components.llm)
 
 
-async def _then(segments: AsyncIterator[TranscriptSegment],
-                done: Callable[[], None]) -> AsyncIterator[TranscriptSegment]:  # fmt: skip
+async def _then(
+    segments: AsyncIterator[TranscriptSegment], done: Callable[[], None]
+) -> AsyncIterator[TranscriptSegment]:
     try:
         async for segment in segments:
             yield segment
@@ -255,14 +329,17 @@ async def process_video(
                 async for _ in collect(stream, filtered, run.observer, tracker, run.stop):
                     pass
                 release()
+                await run.finish_slides()
                 if run.stop.is_set():  # stopped before the end: not a complete transcript
                     raise RunInterrupted(run.result([], None))
                 return run.result([], None)
             hours = await run.summarize(stream, llm, components.fallback, release)
+            await run.finish_slides()
             return run.result(hours, llm)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         raise RunInterrupted(run.partial()) from exc
     finally:
+        run.drop_slides()
         release()
         if own:
             await components.aclose()

@@ -50,6 +50,11 @@ class Panel:
         raise AssertionError(f"no {selector!r} in the panel within {timeout} s")
 
     def text(self, selector: str) -> str:
+        return str(self.call(selector, "function () { return this.textContent; }"))
+
+    def call(self, selector: str, function: str) -> Any:
+        """``function`` called with the panel's ``selector`` element as ``this``; its
+        value (JSON)."""
         node = self.wait(selector)
         remote = self.cdp.send("DOM.resolveNode", {"nodeId": node})["object"]
         value = self.cdp.send(
@@ -57,10 +62,19 @@ class Panel:
             {
                 "objectId": remote["objectId"],
                 "returnByValue": True,
-                "functionDeclaration": "function () { return this.textContent; }",
+                "functionDeclaration": function,
             },
         )
-        return str(value["result"]["value"])
+        return value["result"].get("value")
+
+    def wait_true(self, selector: str, function: str, timeout: float = 30.0) -> None:
+        """Until ``call(selector, function)`` is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._find(selector) is not None and self.call(selector, function):
+                return
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"{function!r} on {selector!r} never true within {timeout} s")
 
     def click(self, selector: str) -> None:
         node = self.wait(selector)

@@ -53,16 +53,34 @@ DROP TRIGGER IF EXISTS sections_added;
 DROP TRIGGER IF EXISTS sections_removed;
 DROP TABLE IF EXISTS sections_fts;
 """
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
 and Korean indexed one character each, so that a word within a run of them is found;
 3: a video's channel, date and status, and the jobs of ``yttl serve``; 4: vectors, for
 search by meaning; 5: the library's own settings (its embedding model), a mark on a video
-whose vectors are older than its record, and one name for OpenAI's embeddings."""
+whose vectors are older than its record, and one name for OpenAI's embeddings; 6: slides,
+their text searchable."""
 VERSION_5 = """
 CREATE TABLE IF NOT EXISTS library_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ALTER TABLE videos ADD COLUMN vectors_stale INTEGER NOT NULL DEFAULT 0;
 UPDATE vectors SET model = 'openai:' || substr(model, 9) WHERE model LIKE 'chatgpt:%';
+"""
+VERSION_6 = """
+CREATE TABLE IF NOT EXISTS slides (
+    id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+    url TEXT, text TEXT NOT NULL, image TEXT);
+CREATE INDEX IF NOT EXISTS slides_video ON slides(video_id, start);
+"""
+SLIDES_FTS = """
+CREATE VIRTUAL TABLE IF NOT EXISTS slides_fts USING fts5(
+    text, content='slides', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER IF NOT EXISTS slides_added AFTER INSERT ON slides BEGIN
+    INSERT INTO slides_fts(rowid, text) VALUES (new.id, yttl_words(new.text));
+END;
+CREATE TRIGGER IF NOT EXISTS slides_removed AFTER DELETE ON slides BEGIN
+    INSERT INTO slides_fts(slides_fts, rowid, text) VALUES ('delete', old.id, yttl_words(old.text));
+END;
+INSERT INTO slides_fts(rowid, text) SELECT id, yttl_words(text) FROM slides;
 """
 VERSION_4 = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -129,6 +147,14 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
             run_script(db, VERSION_4)
         if version < 5:
             run_script(db, VERSION_5)
+        if version < 6:
+            run_script(db, VERSION_6)
+        has_slides_index = (
+            db.execute("SELECT 1 FROM sqlite_master WHERE name = 'slides_fts'").fetchone()
+            is not None
+        )
+        if fts and not has_slides_index:
+            run_script(db, SLIDES_FTS)
         if version != SCHEMA_VERSION:
             import logging  # here: the library commands start without it
 

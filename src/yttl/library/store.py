@@ -31,6 +31,7 @@ from yttl.library.records import (
     write_record,
 )
 from yttl.library.schema import fts5_available, migrate
+from yttl.library.slides import keep_slides, search_slides_fts, search_slides_scan
 from yttl.library.vectors import VectorIndex, Window
 from yttl.library.words import (
     Hit,
@@ -123,6 +124,7 @@ class Library:
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time, for as short as can be
             try:
+                document = keep_slides(db, document, outputs)  # its slides, or those kept
                 kept = merge(stored(db, video_id), Stored(document, segments, made))
                 write_record(db, kept)
                 db.execute("COMMIT")
@@ -220,11 +222,19 @@ class Library:
             if self.fts:
                 kept = uncommon(db, terms, any_word=any_word, counts=counts)
                 match = (" OR " if any_word else " ").join(phrase(t) for t in kept)
-                hits = search_fts(db, match, limit, video)
+                hits = _by_score(
+                    search_fts(db, match, limit, video),
+                    search_slides_fts(db, match, limit, video),
+                    limit,
+                )
                 if any(has_unspaced(w) for w in words):  # the index's offsets are its own
                     hits = [replace(h, snippet=mark_words(h.snippet, words)) for h in hits]
                 return hits
-            return search_scan(db, words, limit, video, any_word)
+            return _by_score(
+                search_scan(db, words, limit, video, any_word),
+                search_slides_scan(db, words, limit, video, any_word),
+                limit,
+            )
 
     def store_vectors(
         self, video_id: str, model: EmbedModel, windows: list[Window], vectors: Vectors
@@ -383,6 +393,19 @@ class Library:
         path = Path(recorded) if isinstance(recorded, str) else None
         return path if path is not None and path.is_file() else None
 
+    def slide_image(self, video_id: str, number: int) -> Path | None:
+        """The image of a video's ``number``-th slide (in time order) that a run wrote, if
+        it is still there."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT image FROM slides WHERE video_id = ? ORDER BY start LIMIT 1 OFFSET ?",
+                (video_id, max(number, 0)),
+            ).fetchone()
+        if row is None or not row[0]:
+            return None
+        path = Path(row[0])
+        return path if path.is_file() else None
+
     def document(self, video_id: str) -> dict[str, Any]:
         with self.connect() as db:
             row = db.execute("SELECT document FROM videos WHERE id = ?", (video_id,)).fetchone()
@@ -405,3 +428,11 @@ class Library:
         from yttl.models import TranscriptSegment  # listing and search never need it
 
         return [TranscriptSegment(*row) for row in rows]
+
+
+def _by_score(sections: list[Hit], slides: list[Hit], limit: int) -> list[Hit]:
+    """Section and slide hits together, best first."""
+    if not slides:
+        return sections
+    return sorted([*sections, *slides], key=lambda h: -h.score)[:limit]
+

@@ -19,6 +19,7 @@ __all__ = [
     "output_stem",
     "render",
     "write_outputs",
+    "write_slides",
 ]
 
 SUMMARY_FORMATS = ("html", "md", "json")
@@ -100,8 +101,25 @@ def check_writable(directory: Path) -> None:
 def write_outputs(result: RunResult, formats: Iterable[str], output_dir: Path) -> list[Path]:
     stem = output_stem(result.video.id)
     written = []
+    if result.slides:  # first: the pages link to them
+        write_slides(result, output_dir)
     for fmt in dict.fromkeys(formats):
         path = output_dir / f"{stem}.{fmt}"
         atomic_write(path, render(result, fmt))
         written.append(path)
     return written
+
+
+def write_slides(result: RunResult, output_dir: Path) -> Path:
+    """Each slide's image in ``OUT/ID.slides/`` (named by its start), written atomically."""
+    from yttl.render.jsonout import slides_folder
+
+    folder = output_dir / slides_folder(result.video.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for slide in result.slides or ():
+        path = folder / slide.name
+        temporary = folder / f".{slide.name}.tmp"
+        temporary.write_bytes(slide.image)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    return folder

@@ -8,19 +8,42 @@ import jinja2
 
 from yttl._version import __version__
 from yttl.models import RunResult
-from yttl.render.jsonout import first_sentence, result_to_dict
+from yttl.render.jsonout import first_sentence, result_to_dict, section_slides
 from yttl.render.links import format_clock, timestamp_url
 
 __all__ = ["environment", "language_code", "safe_url", "to_html"]
 
 _LANGUAGES = {
-    "arabic": "ar", "chinese": "zh", "czech": "cs", "danish": "da", "dutch": "nl",
-    "english": "en", "finnish": "fi", "french": "fr", "german": "de", "greek": "el",
-    "hebrew": "he", "hindi": "hi", "hungarian": "hu", "indonesian": "id", "italian": "it",
-    "japanese": "ja", "korean": "ko", "norwegian": "no", "persian": "fa", "polish": "pl",
-    "portuguese": "pt", "romanian": "ro", "russian": "ru", "spanish": "es", "swedish": "sv",
-    "thai": "th", "turkish": "tr", "ukrainian": "uk", "vietnamese": "vi",
-}  # fmt: skip
+    "arabic": "ar",
+    "chinese": "zh",
+    "czech": "cs",
+    "danish": "da",
+    "dutch": "nl",
+    "english": "en",
+    "finnish": "fi",
+    "french": "fr",
+    "german": "de",
+    "greek": "el",
+    "hebrew": "he",
+    "hindi": "hi",
+    "hungarian": "hu",
+    "indonesian": "id",
+    "italian": "it",
+    "japanese": "ja",
+    "korean": "ko",
+    "norwegian": "no",
+    "persian": "fa",
+    "polish": "pl",
+    "portuguese": "pt",
+    "romanian": "ro",
+    "russian": "ru",
+    "spanish": "es",
+    "swedish": "sv",
+    "thai": "th",
+    "turkish": "tr",
+    "ukrainian": "uk",
+    "vietnamese": "vi",
+}
 
 
 def language_code(language: str | None) -> str | None:
@@ -68,4 +91,5 @@ def to_html(result: RunResult, *, include_transcript: bool = True) -> str:
         link=lambda seconds: timestamp_url(result.video, seconds),
         player=result.video.source == "file",
         lines=result.transcript.segments if include_transcript else (),
+        by_section=section_slides(view),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from yttl.render.links import timestamp_url
@@ -11,7 +12,14 @@ from yttl.render.links import timestamp_url
 if TYPE_CHECKING:
     from yttl.models import RunResult
 
-__all__ = ["SCHEMA_VERSION", "first_sentence", "result_to_dict", "to_json"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "first_sentence",
+    "result_to_dict",
+    "section_slides",
+    "slides_folder",
+    "to_json",
+]
 
 SCHEMA_VERSION = 1
 
@@ -23,6 +31,30 @@ def first_sentence(text: str, limit: int = 160) -> str:
     """The first sentence of a summary, for a table of contents."""
     sentence = _SENTENCE.split(text.strip(), maxsplit=1)[0] if text.strip() else ""
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def slides_folder(video_id: str) -> str:
+    """Where a video's slide images go, beside its outputs: ``ID.slides``."""
+    from yttl.render import output_stem
+
+    return f"{output_stem(video_id)}.slides"
+
+
+def section_slides(view: Mapping[str, Any]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """Each section's slides, (hour, index) -> those that begin in it, from a JSON view."""
+    found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    sections = [
+        ((h["index"], s["index"]), s["start"], s["end"])
+        for h in view.get("hours", [])
+        for s in h.get("sections", [])
+    ]
+    for slide in view.get("slides") or []:
+        key = next((k for k, start, end in sections if start <= slide["start"] < end), None)
+        if key is None and sections:  # past the last section's end: a rounded duration
+            key = sections[-1][0]
+        if key is not None:
+            found.setdefault(key, []).append(slide)
+    return found
 
 
 def result_to_dict(result: RunResult) -> dict[str, Any]:
@@ -41,8 +73,9 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
                 section["title"] = item.section.title
             else:  # fixed sections: the chapters they fall in
                 start, end = item.section.start, item.section.end
-                chapters = [c.title for c in video.chapters
-                            if c.title and c.start < end and c.end > start]  # fmt: skip
+                chapters = [
+                    c.title for c in video.chapters if c.title and c.start < end and c.end > start
+                ]
                 if chapters:
                     section["chapters"] = chapters
             section["summary"] = item.summary
@@ -87,6 +120,22 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
         },
         "hours": hours,
         **({"summary": result.summary} if result.summary else {}),
+        **(
+            {
+                "slides": [
+                    {
+                        "start": slide.start,
+                        "end": slide.end,
+                        "image": f"{slides_folder(video.id)}/{slide.name}",
+                        "text": slide.text,
+                        "url": timestamp_url(video, slide.start),
+                    }
+                    for slide in result.slides
+                ]
+            }
+            if result.slides is not None
+            else {}
+        ),
         "failures": [
             {"where": f.where, "category": f.category, "message": f.message, "attempts": f.attempts}
             for f in result.failures

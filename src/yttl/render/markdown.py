@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from yttl.render.jsonout import first_sentence, result_to_dict
+from yttl.render.jsonout import first_sentence, result_to_dict, section_slides
 from yttl.render.links import format_clock
 
 if TYPE_CHECKING:
@@ -33,6 +33,19 @@ def _link(start: float, url: str) -> str:
     return f"[{format_clock(start)}](<{link_target(url)}>)"
 
 
+def _slides(slides: list[dict[str, Any]]) -> list[str]:
+    """Each slide: its image, a link to its moment, and its text quoted."""
+    lines = []
+    for slide in slides:
+        clock = format_clock(slide["start"])
+        image = f"![Slide at {clock}](<{link_target(slide['image'])}>)"
+        lines += [f"[{image}](<{link_target(slide.get('url') or '')}>)", ""]
+        text = [escape_markdown(line) for line in str(slide.get("text") or "").splitlines()]
+        if text:
+            lines += [f"> *Slide {clock}:* " + " / ".join(text), ""]
+    return lines
+
+
 def to_markdown(result: RunResult) -> str:
     return markdown_from_view(result_to_dict(result))
 
@@ -51,11 +64,17 @@ def markdown_from_view(view: Mapping[str, Any]) -> str:
     if len(view["hours"]) > 1:
         lines += ["## Contents", ""]
         for hour in view["hours"]:
-            gist = f" — {escape_markdown(first_sentence(hour['summary']))}" if hour.get(
-                "summary") else ""  # fmt: skip
-            lines.append(f"- [Hour {hour['index'] + 1}](#hour-{hour['index'] + 1}) "
-                         f"({format_clock(hour['start'])}){gist}")  # fmt: skip
+            gist = (
+                f" — {escape_markdown(first_sentence(hour['summary']))}"
+                if hour.get("summary")
+                else ""
+            )
+            lines.append(
+                f"- [Hour {hour['index'] + 1}](#hour-{hour['index'] + 1}) "
+                f"({format_clock(hour['start'])}){gist}"
+            )
         lines.append("")
+    slides = section_slides(view)
     for hour in view["hours"]:
         lines += [
             f'<a id="hour-{hour["index"] + 1}"></a>',
@@ -81,4 +100,5 @@ def markdown_from_view(view: Mapping[str, Any]) -> str:
             else:
                 lines += [escape_markdown(section["summary"])]
             lines.append("")
+            lines += _slides(slides.get((hour["index"], section["index"]), []))
     return "\n".join(lines).rstrip() + "\n"

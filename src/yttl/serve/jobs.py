@@ -27,7 +27,7 @@ __all__ = ["CLIENT_OPTIONS", "JobManager", "job_settings"]
 
 logger = logging.getLogger(__name__)
 
-CLIENT_OPTIONS = ("summary_language", "sections", "profile", "transcript_only")
+CLIENT_OPTIONS = ("summary_language", "sections", "profile", "transcript_only", "slides")
 """What a web client may set: never a folder to write to, never a key or a URL."""
 
 Event = tuple[str, dict[str, Any]]
@@ -37,8 +37,9 @@ def job_settings(settings: Settings, options: dict[str, Any]) -> Settings:
     """The server's settings with a client's options; anything else is refused."""
     unknown = sorted(set(options) - set(CLIENT_OPTIONS))
     if unknown:
-        raise UsageError(f"unknown job option {unknown[0]!r}; a job may set "
-                         f"{', '.join(CLIENT_OPTIONS)}")  # fmt: skip
+        raise UsageError(
+            f"unknown job option {unknown[0]!r}; a job may set {', '.join(CLIENT_OPTIONS)}"
+        )
     changes: dict[str, Any] = {"open": False, "quiet": True}
     language = options.get("summary_language")
     if language is not None:
@@ -53,11 +54,14 @@ def job_settings(settings: Settings, options: dict[str, Any]) -> Settings:
     if profile is not None:
         known = ("local", "openai", "groq", "chatgpt", "huggingchat", *settings.profiles)
         if profile not in known:
-            raise UsageError(f"unknown profile {profile!r}; this server knows "
-                             f"{', '.join(known)}")  # fmt: skip
+            raise UsageError(f"unknown profile {profile!r}; this server knows {', '.join(known)}")
         changes["llm_provider"] = profile
     if options.get("transcript_only") is not None:
         changes["transcript_only"] = bool(options["transcript_only"])
+    if options.get("slides") is not None:
+        if not isinstance(options["slides"], bool):
+            raise UsageError("slides must be true or false")
+        changes["slides"] = options["slides"]
     return dataclasses.replace(settings, **changes).validate()
 
 
@@ -71,9 +75,16 @@ class _JobObserver:
         self._index: dict[int, int] = {}
 
     def video(self, entry: BatchEntry) -> _VideoProgress:
-        state = {"video_id": None, "title": entry.label, "status": "running", "phase": "waiting",
-                 "sections_done": 0, "sections_total": 0, "page": None, "source":
-                 entry.source if isinstance(entry.source, str) else entry.label}  # fmt: skip
+        state = {
+            "video_id": None,
+            "title": entry.label,
+            "status": "running",
+            "phase": "waiting",
+            "sections_done": 0,
+            "sections_total": 0,
+            "page": None,
+            "source": entry.source if isinstance(entry.source, str) else entry.label,
+        }
         self._job.videos.append(state)
         self._index[id(entry)] = len(self._job.videos) - 1
         return _VideoProgress(self, state)
@@ -85,13 +96,16 @@ class _JobObserver:
             self._job.videos.append(state)
         done, total = outcome.sections
         result = outcome.result
-        state.update(video_id=result.video.id if result else None,
-                     title=result.video.title if result else outcome.entry.label,
-                     status=outcome.status, phase="done", sections_done=done,
-                     sections_total=total,
-                     page=f"/v/{result.video.id}" if result and outcome.status != "failed"
-                     else None,
-                     error=error_line(outcome.error) if outcome.error else None)  # fmt: skip
+        state.update(
+            video_id=result.video.id if result else None,
+            title=result.video.title if result else outcome.entry.label,
+            status=outcome.status,
+            phase="done",
+            sections_done=done,
+            sections_total=total,
+            page=f"/v/{result.video.id}" if result and outcome.status != "failed" else None,
+            error=error_line(outcome.error) if outcome.error else None,
+        )
         self._manager.emit(self._job, "video", dict(state))
 
     def changed(self, state: dict[str, Any]) -> None:
@@ -121,8 +135,9 @@ class _VideoProgress:
 class JobManager:
     """Jobs of one server. ``start`` takes up what a previous run left unfinished."""
 
-    def __init__(self, settings: Settings, store: JobStore,
-                 embeddings: EmbedderHolder | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, store: JobStore, embeddings: EmbedderHolder | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self._embeddings = embeddings  # one embedder for the server's jobs and queries
@@ -209,8 +224,13 @@ class JobManager:
             settings = job_settings(self.settings, job.options)
             local_sources_exist(job.sources)  # before any model is loaded or fetched
             components = (await self._components_for(settings)).for_run(stop, settings)
-            run = await run_sources(job.sources, settings, stop=stop, components=components,
-                                    observe=lambda _: contextlib.nullcontext(observer))  # fmt: skip
+            run = await run_sources(
+                job.sources,
+                settings,
+                stop=stop,
+                components=components,
+                observe=lambda _: contextlib.nullcontext(observer),
+            )
             job.status = _overall([o.status for o in run.outcomes])
             if job.id in self._cancelled:  # the batch wrote what it finished, then ended
                 self._mark_cancelled(job)

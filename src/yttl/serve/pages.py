@@ -8,6 +8,7 @@ import asyncio
 import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -159,7 +160,34 @@ async def video_page(request: Request) -> Response:
         hours=document["hours"],
         player=_player(document),
         nav="library",
+        slides=_slides(document),
     )
+
+
+def _slides(document: dict[str, Any]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """Each section's slides, their images served by ``/slides/{id}/{n}``."""
+    from yttl.render.jsonout import section_slides
+
+    number = {id(s): n for n, s in enumerate(document.get("slides") or [])}
+    quoted = quote(document["video"]["id"], safe="")
+    return {
+        key: [{**s, "src": f"/slides/{quoted}/{number[id(s)]}"} for s in slides]
+        for key, slides in section_slides(document).items()
+    }
+
+
+async def slide_image(request: Request) -> Response:
+    """A slide's image: only a file the pipeline wrote and the library recorded."""
+    try:
+        number = int(request.path_params["n"])
+    except ValueError:
+        return Response("no such slide", status_code=404)
+    path: Path | None = await asyncio.to_thread(
+        _state(request).library.slide_image, request.path_params["id"], number
+    )
+    if path is None:
+        return Response("no such slide", status_code=404)
+    return FileResponse(path)
 
 
 async def transcript_fragment(request: Request) -> Response:
@@ -227,6 +255,8 @@ async def submit_job(request: Request) -> Response:
             options[name] = value
     if form.get("transcript_only"):
         options["transcript_only"] = True
+    if form.get("slides"):
+        options["slides"] = True
     try:
         await state.jobs.submit(sources, options)
     except UsageError as exc:
@@ -277,4 +307,5 @@ def page_routes() -> list[Route]:
         Route("/jobs", submit_job, methods=["POST"]),
         Route("/jobs/{id}/{do}", job_action, methods=["POST"]),
         Route("/media/{id}", media),
+        Route("/slides/{id}/{n}", slide_image),
     ]

@@ -9,7 +9,10 @@ from typing import Any
 from yttl.errors import InputError, NetworkError
 from yttl.models import VideoInfo
 
-__all__ = ["download_audio"]
+__all__ = ["VIDEO_FORMAT", "download_audio", "download_video"]
+
+VIDEO_FORMAT = "wv[height>=360]/wv*[height>=360]/bv*/b"
+"""For slides: the smallest picture of at least 360p, video only where there is one."""
 
 ByteProgress = Callable[[int, int | None], None]
 
@@ -21,6 +24,22 @@ def download_audio(
     on_progress: ByteProgress | None = None,
 ) -> Path:
     """Download the best audio-only format (else the best format) and return its path."""
+    return _download(video, params, directory, "bestaudio/best", "audio", on_progress)
+
+
+def download_video(video: VideoInfo, params: Mapping[str, Any], directory: Path) -> Path:
+    """Download a low-resolution picture, for slides, and return its path."""
+    return _download(video, params, directory, VIDEO_FORMAT, "video")
+
+
+def _download(
+    video: VideoInfo,
+    params: Mapping[str, Any],
+    directory: Path,
+    fmt: str,
+    what: str,
+    on_progress: ByteProgress | None = None,
+) -> Path:
     import yt_dlp
 
     def hook(status: dict[str, Any]) -> None:
@@ -30,8 +49,8 @@ def download_audio(
 
     options = {
         **params,
-        "format": "bestaudio/best",
-        "outtmpl": {"default": str(directory / "audio.%(ext)s")},
+        "format": fmt,
+        "outtmpl": {"default": str(directory / f"{what}.%(ext)s")},
         "progress_hooks": [hook],
         "noplaylist": True,
         "noprogress": True,
@@ -46,13 +65,13 @@ def download_audio(
             from yttl.sources.ytdlp import network_reason
 
             raise NetworkError(
-                f"audio download failed: {network_reason(message)}",
+                f"{what} download failed: {network_reason(message)}",
                 hint="check the connection, or give a media file that is on this machine",
             ) from exc
-        raise InputError(f"audio download failed: {message}") from exc
+        raise InputError(f"{what} download failed: {message}") from exc
     if not path.is_file():
-        found = sorted(directory.glob("audio.*"))
+        found = sorted(directory.glob(f"{what}.*"))
         if not found:
-            raise InputError("yt-dlp finished but wrote no audio file")
+            raise InputError(f"yt-dlp finished but wrote no {what} file")
         path = found[0]
     return path

@@ -19,7 +19,7 @@ from yttl.errors import (
 from yttl.llm.base import Completion, LLMProvider, Message
 from yttl.perf import CallRecord, PerformanceTracker
 from yttl.scheduler import CallPolicy, direct_call
-from yttl.summarize.prompts import PROMPT_VERSION, estimate_tokens
+from yttl.summarize.prompts import estimate_tokens, version_of
 
 __all__ = ["CallRunner", "Route"]
 
@@ -56,8 +56,9 @@ class CallRunner:
         return self._stop.is_set()
 
     def _key(self, provider: LLMProvider, messages: Sequence[Message]) -> str:
-        return completion_key(provider.name, provider.model, PROMPT_VERSION, self._max_tokens,
-                              messages)  # fmt: skip
+        return completion_key(
+            provider.name, provider.model, version_of(messages), self._max_tokens, messages
+        )
 
     async def __call__(self, label: str, messages: Sequence[Message]) -> str:
         for route in filter(None, (self.primary, self.fallback)):
@@ -86,16 +87,23 @@ class CallRunner:
                 return completion
             finally:
                 record = CallRecord(
-                    label, start, time.perf_counter(),
+                    label,
+                    start,
+                    time.perf_counter(),
                     completion.prompt_tokens if completion else 0,
                     completion.completion_tokens if completion else 0,
                     completion is not None,
-                )  # fmt: skip
+                )
                 self._tracker.record_call(record)
-                logger.debug("%s: %s in %.2f s (%d+%d tokens) via %s", label,
-                             "ok" if record.ok else "failed", record.end - record.start,
-                             record.prompt_tokens, record.completion_tokens,
-                             provider.name)  # fmt: skip
+                logger.debug(
+                    "%s: %s in %.2f s (%d+%d tokens) via %s",
+                    label,
+                    "ok" if record.ok else "failed",
+                    record.end - record.start,
+                    record.prompt_tokens,
+                    record.completion_tokens,
+                    provider.name,
+                )
 
         tokens = sum(estimate_tokens(m.content) for m in messages) + self._max_tokens
         completion = await route.policy(label, attempt, tokens=tokens, tracker=self._tracker)

@@ -12,11 +12,12 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from yttl.cache import ResultsCache
 from yttl.errors import FATAL_ERRORS, ContextLengthError, ProviderError
 from yttl.llm.base import LLMProvider, Message
-from yttl.models import Chapter, Failure, HourSummary, Section, SectionSummary
+from yttl.models import Chapter, Failure, HourSummary, Section, SectionSummary, Slide
 from yttl.perf import PerformanceTracker
 from yttl.resilience import RetryPolicy
 from yttl.scheduler import CallPolicy, Lane, direct_call
@@ -24,13 +25,28 @@ from yttl.summarize import prompts
 from yttl.summarize.calls import CallRunner, Route
 from yttl.summarize.sections import FilledSection, SectionPlan
 
-__all__ = ["CallPolicy", "EngineOptions", "ProgressCallback", "SummaryEngine", "direct_call"]
+__all__ = [
+    "CallPolicy",
+    "EngineOptions",
+    "ProgressCallback",
+    "SlideSource",
+    "SummaryEngine",
+    "direct_call",
+]
 
 INTERRUPTED = "interrupted before it was summarized"
 
 ProgressCallback = Callable[[str, int], None]
 """``("total", n)`` when the expected number of calls grows, ``("done", 1)`` per finished
 call or skipped empty section."""
+
+
+class SlideSource(Protocol):
+    """The slides of the video (``yttl.slides.SlideStage``), as far as they are known."""
+
+    async def within(self, start: float, end: float) -> Sequence[Slide]:
+        """The slides shown in ``[start, end)``; waits until those are known."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,8 +71,10 @@ class SummaryEngine:
         stop: asyncio.Event | None = None,
         prompt_context: prompts.PromptContext | None = None,
         chapters: Sequence[Chapter] = (),
+        slides: SlideSource | None = None,
     ) -> None:
         self._options = options
+        self._slides = slides
         self._context = prompt_context or prompts.PromptContext()
         self._chapters = tuple(chapters)
         self.overview: str | None = None
@@ -67,10 +85,13 @@ class SummaryEngine:
             once = RetryPolicy(max_attempts=1, rate_limit_attempts=1, timeout=None)
             policy = Lane(provider.name, max_concurrent=limit, policy=once, stop=stop)
         self._calls = CallRunner(
-            Route(provider, policy), tracker=self._tracker,
-            max_output_tokens=options.max_output_tokens, fallback=fallback, cache=cache,
+            Route(provider, policy),
+            tracker=self._tracker,
+            max_output_tokens=options.max_output_tokens,
+            fallback=fallback,
+            cache=cache,
             stop=stop,
-        )  # fmt: skip
+        )
         context = provider.context_tokens
         if fallback is not None:  # a prompt must fit whichever provider ends up taking it
             context = min(context, fallback.provider.context_tokens)
@@ -89,8 +110,9 @@ class SummaryEngine:
     ) -> list[HourSummary]:
         """Summarize every section of ``plan`` as it arrives from ``sections``."""
         overview = self._options.overview and len(plan.hours) > 1
-        self._progress("total", len(plan.sections) + sum(1 for h in plan.hours if len(h) > 1)
-                       + int(overview))  # fmt: skip
+        self._progress(
+            "total", len(plan.sections) + sum(1 for h in plan.hours if len(h) > 1) + int(overview)
+        )
         if self._options.sequential:
             hours = await self._run_sequential(plan, sections)
         else:
@@ -106,9 +128,11 @@ class SummaryEngine:
             return None
         try:
             return await self._reduce(
-                "overview", summaries, lambda s: prompts.overview_messages(s, self._context),
+                "overview",
+                summaries,
+                lambda s: prompts.overview_messages(s, self._context),
                 prompts.OVERVIEW_SYSTEM,
-            )  # fmt: skip
+            )
         except FATAL_ERRORS:
             raise
         except ProviderError as exc:
@@ -184,8 +208,9 @@ class SummaryEngine:
             self.failures.append(Failure(f"section {section.label}", "interrupted", INTERRUPTED))
             return SectionSummary(section, "", "failed", error=INTERRUPTED)
         if filled.missing is not None:  # the transcription stopped before its end
-            self.failures.append(Failure(f"section {section.label}", "transcription",
-                                         filled.missing))  # fmt: skip
+            self.failures.append(
+                Failure(f"section {section.label}", "transcription", filled.missing)
+            )
             self._progress("done", 1)
             return SectionSummary(section, "", "failed", error=filled.missing)
         text = filled.text
@@ -193,11 +218,19 @@ class SummaryEngine:
             self._progress("done", 1)
             return SectionSummary(section, "", "empty")
         label = f"section {section.label}"
-        chapters = [c.title for c in self._chapters if c.title and c.start < section.end
-                    and c.end > section.start]  # fmt: skip
+        chapters = [
+            c.title
+            for c in self._chapters
+            if c.title and c.start < section.end and c.end > section.start
+        ]
+        slides: list[str] = []
+        if self._slides is not None:
+            slides = [s.text for s in await self._slides.within(section.start, section.end)]
         for share in (1.0, 0.5, 0.25):  # after a context-length error, smaller parts
             try:
-                summary = await self._summarize_text(label, text, section.title, share, chapters)
+                summary = await self._summarize_text(
+                    label, text, section.title, share, chapters, slides
+                )
             except FATAL_ERRORS:
                 raise
             except ContextLengthError as exc:
@@ -219,8 +252,10 @@ class SummaryEngine:
             if h in self.finished_hours:
                 hours.append(self.finished_hours[h])
                 continue
-            items = tuple(self.finished.get(s) or SectionSummary(s, "", "failed", error=reason)
-                          for s in sections)  # fmt: skip
+            items = tuple(
+                self.finished.get(s) or SectionSummary(s, "", "failed", error=reason)
+                for s in sections
+            )
             start, end = plan.hour_bounds(h)
             missing = tuple(i.section.label for i in items if i.status == "failed")
             ok = [i for i in items if i.status == "ok"]
@@ -238,9 +273,14 @@ class SummaryEngine:
 
         def result(summary: str, status: str = "ok") -> HourSummary:
             return HourSummary(
-                hour, start, end, summary, "ok" if status == "ok" else "failed",
-                tuple(sections), missing,
-            )  # fmt: skip
+                hour,
+                start,
+                end,
+                summary,
+                "ok" if status == "ok" else "failed",
+                tuple(sections),
+                missing,
+            )
 
         if len(sections) > 1 and len(ok) <= 1:
             self._progress("done", 1)  # the planned consolidation call is not needed
@@ -250,9 +290,11 @@ class SummaryEngine:
             return result(ok[0].summary if ok else "")
         try:
             summary = await self._reduce(
-                f"hour {hour + 1}", [s.summary for s in ok],
-                lambda s: prompts.hour_messages(s, self._context), prompts.HOUR_SYSTEM,
-            )  # fmt: skip
+                f"hour {hour + 1}",
+                [s.summary for s in ok],
+                lambda s: prompts.hour_messages(s, self._context),
+                prompts.HOUR_SYSTEM,
+            )
         except FATAL_ERRORS:
             raise
         except ProviderError as exc:
@@ -261,15 +303,20 @@ class SummaryEngine:
         return result(summary)
 
     async def _summarize_text(
-        self, label: str, text: str, title: str | None, share: float = 1.0,
+        self,
+        label: str,
+        text: str,
+        title: str | None,
+        share: float = 1.0,
         chapters: Sequence[str] = (),
-    ) -> str:  # fmt: skip
+        slides: Sequence[str] = (),
+    ) -> str:
         """One call, or (for text beyond the context) a call per part and a merge.
         ``share`` shrinks the parts further, after the model refused one as too long."""
         context = self._context
 
         def messages(part: str) -> list[Message]:
-            return prompts.section_messages(part, title, context, chapters)
+            return prompts.section_messages(part, title, context, chapters, slides)
 
         # the video's context and the chapter titles count against the budget too
         budget = self._budget.input_tokens(messages("")[0].content + messages("")[1].content)
@@ -282,9 +329,9 @@ class SummaryEngine:
         summaries = await self._gather(
             self._call(f"{label} part {i + 1}", messages(part)) for i, part in enumerate(parts)
         )
-        return await self._reduce(label, summaries,
-                                  lambda s: prompts.merge_messages(s, context),
-                                  prompts.MERGE_SYSTEM)  # fmt: skip
+        return await self._reduce(
+            label, summaries, lambda s: prompts.merge_messages(s, context), prompts.MERGE_SYSTEM
+        )
 
     async def _reduce(
         self,
@@ -309,7 +356,7 @@ class SummaryEngine:
                 if len(g) > 1
                 else _ready(g[0])
                 for g in groups
-            )  # fmt: skip
+            )
 
     async def _gather(self, calls: object) -> list[str]:
         awaitables: list[Awaitable[str]] = list(calls)  # type: ignore[call-overload]

@@ -14,6 +14,7 @@ from yttl.llm.base import Message
 __all__ = [
     "OVERVIEW_SYSTEM",
     "PROMPT_VERSION",
+    "SLIDES_PROMPT_VERSION",
     "ContextBudget",
     "PromptContext",
     "estimate_tokens",
@@ -23,9 +24,15 @@ __all__ = [
     "overview_messages",
     "section_messages",
     "split_text",
+    "version_of",
 ]
 
 PROMPT_VERSION = "2026-11.2"  # video context, chapter titles, the summary language, overview
+SLIDES_PROMPT_VERSION = f"{PROMPT_VERSION}+slides.1"  # a section's prompt with its slides' text
+SLIDES_HEADING = (
+    "Text of the slides shown in this part (read by OCR; spell names and terms as they are "
+    "written there, but summarize what is said):"
+)
 
 SECTION_SYSTEM = (
     "You summarize one part of a video's transcript. Write a concise summary of what is "
@@ -159,24 +166,47 @@ def _numbered(summaries: Sequence[str]) -> str:
     return "\n\n".join(f"[{i}] {text}" for i, text in enumerate(summaries, 1))
 
 
-def section_messages(transcript: str, title: str | None = None,
-                     context: PromptContext | None = None,
-                     chapters: Sequence[str] = ()) -> list[Message]:  # fmt: skip
+def section_messages(
+    transcript: str,
+    title: str | None = None,
+    context: PromptContext | None = None,
+    chapters: Sequence[str] = (),
+    slides: Sequence[str] = (),
+) -> list[Message]:
+    """``slides``: the text of each slide shown in the part, marked as slide text after
+    the transcript (so names and terms are spelled as on the slides)."""
     context = context or PromptContext()
     heading = f"Chapter: {title}\n\n" if title else ""
     if chapters and not title:
         heading = f"Chapters in this part: {'; '.join(chapters)}\n\n"
+    shown = [" / ".join(text.splitlines()) for text in slides if text.strip()]
+    tail = ""
+    if shown:
+        tail = f"\n\n{SLIDES_HEADING}\n" + "\n".join(
+            f"[slide {i}] {t}" for i, t in enumerate(shown, 1)
+        )
     return [
         Message("system", context.system(SECTION_SYSTEM)),
-        Message("user", f"{context.header()}{heading}Transcript:\n{transcript}"),
+        Message("user", f"{context.header()}{heading}Transcript:\n{transcript}{tail}"),
     ]
 
 
-def _summaries_messages(system: str, summaries: Sequence[str],
-                        context: PromptContext | None) -> list[Message]:  # fmt: skip
+def version_of(messages: Sequence[Message]) -> str:
+    """The prompt version a request was made under: a prompt with slides has its own, so
+    results cached from runs without slides stay valid."""
+    if any(SLIDES_HEADING in m.content for m in messages if m.role == "user"):
+        return SLIDES_PROMPT_VERSION
+    return PROMPT_VERSION
+
+
+def _summaries_messages(
+    system: str, summaries: Sequence[str], context: PromptContext | None
+) -> list[Message]:
     context = context or PromptContext()
-    return [Message("system", context.system(system)),
-            Message("user", context.header() + _numbered(summaries))]  # fmt: skip
+    return [
+        Message("system", context.system(system)),
+        Message("user", context.header() + _numbered(summaries)),
+    ]
 
 
 def merge_messages(summaries: Sequence[str], context: PromptContext | None = None) -> list[Message]:
@@ -187,6 +217,7 @@ def hour_messages(summaries: Sequence[str], context: PromptContext | None = None
     return _summaries_messages(HOUR_SYSTEM, summaries, context)
 
 
-def overview_messages(summaries: Sequence[str],
-                      context: PromptContext | None = None) -> list[Message]:  # fmt: skip
+def overview_messages(
+    summaries: Sequence[str], context: PromptContext | None = None
+) -> list[Message]:
     return _summaries_messages(OVERVIEW_SYSTEM, summaries, context)

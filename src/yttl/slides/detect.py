@@ -1,0 +1,111 @@
+"""Where a new slide begins: the picture changes, then holds.
+
+Frames come in a few times a second as small grayscale thumbnails. A *run* is a stretch
+whose every thumbnail stays within a few pixels of the run's first one (its anchor):
+compared with the anchor, not the previous frame, so a slow drift (a speaker moving a
+little at a time) still breaks it. A run that lasts ``hold`` seconds is a slide, unless
+it shows the same picture as the slide before (the speaker stepped in front and left,
+a fade out and back in), which then goes on. Transitions and moving pictures never
+hold, so they never count. A small region that keeps moving (the speaker's camera in a
+corner of the slides) is learnt over the last seconds and left out of the comparison,
+as long as it is small: a moving picture that fills the frame is never left out.
+PySceneDetect's ContentDetector finds cuts by a frame-to-frame score alone; a slide is the
+opposite question (what stays), so a hold is what decides.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ChangeDetector", "DetectOptions", "Held", "changed_share"]
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    fps: float = 2.0  # samples a second
+    hold: float = 2.0  # seconds a picture must stay to be a slide
+    width: int = 160  # of the thumbnail compared
+    height: int = 90
+    pixel_delta: int = 24  # a pixel changed by more than this (of 255) has changed
+    still_share: float = 0.003  # a run holds while at most this share of pixels changed
+    new_share: float = 0.01  # a held picture is a new slide when this share differs
+    busy_seconds: float = 10.0  # how long back a region that keeps moving is learnt
+    busy_rate: float = 0.3  # a pixel that changed in this share of those frames is busy
+    busy_max: float = 0.15  # busy pixels are left out only while they are this share at most
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a sample told: a new slide from ``start`` (``new``), or the last one goes on
+    to ``end``."""
+
+    start: float
+    end: float
+    new: bool
+
+
+def _changed(a: np.ndarray, b: np.ndarray, delta: int) -> np.ndarray:
+    return np.asarray(np.abs(a.astype(np.int16) - b.astype(np.int16)) > delta)
+
+
+def changed_share(
+    a: np.ndarray, b: np.ndarray, delta: int, ignore: np.ndarray | None = None
+) -> float:
+    """The share of pixels that differ by more than ``delta``, of those not ignored."""
+    changed = _changed(a, b, delta)
+    if ignore is None:
+        return float(np.count_nonzero(changed)) / changed.size
+    kept = changed.size - int(np.count_nonzero(ignore))
+    return float(np.count_nonzero(changed & ~ignore)) / max(kept, 1)
+
+
+class ChangeDetector:
+    """Fed thumbnails in time order; says when a slide begins and how long it lasts."""
+
+    def __init__(self, options: DetectOptions) -> None:
+        self.options = options
+        self._anchor: np.ndarray | None = None
+        self._anchor_time = 0.0
+        self._held = False  # the current run has lasted ``hold`` already
+        self._last: np.ndarray | None = None  # the picture of the last slide
+        self._previous: np.ndarray | None = None
+        self._recent: deque[np.ndarray] = deque(
+            maxlen=max(int(options.busy_seconds * options.fps), 1)
+        )
+
+    def _busy(self, thumb: np.ndarray) -> np.ndarray | None:
+        """The small region that keeps moving (to leave out), if there is one."""
+        o = self.options
+        if self._previous is not None:
+            self._recent.append(_changed(thumb, self._previous, o.pixel_delta))
+        self._previous = thumb
+        if len(self._recent) < 4:
+            return None
+        busy = np.mean(np.stack(self._recent), axis=0) >= o.busy_rate
+        share = float(np.count_nonzero(busy)) / busy.size
+        return busy if 0 < share <= o.busy_max else None
+
+    def feed(self, time: float, thumb: np.ndarray) -> Held | None:
+        o = self.options
+        step = 1.0 / o.fps
+        ignore = self._busy(thumb)
+        if (
+            self._anchor is None
+            or changed_share(thumb, self._anchor, o.pixel_delta, ignore) > o.still_share
+        ):
+            self._anchor, self._anchor_time, self._held = thumb, time, False
+            return None
+        if time - self._anchor_time + step < o.hold - 1e-6:
+            return None
+        if self._held:
+            return Held(self._anchor_time, time + step, False)
+        self._held = True
+        same = (
+            self._last is not None
+            and changed_share(thumb, self._last, o.pixel_delta, ignore) <= o.new_share
+        )
+        self._last = thumb
+        return Held(self._anchor_time, time + step, not same)
