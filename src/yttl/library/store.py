@@ -435,4 +435,3 @@ def _by_score(sections: list[Hit], slides: list[Hit], limit: int) -> list[Hit]:
     if not slides:
         return sections
     return sorted([*sections, *slides], key=lambda h: -h.score)[:limit]
-
