@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, TypeVar
 
 from yttl.aio import post
@@ -34,7 +34,7 @@ def _delivered(item: Any) -> bool:
     return True
 
 
-def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
+def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Generator[T, None, None]:
     """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
 
     The thread is never left behind: closing this generator (or ``stop``) ends it, and
