@@ -164,7 +164,8 @@ def in_order(
     """``(item, its result)`` in the order of ``items``, the result ``None`` for items that
     ``batchable`` turns down. Batchable items go to ``run`` in batches of ``batch_size``,
     at most ``workers`` batches at once. A batch fills across the items between its
-    members, unless a worker would be left idle: then what is there goes at once.
+    members, unless a worker would be left idle: then what is there goes at once, shared
+    by the idle workers (the first chunk's segments come sooner).
 
     Closing this generator waits for the batches in flight (native code must not outlive
     its caller) and drops none that finished."""
@@ -174,13 +175,16 @@ def in_order(
     batch: list[tuple[int, T]] = []
     emitted = 0
 
-    def submit() -> None:
+    def submit(parts: int = 1) -> None:
+        """Send the batch, split in ``parts`` for as many idle workers."""
         nonlocal batch
-        if batch:
+        size = -(-len(batch) // max(parts, 1))
+        for start in range(0, len(batch), size or 1):
             if len(flying) >= workers:
                 collect(wait=True)  # the oldest first: its results are the next ones out
-            flying.append((pool.submit(run, [item for _, item in batch]), batch))
-            batch = []
+            members = batch[start : start + size]
+            flying.append((pool.submit(run, [item for _, item in members]), members))
+        batch = []
 
     def collect(wait: bool) -> None:
         while flying and (wait or flying[0][0].done()):
@@ -197,8 +201,8 @@ def in_order(
                     submit()
             else:
                 ready[number] = (item, None)
-                if len(flying) < workers:
-                    submit()
+                if len(flying) < workers:  # idle workers take what there is between them
+                    submit(workers - len(flying))
             collect(wait=False)
             while emitted in ready:
                 yield ready.pop(emitted)
