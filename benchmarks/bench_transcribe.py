@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -102,14 +103,17 @@ def speed(
     names: tuple[str, ...] = tuple(RUNS),
 ) -> dict[str, Any]:
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-    loads = []
+    loads, cpu = [], {name: [] for name in names}
     for _ in range(repeat):  # interleaved, so a slow spell of the machine hits all alike
         for name in names:
+            before = resource.getrusage(resource.RUSAGE_SELF)
             runs[name].append(RUNS[name](audio, reference))
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             loads.append(os.getloadavg()[0])
             print(
                 f"  {name:<16} {runs[name][-1][0]:6.2f} s  WER {runs[name][-1][1]:.4f}"
-                f"  (load average {loads[-1]:.1f})",
+                f"  CPU {cpu[name][-1]:6.1f} s  (load average {loads[-1]:.1f})",
                 flush=True,
             )
     seconds = sum(len(block) for block in decode_stream(audio)) / SAMPLE_RATE
@@ -118,6 +122,7 @@ def speed(
             "seconds": statistics.median(t for t, _ in r),
             "wer": r[0][1],
             "real_time_factor": statistics.median(t for t, _ in r) / seconds,
+            "cpu_seconds": statistics.median(cpu[name]),
         }
         for name, r in runs.items()
     }
@@ -188,8 +193,8 @@ def _report(result: dict[str, Any]) -> None:
                 f"WER {r['wer_vs_fw_best']:+.4f}"
             )
         print(
-            f"{name:<16} {r['seconds']:7.2f} s  RTF {r['real_time_factor']:.3f}"
-            f"  WER {r['wer']:.4f}{against}"
+            f"{name:<16} {r['seconds']:7.2f} s  CPU {r['cpu_seconds']:6.1f} s"
+            f"  RTF {r['real_time_factor']:.3f}  WER {r['wer']:.4f}{against}"
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ def _odd(item: int) -> bool:
 
 def test_results_come_in_order_in_full_batches_with_at_most_the_workers_at_once() -> None:
     recorder = _Recorder(hold_first=True)
-    out = list(in_order(range(40), _odd, recorder, batch_size=4, workers=2))
+    groups = [range(start, start + 5) for start in range(0, 40, 5)]
+    out = list(in_order(groups, _odd, recorder, batch_size=4, workers=2))
     assert [item for item, _ in out] == list(range(40))
     assert all(result == (item * 2 if _odd(item) else None) for item, result in out)
     assert sorted(itertools.chain(*recorder.batches)) == list(range(1, 40, 2))
@@ -65,16 +67,36 @@ def test_results_come_in_order_in_full_batches_with_at_most_the_workers_at_once(
     assert recorder.most_active == 2  # two at once, never more
 
 
+def test_while_the_next_chunk_is_not_ready_a_part_batch_goes_and_its_results_come_out() -> None:
+    """The first chunk's segments must not wait for the VAD of the second."""
+    second_ready = threading.Event()
+
+    def chunks() -> Iterator[list[int]]:
+        yield [0, 1, 3, 5, 6]  # three windows: less than a batch
+        assert second_ready.is_set(), "the next chunk was waited for before it was ready"
+        yield [7, 8, 9]
+
+    recorder = _Recorder()
+    decoded = in_order(chunks(), _odd, recorder, 4, 2, ready=second_ready.is_set)
+    out = []
+    for item, result in decoded:
+        out.append((item, result))
+        if item == 6:  # all of the first chunk is out: now the second is there
+            second_ready.set()
+    assert [item for item, _ in out] == [0, 1, 3, 5, 6, 7, 8, 9]
+    assert sorted(len(batch) for batch in recorder.batches[:2]) == [1, 2]  # two idle workers
+
+
 def test_windows_held_at_once_do_not_grow_with_the_input() -> None:
     def held(count: int) -> int:
         """The most items taken from the input and not yet given out."""
         taken, most = 0, 0
 
-        def source() -> object:
+        def source() -> Iterator[list[int]]:
             nonlocal taken
-            for item in range(count):
-                taken += 1
-                yield item
+            for start in range(0, count, 5):
+                taken += 5
+                yield list(range(start, start + 5))
 
         decoded = in_order(source(), _odd, _Recorder(), batch_size=4, workers=2)
         for given, _ in enumerate(decoded, 1):
@@ -86,7 +108,8 @@ def test_windows_held_at_once_do_not_grow_with_the_input() -> None:
 
 def test_closing_early_waits_for_the_batches_in_flight() -> None:
     recorder = _Recorder()
-    decoded = in_order(range(1, 200, 2), lambda item: True, recorder, batch_size=2, workers=2)
+    groups = [[item] for item in range(1, 200, 2)]
+    decoded = in_order(groups, lambda item: True, recorder, batch_size=2, workers=2)
     assert next(decoded) == (1, 2)
     decoded.close()
     assert recorder.active == 0 and recorder.finished == len(recorder.batches) < 50

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -155,63 +155,80 @@ class WhisperModelHolder:
 
 
 def in_order(
-    items: Iterable[T],
+    groups: Iterable[Sequence[T]],
     batchable: Callable[[T], bool],
     run: Callable[[list[T]], list[R]],
     batch_size: int,
     workers: int,
+    ready: Callable[[], bool] = lambda: True,
 ) -> Generator[tuple[T, R | None], None, None]:
-    """``(item, its result)`` in the order of ``items``, the result ``None`` for items that
-    ``batchable`` turns down. Batchable items go to ``run`` in batches of ``batch_size``,
-    at most ``workers`` batches at once. A batch fills across the items between its
-    members, unless a worker would be left idle: then what is there goes at once, shared
-    by the idle workers (the first chunk's segments come sooner).
+    """``(item, its result)`` for the items of ``groups`` (a chunk's windows, say), in
+    order, the result ``None`` for items that ``batchable`` turns down. Batchable items go
+    to ``run`` in batches of ``batch_size``, at most ``workers`` batches at once; a batch
+    fills across groups while the next group is ``ready``. While it is not, the time is
+    used: finished results are given out, and a worker left idle takes what there is. A
+    batch is shared by the workers idle when it goes (the first chunk's windows go to all
+    of them).
 
     Closing this generator waits for the batches in flight (native code must not outlive
-    its caller) and drops none that finished."""
+    its caller)."""
     pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="yttl-whisper")
-    ready: dict[int, tuple[T, R | None]] = {}
+    done: dict[int, tuple[T, R | None]] = {}
     flying: deque[tuple[Future[list[R]], list[tuple[int, T]]]] = deque()
     batch: list[tuple[int, T]] = []
-    emitted = 0
+    emitted = number = 0
 
-    def submit(parts: int = 1) -> None:
-        """Send the batch, split in ``parts`` for as many idle workers."""
+    def collect(block: bool) -> None:
+        while flying and (block or flying[0][0].done()):
+            future, members = flying.popleft()
+            for (position, item), result in zip(members, future.result(), strict=True):
+                done[position] = (item, result)
+            block = False
+
+    def submit() -> None:
+        """Send the batch, shared by the idle workers if more than one is idle."""
         nonlocal batch
-        size = -(-len(batch) // max(parts, 1))
+        collect(block=False)
+        size = -(-len(batch) // max(workers - len(flying), 1))
         for start in range(0, len(batch), size or 1):
             if len(flying) >= workers:
-                collect(wait=True)  # the oldest first: its results are the next ones out
+                collect(block=True)  # the oldest first: its results are the next ones out
             members = batch[start : start + size]
             flying.append((pool.submit(run, [item for _, item in members]), members))
         batch = []
 
-    def collect(wait: bool) -> None:
-        while flying and (wait or flying[0][0].done()):
-            future, members = flying.popleft()
-            for (number, item), result in zip(members, future.result(), strict=True):
-                ready[number] = (item, result)
-            wait = False
-
     try:
-        for number, item in enumerate(items):
-            if batchable(item):
-                batch.append((number, item))
-                if len(batch) >= batch_size:
+        source = iter(groups)
+        while True:
+            while not ready() and (flying or batch):  # the next group is not there yet
+                if batch and len(flying) < workers:
                     submit()
-            else:
-                ready[number] = (item, None)
-                if len(flying) < workers:  # idle workers take what there is between them
-                    submit(workers - len(flying))
-            collect(wait=False)
-            while emitted in ready:
-                yield ready.pop(emitted)
+                else:
+                    wait([flying[0][0]], timeout=0.05)
+                    collect(block=False)
+                    while emitted in done:
+                        yield done.pop(emitted)
+                        emitted += 1
+            group = next(source, None)
+            if group is None:
+                break
+            for item in group:
+                if batchable(item):
+                    batch.append((number, item))
+                    if len(batch) >= batch_size:
+                        submit()
+                else:
+                    done[number] = (item, None)
+                number += 1
+            collect(block=False)
+            while emitted in done:
+                yield done.pop(emitted)
                 emitted += 1
         submit()
-        while flying or emitted in ready:
-            collect(wait=emitted not in ready)
-            while emitted in ready:
-                yield ready.pop(emitted)
+        while emitted < number:
+            collect(block=emitted not in done)
+            while emitted in done:
+                yield done.pop(emitted)
                 emitted += 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

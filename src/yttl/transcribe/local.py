@@ -224,12 +224,16 @@ class FasterWhisperTranscriber:
         clock = MonotonicClock()
         prepared = prefetch(map(self._prepare, audio_chunks), stop)
         plan = self._plan
+        groups: Iterator[list[_Window | _Prepared | _End]] = (
+            [chunk, *chunk.todo, _End(chunk)] for chunk in prepared
+        )  # a chunk: its start, its windows, its end
         decoded = in_order(
-            self._work(prepared),
+            groups,
             lambda item: isinstance(item, _Window),
             self._decode,
             plan.batch_size,
             plan.workers,
+            prepared.ready,
         )
         progress: _Progress | None = None
         with closing(prepared), closing(decoded):
@@ -238,7 +242,7 @@ class FasterWhisperTranscriber:
                     return  # the windows not kept yet are redone next time
                 if isinstance(item, _Prepared):
                     progress = self._started(item)
-                    made = progress.made
+                    made = list(progress.made)
                 elif isinstance(item, _End):
                     if progress is not None:
                         progress.keep(None)
@@ -252,14 +256,6 @@ class FasterWhisperTranscriber:
                     yield clock(segment)
                     if stop.is_set():
                         return
-
-    @staticmethod
-    def _work(prepared: Iterator[_Prepared]) -> Iterator[_Window | _Prepared | _End]:
-        """Each chunk as its start, its windows and its end, in order."""
-        for chunk in prepared:
-            yield chunk
-            yield from chunk.todo
-            yield _End(chunk)
 
     def _started(self, prepared: _Prepared) -> _Progress:
         """Counts a chunk in and starts its progress, whose ``made`` holds what an earlier
