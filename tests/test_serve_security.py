@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ import pytest
 pytest.importorskip("starlette", reason="the serve extra is not installed")
 
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,6 +32,7 @@ from tests.test_serve import (
     NAVIGATION,
     ORIGIN,
     TOKEN,
+    _cookie,
     _session,
     _settings,
 )
@@ -257,3 +262,82 @@ def test_websockets_pass_the_same_checks() -> None:
         for headers in refused:
             with pytest.raises(WebSocketDisconnect), client.websocket_connect(WS, headers=headers):
                 pass
+
+
+# -- found by attacking the fix (attack30) ------------------------------------------------
+
+
+def test_another_ports_odd_cookie_does_not_sign_the_user_out(client: TestClient) -> None:
+    """Any web server on 127.0.0.1 sets cookies that yttl's server receives too (a dev
+    server's ``prefs={"theme":"dark"}``, a value with a space): Python's SimpleCookie
+    stopped at such a cookie, so the session after it was never seen and the user could
+    not sign in again while that cookie lived."""
+    cookie, csrf = _session(client)
+    session = cookie["Cookie"]
+    for other in ('prefs={"theme":"dark"}', "greeting=hello world", 'odd="unterminated', "b=\\"):
+        for header in (f"{other}; {session}", f"{session}; {other}"):
+            assert client.get("/api/v1/videos", headers={"Cookie": header}).status_code == 200
+            made = client.post(
+                "/jobs",
+                data={"sources": "/nowhere/x.mp4", "_csrf": csrf},
+                headers={"Cookie": header, **ORIGIN},
+            )
+            assert made.status_code == 303, header
+
+
+def test_wrong_bearer_tokens_do_not_lock_the_user_out_of_the_login_link(
+    client: TestClient,
+) -> None:
+    """An extension or script still holding the token from before ``--new-token`` keeps
+    sending it: that is counted against bearer tokens, not against the user's own login."""
+    for n in range(8):
+        wrong = {"Authorization": f"Bearer old-token-{n}"}
+        assert client.get("/api/v1/videos", headers=wrong).status_code in (401, 429)
+    assert client.get(f"/?token={TOKEN}", headers=NAVIGATION).status_code == 303
+    client.cookies.clear()
+    assert client.post("/login", data={"token": TOKEN}, headers=ORIGIN).status_code == 303
+
+
+def test_an_unexpected_error_is_a_500_with_the_csp_and_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(request: Request) -> Response:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    guarded = Middleware(SecurityMiddleware, guard=Guard(TOKEN), login_page=login_page)
+    app = Starlette(routes=[Route("/boom", broken)], middleware=[guarded])  # as build_app
+    with TestClient(app, base_url=BASE) as client:  # it would raise what the app did not catch
+        answer = client.get("/boom", headers=BEARER)
+    assert answer.status_code == 500
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY"
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "yttl.serve"]
+    assert "OverflowError" in logged and "\n" not in logged  # one line for the log
+    assert "Traceback" not in answer.text
+
+
+def test_odd_queries_are_answered_not_crashed_on(client: TestClient) -> None:
+    cookie = _cookie(client)
+    assert client.get("/?page=99999999999999999999999", headers=cookie).status_code == 200
+    bad = client.get("/api/v1/lookup", params={"url": "http://[::1"}, headers=BEARER)
+    assert bad.status_code == 400 and "YouTube" in bad.json()["error"]
+
+
+def test_a_new_token_is_not_made_when_the_server_cannot_start(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``yttl serve --new-token`` on a port in use: the running server keeps its token, so
+    rotating the file would leave the user believing the old token is dead."""
+    from tests.conftest import run_yttl
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        first = run_yttl(["serve", "--print-token"], clean_env)
+        assert first.returncode == 0
+        rotated = run_yttl(["serve", "--port", str(port), "--new-token"], clean_env, timeout=60)
+    assert rotated.returncode == 2 and "cannot listen" in rotated.stderr
+    assert "Traceback" not in rotated.stderr
+    again = run_yttl(["serve", "--print-token"], clean_env)
+    assert again.stdout.strip() == first.stdout.strip()

@@ -90,7 +90,7 @@ async def library_page(request: Request) -> Response:
     channel = request.query_params.get("channel") or None
     status = request.query_params.get("status") or None
     try:
-        page = max(1, int(request.query_params.get("page", "1")))
+        page = min(max(1, int(request.query_params.get("page", "1"))), 1_000_000)
     except ValueError:
         page = 1
 

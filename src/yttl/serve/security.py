@@ -22,16 +22,17 @@ WebSocket, in order:
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
 from starlette.formparsers import FormParser, MultiPartParser
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +67,7 @@ HEADERS = [
 ]
 MAX_FORM = 1 << 20  # a page's form (a job's sources, a question) is far smaller
 _PORT = re.compile(r"(?::[0-9]{1,5})?")
+_log = logging.getLogger("yttl.serve")
 
 
 @dataclass
@@ -89,14 +91,16 @@ class Guard:
     def token_matches(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
-    def too_many_failures(self, client: str) -> bool:
-        recent = self._failures.get(client, deque())
+    def too_many_failures(self, client: str, kind: str = "login") -> bool:
+        """Logins and bearer tokens are counted apart: a script or extension still
+        sending an old token must not lock the user out of their own login link."""
+        recent = self._failures.get(f"{kind} {client}", deque())
         while recent and recent[0] < time.monotonic() - 60:
             recent.popleft()
         return len(recent) >= self.max_failed_logins
 
-    def failed(self, client: str) -> None:
-        self._failures.setdefault(client, deque()).append(time.monotonic())
+    def failed(self, client: str, kind: str = "login") -> None:
+        self._failures.setdefault(f"{kind} {client}", deque()).append(time.monotonic())
 
 
 def local_path(path: str) -> str:
@@ -111,13 +115,9 @@ def _bearer(headers: Headers) -> str | None:
 
 
 def _cookie(scope: Scope, headers: Headers) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header is no session
-        return None
-    morsel = jar.get(cookie_name(scope))
-    return morsel.value if morsel else None
+    """Our session cookie, read as browsers write cookies: other ports' servers set their
+    own for 127.0.0.1 too (``prefs={"a":1}``), and SimpleCookie stops at such a value."""
+    return cookie_parser(headers.get("cookie", "")).get(cookie_name(scope))
 
 
 def _own_origin(scope: Scope, headers: Headers) -> str:
@@ -153,8 +153,28 @@ class SecurityMiddleware:
             await refusal(scope, receive, send)
             return
         marker = current_csrf.set(session.csrf if session else "")
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            # Starlette's own 500 goes out past this middleware (no CSP) with a traceback
+            if started:
+                raise
+            _log.error(
+                "yttl serve: %s %s failed: %s: %s",
+                scope["method"],
+                scope["path"],
+                type(exc).__name__,
+                exc,
+            )
+            failure = "yttl serve failed on this request; its log says why"
+            await _refuse(scope["path"].startswith("/api/"), failure, 500)(scope, receive, send)
         finally:
             current_csrf.reset(marker)
 
@@ -204,10 +224,10 @@ class SecurityMiddleware:
             return self._login(scope, headers, query, client), None
         bearer = _bearer(headers)
         if bearer is not None:
-            if guard.too_many_failures(client):
+            if guard.too_many_failures(client, "bearer"):
                 return _refuse(api, "too many wrong tokens; wait a minute", 429), None
             if not guard.token_matches(bearer):
-                guard.failed(client)
+                guard.failed(client, "bearer")
                 return _refuse(api, "that token is not this server's", 401), None
             if (
                 method in UNSAFE
