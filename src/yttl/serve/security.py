@@ -64,6 +64,7 @@ HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),  # browsers without Sec-Fetch-* too
 ]
 MAX_FORM = 1 << 20  # a page's form (a job's sources, a question) is far smaller
 _PORT = re.compile(r"(?::[0-9]{1,5})?")
@@ -118,6 +119,17 @@ def _cookie(scope: Scope, headers: Headers) -> str | None:
     """Our session cookie, read as browsers write cookies: other ports' servers set their
     own for 127.0.0.1 too (``prefs={"a":1}``), and SimpleCookie stops at such a value."""
     return cookie_parser(headers.get("cookie", "")).get(cookie_name(scope))
+
+
+def _embedded_by_another_site(headers: Headers) -> bool:
+    """Another port's ``<img>``, ``<script>``, ``<link rel=prefetch>`` (which no bearer
+    token can go with): its load or error event would tell whether the user is signed in
+    and what the library holds, so it is refused whatever is there."""
+    return (
+        headers.get("sec-fetch-site") in ("same-site", "cross-site")
+        and headers.get("sec-fetch-mode") not in ("navigate", "cors")
+        and _bearer(headers) is None
+    )
 
 
 def _own_origin(scope: Scope, headers: Headers) -> str:
@@ -214,6 +226,8 @@ class SecurityMiddleware:
             if origin not in guard.allowed_origins:
                 return PlainTextResponse("origin not allowed", status_code=403), None
             return _preflight(origin), None
+        if _embedded_by_another_site(headers):
+            return _refuse(api, "another site's page may not load this"), None
         if path.startswith(PUBLIC):
             return None, None
         if path == "/api/v1/challenge" and method == "POST":
