@@ -341,3 +341,18 @@ def test_a_new_token_is_not_made_when_the_server_cannot_start(
     assert "Traceback" not in rotated.stderr
     again = run_yttl(["serve", "--print-token"], clean_env)
     assert again.stdout.strip() == first.stdout.strip()
+
+
+def test_the_challenge_reads_a_short_body_only(client: TestClient) -> None:
+    """Anyone may post to the challenge, a page of any site too (text/plain needs no
+    preflight): 300 MB there were read whole into memory (675 MB resident)."""
+    huge = client.post(
+        "/api/v1/challenge", content=b"a" * (2 << 20), headers={"Content-Type": "text/plain"}
+    )
+    assert huge.status_code == 413
+    deep = b'{"nonce": ' + b"[" * 2000 + b"]" * 2000 + b"}"  # past Python's recursion limit
+    assert client.post("/api/v1/challenge", content=deep).status_code == 400
+    jobs = client.post(
+        "/api/v1/jobs", content=deep, headers={**BEARER, "Content-Type": "application/json"}
+    )
+    assert jobs.status_code == 400 and "JSON" in jobs.json()["error"]

@@ -36,7 +36,7 @@ def _error(status: int, message: str) -> JSONResponse:
 async def _body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise UsageError("the body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise UsageError("the body must be a JSON object")
