@@ -356,3 +356,26 @@ def test_the_challenge_reads_a_short_body_only(client: TestClient) -> None:
         "/api/v1/jobs", content=deep, headers={**BEARER, "Content-Type": "application/json"}
     )
     assert jobs.status_code == 400 and "JSON" in jobs.json()["error"]
+
+
+def test_a_forwarded_for_header_does_not_reset_the_limit(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """uvicorn believed X-Forwarded-For from 127.0.0.1 by default: a new made-up address
+    a guess gave each guess a new limit (no proxy stands in front of yttl serve)."""
+    import urllib.error
+    import urllib.request
+
+    from tests.support.browser import running_server
+
+    with running_server([], clean_env) as (base, _, _):
+        answers = []
+        for n in range(7):
+            request = urllib.request.Request(
+                f"{base}/api/v1/videos",
+                headers={"Authorization": f"Bearer guess{n}", "X-Forwarded-For": f"10.0.0.{n}"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            answers.append(refused.value.code)
+    assert answers == [401] * 5 + [429] * 2

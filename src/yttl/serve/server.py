@@ -97,7 +97,12 @@ def run_server(settings: Settings, options: ServeOptions, say: Callable[[str], N
     if options.open:
         webbrowser.open(url)
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+        app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,  # no proxy in front: X-Forwarded-For would reset the limits
     )
     server = uvicorn.Server(config)
     stopping = _stop_on_signals(server)
