@@ -379,3 +379,37 @@ def test_a_forwarded_for_header_does_not_reset_the_limit(
                 urllib.request.urlopen(request, timeout=30)
             answers.append(refused.value.code)
     assert answers == [401] * 5 + [429] * 2
+
+
+def test_a_token_rotated_while_the_server_runs_ends_the_old_one_and_its_sessions(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``yttl serve --print-token --new-token`` while a server runs (the token leaked):
+    the file changed, the server went on taking the old token and its sessions."""
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import run_yttl
+    from tests.support.browser import running_server
+
+    def status(base: str, headers: dict[str, str]) -> int:
+        request = urllib.request.Request(f"{base}/api/v1/videos", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    with running_server([], clean_env) as (base, old, _):
+        login = urllib.request.Request(f"{base}/?token={old}", headers=NAVIGATION)
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        opener.open(login, timeout=30)
+        (jar,) = [h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)]
+        (session,) = [f"{c.name}={c.value}" for c in jar.cookiejar]
+        assert status(base, {"Cookie": session}) == 200
+        rotated = run_yttl(["serve", "--print-token", "--new-token"], clean_env)
+        new = rotated.stdout.strip()
+        assert rotated.returncode == 0 and len(new) >= 32 and new != old
+        assert status(base, {"Cookie": session}) == 401
+        assert status(base, {"Authorization": f"Bearer {old}"}) == 401
+        assert status(base, {"Authorization": f"Bearer {new}"}) == 200

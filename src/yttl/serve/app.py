@@ -86,4 +86,4 @@ async def challenge(request: Request) -> Response:
         return JSONResponse({"error": 'give {"nonce": "16 to 256 characters"}'}, status_code=400)
     state: ServerState = request.app.state.yttl
     port = int((request.scope.get("server") or ("", 0))[1] or 0)
-    return JSONResponse({"proof": proof(state.guard.token, nonce, port)})
+    return JSONResponse({"proof": proof(state.guard.current_token(), nonce, port)})

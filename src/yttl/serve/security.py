@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
@@ -81,7 +82,35 @@ class Guard:
     allowed_origins: tuple[str, ...] = ()
     max_failed_logins: int = 5  # a minute, per client
     sessions: SessionStore = field(default_factory=SessionStore)
+    token_file: Path | None = None  # followed: a --new-token run elsewhere applies here too
     _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _stamp: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self.token_file.stat() if self.token_file else None
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns) if info else None
+
+    def current_token(self) -> str:
+        """The token, re-read when its file was replaced (``yttl serve --print-token
+        --new-token`` while this server runs): the old one stops working here too, and
+        every session ends, as ``--new-token`` promises."""
+        stamp = self._file_stamp()
+        if stamp is not None and stamp != self._stamp and self.token_file is not None:
+            self._stamp = stamp
+            try:
+                new = self.token_file.read_text(encoding="ascii").strip()
+            except (OSError, UnicodeDecodeError):
+                new = ""
+            if len(new) >= 32 and new != self.token:
+                self.token = new
+                self.sessions.end_all()
+        return self.token
 
     def host_allowed(self, host: str) -> bool:
         """``name`` or ``name:digits``, the name one of ours, nothing else."""
@@ -90,7 +119,9 @@ class Guard:
         return any(host.startswith(name) and _PORT.fullmatch(host[len(name) :]) for name in names)
 
     def token_matches(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        return given is not None and hmac.compare_digest(
+            given.encode(), self.current_token().encode()
+        )
 
     def too_many_failures(self, client: str, kind: str = "login") -> bool:
         """Logins and bearer tokens are counted apart: a script or extension still
@@ -150,6 +181,8 @@ class SecurityMiddleware:
         self.login_page = login_page  # the form, with what went wrong if anything
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self.guard.current_token()  # a token rotated meanwhile ends the sessions first
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return

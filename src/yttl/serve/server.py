@@ -80,7 +80,7 @@ def run_server(settings: Settings, options: ServeOptions, say: Callable[[str], N
         hosts = allowed(settings.serve_allowed_hosts)
         if remote:
             hosts = (*hosts, options.host.strip("[]"))
-        guard = Guard(token, hosts, allowed(settings.serve_allowed_origins))
+        guard = Guard(token, hosts, allowed(settings.serve_allowed_origins), token_file=token_file)
         library = Library(library_path(settings))
     except BaseException:
         sock.close()
