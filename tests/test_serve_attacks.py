@@ -245,3 +245,25 @@ def test_pages_of_another_port_cannot_tell_what_is_in_the_library(
             page.close()
         browser.close()
     assert set(seen.values()) == {"error"}, seen  # nothing to tell apart
+
+
+def test_back_after_sign_out_shows_no_page_of_the_library(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Signed out on a shared machine, the next person pressed Back and saw the jobs page
+    again, from the browser's cache: no answer is kept now."""
+    chromium = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with running_server([], clean_env) as (base, token, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{base}/?token={token}")
+        page.goto(f"{base}/jobs")
+        assert page.locator("#jobs").count() == 1
+        page.click("[data-yttl=logout]")
+        page.wait_for_selector('input[name="token"]')
+        page.go_back()
+        page.wait_for_selector('input[name="token"]')  # asked again: signed out
+        assert page.url == f"{base}/jobs" and page.locator("#jobs").count() == 0
+        browser.close()

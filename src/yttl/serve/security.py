@@ -66,6 +66,7 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),  # browsers without Sec-Fetch-* too
+    (b"cache-control", b"no-store"),  # Back after Sign out must not show the library
 ]
 MAX_FORM = 1 << 20  # a page's form (a job's sources, a question) is far smaller
 _PORT = re.compile(r"(?::[0-9]{1,5})?")
