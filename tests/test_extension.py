@@ -426,7 +426,11 @@ def test_the_pages_scripts_cannot_drive_the_extension(
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=idle]")
         page.click("[data-yttl=summarize]")  # a user's click: one video, its canonical URL
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=running]")
-        made = [j for j in jobs() if j["id"] not in known]
+        for _ in range(300):  # "running" shows at the click; the job follows its challenge
+            made = [j for j in jobs() if j["id"] not in known]
+            if made:
+                break
+            time.sleep(0.1)
         assert [j["sources"] for j in made] == [[f"https://www.youtube.com/watch?v={NEW}"]]
 
 
