@@ -63,11 +63,38 @@ async function pairNatively() {
   return paired;
 }
 
+const encoder = new TextEncoder();
+
+function hex(bytes) {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Before the token goes to `server`, the server shows it holds it, as it does to the
+// native host: a fresh nonce, and HMAC(token, port and nonce) back. The URL kept from an
+// earlier pairing may by now be another program's port, or the options a mistyped one.
+async function proveServer(server, token) {
+  const nonce = hex(crypto.getRandomValues(new Uint8Array(32)));
+  const response = await fetch(server + "/api/v1/challenge", {  // throws when nothing listens
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({nonce}),
+  });
+  const body = await response.json().catch(() => ({}));
+  const url = new URL(server);
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  const key = await crypto.subtle.importKey("raw", encoder.encode(token), {name: "HMAC", hash: "SHA-256"},
+    false, ["sign"]);
+  const expected = hex(await crypto.subtle.sign("HMAC", key, encoder.encode(`yttl serve challenge\n${port}\n${nonce}`)));
+  if (!body || body.proof !== expected) {
+    throw new YttlError(`The server at ${server} refused the token, or is not the yttl serve it belongs to: ` +
+      "pair again in the extension's options (yttl serve --print-token).", "token");
+  }
+}
+
 async function call(path, options = {}) {
   let {server, token} = await pairing();
   for (let attempt = 0; attempt < 2; attempt++) {
     let response;
     try {
+      await proveServer(server, token);
       response = await fetch(server + "/api/v1" + path, {
         method: options.method || "GET",
         headers: {"Authorization": "Bearer " + token,
@@ -76,11 +103,12 @@ async function call(path, options = {}) {
       });
     } catch (error) {
       const stored = await api.storage.local.get(["pairedBy"]);
-      if (attempt === 0 && stored.pairedBy === "native") {  // the host can start it again
+      if (attempt === 0 && stored.pairedBy === "native") {  // the host finds or starts the right one
         await api.storage.local.remove(["server", "token"]);
         ({server, token} = await pairNatively());
         continue;
       }
+      if (error instanceof YttlError) throw error;
       throw new YttlError(`yttl serve is not running at ${server}: start it with \`yttl serve\`.`, "down");
     }
     if (response.status === 401) {

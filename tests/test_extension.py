@@ -426,7 +426,11 @@ def test_the_pages_scripts_cannot_drive_the_extension(
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=idle]")
         page.click("[data-yttl=summarize]")  # a user's click: one video, its canonical URL
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=running]")
-        made = [j for j in jobs() if j["id"] not in known]
+        for _ in range(300):  # "running" shows at the click; the job follows its challenge
+            made = [j for j in jobs() if j["id"] not in known]
+            if made:
+                break
+            time.sleep(0.1)
         assert [j["sources"] for j in made] == [[f"https://www.youtube.com/watch?v={NEW}"]]
 
 
@@ -452,3 +456,74 @@ def test_firefox_validates_the_extension_with_web_ext_lint() -> None:
     # The one manifest names a service worker for Chrome and scripts for Firefox, which
     # reads the scripts and warns that it does not run service workers: that alone.
     assert [w["code"] for w in report["warnings"]] in ([], ["MANIFEST_FIELD_UNSUPPORTED"])
+
+
+@contextmanager
+def _impostor() -> Iterator[tuple[str, list[str]]]:
+    """Another web server of the machine (a dev server on a port yttl serve once had, or
+    the one a user mistyped in the options): it answers everything, and keeps every
+    Authorization header it is sent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.headers.get("Authorization") or "")
+            body = b'{"proof": "%s"}' % (b"0" * 64) if "challenge" in self.path else b"[]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_the_token_goes_only_to_a_server_that_proves_it_holds_it(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The extension kept the URL it was paired with and sent the token to whatever
+    answered there later (a server stopped, its port taken by another), or to a mistyped
+    port: now it sends the challenge of the native host first, and the token only after
+    the right answer."""
+    env = {**clean_env, "OPENAI_API_KEY": "sk-loopback-0123456789"}
+    args = ["-lp", "openai", "-ou", server.openai_base_url, "-o", str(tmp_path / "out")]
+    with (
+        running_server(args, env) as (base, token, _),
+        _impostor() as (other, seen),
+        _browser(tmp_path / "profile") as (context, extension_id),
+    ):
+        options = context.new_page()
+        options.goto(f"chrome-extension://{extension_id}/options.html")
+        options.fill("[data-yttl=server]", other)  # the port of another server
+        options.fill("[data-yttl=token]", token)
+        options.click("[data-yttl=save]")
+        options.wait_for_selector("[data-yttl=status]:not(:empty)")
+        assert options.get_attribute("[data-yttl=status]", "class") == "bad"
+        assert "not the yttl serve" in options.inner_text("[data-yttl=status]")
+        options.fill("[data-yttl=server]", base)  # the right one: paired
+        options.click("[data-yttl=save]")
+        options.wait_for_selector("[data-yttl=status].good")
+
+        worker = context.service_workers[0]  # later, that port is another server's
+        worker.evaluate(f"chrome.storage.local.set({{server: {json.dumps(other)}}})")
+        _route_youtube(context, _media(tmp_path))
+        page = context.new_page()
+        page.goto(f"https://www.youtube.com/watch?v={KNOWN}")
+        page.wait_for_selector("[data-yttl=summarize][data-yttl-state=error]")
+        assert "not the yttl serve" in (page.get_attribute("[data-yttl=summarize]", "title") or "")
+        assert seen and not [s for s in seen if token in s]  # asked, never given the token

@@ -54,8 +54,20 @@ def _host(data: bytes, env: dict[str, str], timeout: float = 60) -> tuple[list[A
         (struct.pack("=I", 100) + b'{"command": "ping"}', True),  # truncated
         (struct.pack("=I", 3 << 30) + b"{}", True),  # 3 GiB declared: not read
         (b"\x05\x00", True),  # a truncated header
+        (_framed(b"[" * 100_000 + b"]" * 100_000), False),  # 200 kB, nested past recursion
+        (_framed(b'{"a": ' * 50_000 + b"1" + b"}" * 50_000), False),
     ],
-    ids=["bad-json", "array", "string", "bad-utf8", "truncated", "3-gib", "short-header"],
+    ids=[
+        "bad-json",
+        "array",
+        "string",
+        "bad-utf8",
+        "truncated",
+        "3-gib",
+        "short-header",
+        "deep-array",
+        "deep-object",
+    ],
 )
 def test_a_malformed_message_gets_an_error_never_a_traceback(
     data: bytes, fatal: bool, clean_env: dict[str, str]

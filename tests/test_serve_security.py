@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ import pytest
 pytest.importorskip("starlette", reason="the serve extra is not installed")
 
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,6 +32,7 @@ from tests.test_serve import (
     NAVIGATION,
     ORIGIN,
     TOKEN,
+    _cookie,
     _session,
     _settings,
 )
@@ -93,7 +98,7 @@ def test_a_form_needs_the_sessions_csrf_token_and_the_servers_origin(client: Tes
     jobs = client.get("/api/v1/jobs", headers=BEARER).json()
     assert len(jobs) == 3  # the refused ones made nothing
     page = client.get("/jobs", headers=cookie).text
-    assert page.count(f'name="_csrf" value="{csrf}"') >= 2  # the new-job form and sign out
+    assert page.count('name="_csrf" value=""') >= 2  # the new-job form and sign out: app.js
 
 
 def test_sessions_are_random_end_idle_and_at_sign_out(client: TestClient, clock: Clock) -> None:
@@ -287,3 +292,178 @@ def test_websockets_pass_the_same_checks() -> None:
         for headers in refused:
             with pytest.raises(WebSocketDisconnect), client.websocket_connect(WS, headers=headers):
                 pass
+
+
+# -- found by attacking the fix (attack30) ------------------------------------------------
+
+
+def test_another_ports_odd_cookie_does_not_sign_the_user_out(client: TestClient) -> None:
+    """Any web server on 127.0.0.1 sets cookies that yttl's server receives too (a dev
+    server's ``prefs={"theme":"dark"}``, a value with a space): Python's SimpleCookie
+    stopped at such a cookie, so the session after it was never seen and the user could
+    not sign in again while that cookie lived."""
+    cookie, csrf = _session(client)
+    session = cookie["Cookie"]
+    for other in ('prefs={"theme":"dark"}', "greeting=hello world", 'odd="unterminated', "b=\\"):
+        for header in (f"{other}; {session}", f"{session}; {other}"):
+            assert client.get("/api/v1/videos", headers={"Cookie": header}).status_code == 200
+            made = client.post(
+                "/jobs",
+                data={"sources": "/nowhere/x.mp4", "_csrf": csrf},
+                headers={"Cookie": header, **ORIGIN},
+            )
+            assert made.status_code == 303, header
+
+
+def test_wrong_bearer_tokens_do_not_lock_the_user_out_of_the_login_link(
+    client: TestClient,
+) -> None:
+    """An extension or script still holding the token from before ``--new-token`` keeps
+    sending it: that is counted against bearer tokens, not against the user's own login."""
+    for n in range(8):
+        wrong = {"Authorization": f"Bearer old-token-{n}"}
+        assert client.get("/api/v1/videos", headers=wrong).status_code in (401, 429)
+    assert client.get(f"/?token={TOKEN}", headers=NAVIGATION).status_code == 303
+    client.cookies.clear()
+    assert client.post("/login", data={"token": TOKEN}, headers=ORIGIN).status_code == 303
+
+
+def test_an_unexpected_error_is_a_500_with_the_csp_and_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(request: Request) -> Response:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    guarded = Middleware(SecurityMiddleware, guard=Guard(TOKEN), login_page=login_page)
+    app = Starlette(routes=[Route("/boom", broken)], middleware=[guarded])  # as build_app
+    with TestClient(app, base_url=BASE) as client:  # it would raise what the app did not catch
+        answer = client.get("/boom", headers=BEARER)
+    assert answer.status_code == 500
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY"
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "yttl.serve"]
+    assert "OverflowError" in logged and "\n" not in logged  # one line for the log
+    assert "Traceback" not in answer.text
+
+
+def test_odd_queries_are_answered_not_crashed_on(client: TestClient) -> None:
+    cookie = _cookie(client)
+    assert client.get("/?page=99999999999999999999999", headers=cookie).status_code == 200
+    bad = client.get("/api/v1/lookup", params={"url": "http://[::1"}, headers=BEARER)
+    assert bad.status_code == 400 and "YouTube" in bad.json()["error"]
+
+
+def test_a_new_token_is_not_made_when_the_server_cannot_start(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``yttl serve --new-token`` on a port in use: the running server keeps its token, so
+    rotating the file would leave the user believing the old token is dead."""
+    from tests.conftest import run_yttl
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        first = run_yttl(["serve", "--print-token"], clean_env)
+        assert first.returncode == 0
+        rotated = run_yttl(["serve", "--port", str(port), "--new-token"], clean_env, timeout=60)
+    assert rotated.returncode == 2 and "cannot listen" in rotated.stderr
+    assert "Traceback" not in rotated.stderr
+    again = run_yttl(["serve", "--print-token"], clean_env)
+    assert again.stdout.strip() == first.stdout.strip()
+
+
+def test_the_challenge_reads_a_short_body_only(client: TestClient) -> None:
+    """Anyone may post to the challenge, a page of any site too (text/plain needs no
+    preflight): 300 MB there were read whole into memory (675 MB resident)."""
+    huge = client.post(
+        "/api/v1/challenge", content=b"a" * (2 << 20), headers={"Content-Type": "text/plain"}
+    )
+    assert huge.status_code == 413
+    deep = b'{"nonce": ' + b"[" * 2000 + b"]" * 2000 + b"}"  # past Python's recursion limit
+    assert client.post("/api/v1/challenge", content=deep).status_code == 400
+    jobs = client.post(
+        "/api/v1/jobs", content=deep, headers={**BEARER, "Content-Type": "application/json"}
+    )
+    assert jobs.status_code == 400 and "JSON" in jobs.json()["error"]
+
+
+def test_a_forwarded_for_header_does_not_reset_the_limit(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """uvicorn believed X-Forwarded-For from 127.0.0.1 by default: a new made-up address
+    a guess gave each guess a new limit (no proxy stands in front of yttl serve)."""
+    import urllib.error
+    import urllib.request
+
+    from tests.support.browser import running_server
+
+    with running_server([], clean_env) as (base, _, _):
+        answers = []
+        for n in range(7):
+            request = urllib.request.Request(
+                f"{base}/api/v1/videos",
+                headers={"Authorization": f"Bearer guess{n}", "X-Forwarded-For": f"10.0.0.{n}"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            answers.append(refused.value.code)
+    assert answers == [401] * 5 + [429] * 2
+
+
+def test_a_token_rotated_while_the_server_runs_ends_the_old_one_and_its_sessions(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``yttl serve --print-token --new-token`` while a server runs (the token leaked):
+    the file changed, the server went on taking the old token and its sessions."""
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import run_yttl
+    from tests.support.browser import running_server
+
+    def status(base: str, headers: dict[str, str]) -> int:
+        request = urllib.request.Request(f"{base}/api/v1/videos", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    with running_server([], clean_env) as (base, old, _):
+        login = urllib.request.Request(f"{base}/?token={old}", headers=NAVIGATION)
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        opener.open(login, timeout=30)
+        (jar,) = [h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)]
+        (session,) = [f"{c.name}={c.value}" for c in jar.cookiejar]
+        assert status(base, {"Cookie": session}) == 200
+        rotated = run_yttl(["serve", "--print-token", "--new-token"], clean_env)
+        new = rotated.stdout.strip()
+        assert rotated.returncode == 0 and len(new) >= 32 and new != old
+        assert status(base, {"Cookie": session}) == 401
+        assert status(base, {"Authorization": f"Bearer {old}"}) == 401
+        assert status(base, {"Authorization": f"Bearer {new}"}) == 200
+
+
+def test_a_replayed_cookie_finds_no_csrf_token_in_the_pages(
+    client: TestClient, parts: tuple[Settings, Library, Guard]
+) -> None:
+    """Another port's server receives the session cookie and replays it with a plain
+    client: it read the CSRF token from any page (a meta tag, the forms) and started jobs
+    with a made-up Origin. The token now reaches the browser once, in the fragment of the
+    login's redirect (never sent to a server), and the pages never show it."""
+    login = client.get(f"/jobs?token={TOKEN}", headers=NAVIGATION)
+    location = login.headers["location"]
+    assert location.startswith("/jobs#yttl-csrf=")
+    csrf = location.split("#yttl-csrf=", 1)[1]
+    client.cookies.clear()
+    cookie = {"Cookie": f"{COOKIE}={login.cookies[COOKIE]}"}
+    form = client.post("/login", data={"token": TOKEN, "next": "/jobs"}, headers=ORIGIN)
+    assert form.headers["location"].startswith("/jobs#yttl-csrf=")
+    client.cookies.clear()
+    for path in ("/", "/jobs", "/search?q=x", "/v/missing"):
+        page = client.get(path, headers=cookie)
+        assert page.status_code in (200, 404) and csrf not in page.text, path
+        assert csrf not in str(page.headers)
+    assert _job(client, {**cookie, **ORIGIN}) == 403  # what the replayer can send
+    assert _job(client, {**cookie, **ORIGIN}, _csrf=csrf) == 303  # what the browser sends

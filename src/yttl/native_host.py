@@ -60,6 +60,8 @@ def read_message(stream: BinaryIO) -> dict[str, Any] | None:
         raise Malformed("the message is not UTF-8") from exc
     except ValueError as exc:
         raise Malformed("the message is not JSON") from exc
+    except RecursionError as exc:  # [[[[...]]]] well within the size limit
+        raise Malformed("the message is nested too deeply") from exc
     if not isinstance(message, dict):
         raise Malformed("the message must be a JSON object")
     return message

@@ -36,7 +36,7 @@ def _error(status: int, message: str) -> JSONResponse:
 async def _body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise UsageError("the body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise UsageError("the body must be a JSON object")
@@ -44,9 +44,16 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _job_view(job: dict[str, Any]) -> dict[str, Any]:
-    return {"id": job["id"], "status": job["status"], "sources": job["sources"],
-            "options": job["options"], "videos": job["videos"], "error": job["error"],
-            "created": job["created"], "updated": job["updated"]}  # fmt: skip
+    return {
+        "id": job["id"],
+        "status": job["status"],
+        "sources": job["sources"],
+        "options": job["options"],
+        "videos": job["videos"],
+        "error": job["error"],
+        "created": job["created"],
+        "updated": job["updated"],
+    }
 
 
 async def create_job(request: Request) -> Response:
@@ -91,8 +98,10 @@ async def retry_job(request: Request) -> Response:
 
 async def job_events(request: Request) -> Response:
     state, job_id = _state(request), request.path_params["id"]
-    if state.jobs.live(job_id) is None and \
-            await asyncio.to_thread(state.jobs.store.get, job_id) is None:  # fmt: skip
+    if (
+        state.jobs.live(job_id) is None
+        and await asyncio.to_thread(state.jobs.store.get, job_id) is None
+    ):
         return _error(404, f"no job {job_id!r}")
 
     async def stream() -> AsyncIterator[dict[str, str]]:
@@ -107,8 +116,7 @@ async def list_videos(request: Request) -> Response:
 
 
 async def get_video(request: Request) -> Response:
-    document = await asyncio.to_thread(_state(request).library.document,
-                                       request.path_params["id"])  # fmt: skip
+    document = await asyncio.to_thread(_state(request).library.document, request.path_params["id"])
     return JSONResponse(document)
 
 
@@ -135,15 +143,22 @@ async def search(request: Request) -> Response:
     return JSONResponse([hit.as_dict() for hit in hits], headers={"X-Yttl-Search": searched})
 
 
-async def search_library(state: ServerState, query: str, limit: int,
-                         mode: str | None) -> tuple[str, list[Hit]]:  # fmt: skip
+async def search_library(
+    state: ServerState, query: str, limit: int, mode: str | None
+) -> tuple[str, list[Hit]]:
     """By words and meaning (hybrid) when the library has vectors, as ``yttl search``:
     how it searched (one line, as ``yttl search`` says it), and the hits."""
     from yttl.embed.indexing import query_vector
 
     plan = await query_vector(state.library, state.embeddings, query, mode)
-    find = functools.partial(state.library.search, query, limit=limit, mode=plan.mode,
-                             vector=plan.vector, model=plan.model)  # fmt: skip
+    find = functools.partial(
+        state.library.search,
+        query,
+        limit=limit,
+        mode=plan.mode,
+        vector=plan.vector,
+        model=plan.model,
+    )
     return f"searched {plan.why}", await asyncio.to_thread(find)
 
 
@@ -158,8 +173,9 @@ async def ask(request: Request) -> Response:
         raise UsageError("video_id must be a string")
     state = _state(request)
     components = await state.ask_components()
-    result = await answer(state.library, video_id, question.strip(), state.settings,
-                          components=components)  # fmt: skip
+    result = await answer(
+        state.library, video_id, question.strip(), state.settings, components=components
+    )
     return JSONResponse(result.as_dict())
 
 
@@ -178,8 +194,13 @@ async def lookup(request: Request) -> Response:
         return True
 
     in_library = await asyncio.to_thread(known)
-    return JSONResponse({"video_id": video_id, "in_library": in_library,
-                         "page": f"/v/{video_id}" if in_library else None})  # fmt: skip
+    return JSONResponse(
+        {
+            "video_id": video_id,
+            "in_library": in_library,
+            "page": f"/v/{video_id}" if in_library else None,
+        }
+    )
 
 
 def _guarded(handler: Any) -> Any:
@@ -203,11 +224,19 @@ def _guarded(handler: Any) -> Any:
 
 def api_routes() -> list[Route]:
     routes = [
-        ("/jobs", create_job, ["POST"]), ("/jobs", list_jobs, ["GET"]),
-        ("/jobs/{id}", get_job, ["GET"]), ("/jobs/{id}", cancel_job, ["DELETE"]),
-        ("/jobs/{id}/retry", retry_job, ["POST"]), ("/jobs/{id}/events", job_events, ["GET"]),
-        ("/videos", list_videos, ["GET"]), ("/videos/{id}", get_video, ["GET"]),
-        ("/search", search, ["GET"]), ("/ask", ask, ["POST"]), ("/lookup", lookup, ["GET"]),
-    ]  # fmt: skip
-    return [Route(f"/api/v1{path}", _guarded(handler), methods=methods)
-            for path, handler, methods in routes]  # fmt: skip
+        ("/jobs", create_job, ["POST"]),
+        ("/jobs", list_jobs, ["GET"]),
+        ("/jobs/{id}", get_job, ["GET"]),
+        ("/jobs/{id}", cancel_job, ["DELETE"]),
+        ("/jobs/{id}/retry", retry_job, ["POST"]),
+        ("/jobs/{id}/events", job_events, ["GET"]),
+        ("/videos", list_videos, ["GET"]),
+        ("/videos/{id}", get_video, ["GET"]),
+        ("/search", search, ["GET"]),
+        ("/ask", ask, ["POST"]),
+        ("/lookup", lookup, ["GET"]),
+    ]
+    return [
+        Route(f"/api/v1{path}", _guarded(handler), methods=methods)
+        for path, handler, methods in routes
+    ]

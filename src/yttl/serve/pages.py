@@ -24,7 +24,7 @@ from yttl.render.html import safe_url
 from yttl.render.jsonout import first_sentence
 from yttl.render.links import format_clock, timestamp_url
 from yttl.serve.security import local_path
-from yttl.serve.sessions import csrf_field, csrf_token, start_session
+from yttl.serve.sessions import csrf_field, signed_in, start_session
 from yttl.serve.state import ServerState, youtube_id
 
 __all__ = ["login_page", "page_routes", "templates"]
@@ -44,7 +44,7 @@ def templates() -> jinja2.Environment:
         clock=format_clock,
         first_sentence=first_sentence,
         version=__version__,
-        csrf_token=csrf_token,
+        signed_in=signed_in,
         csrf_field=csrf_field,
     )
     return env
@@ -91,7 +91,7 @@ async def library_page(request: Request) -> Response:
     channel = request.query_params.get("channel") or None
     status = request.query_params.get("status") or None
     try:
-        page = max(1, int(request.query_params.get("page", "1")))
+        page = min(max(1, int(request.query_params.get("page", "1"))), 1_000_000)
     except ValueError:
         page = 1
 

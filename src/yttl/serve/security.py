@@ -22,16 +22,18 @@ WebSocket, in order:
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
 from starlette.formparsers import FormParser, MultiPartParser
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,9 +65,12 @@ HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),  # browsers without Sec-Fetch-* too
+    (b"cache-control", b"no-store"),  # Back after Sign out must not show the library
 ]
 MAX_FORM = 1 << 20  # a page's form (a job's sources, a question) is far smaller
 _PORT = re.compile(r"(?::[0-9]{1,5})?")
+_log = logging.getLogger("yttl.serve")
 
 
 @dataclass
@@ -78,7 +83,35 @@ class Guard:
     allowed_origins: tuple[str, ...] = ()
     max_failed_logins: int = 5  # a minute, per client
     sessions: SessionStore = field(default_factory=SessionStore)
+    token_file: Path | None = None  # followed: a --new-token run elsewhere applies here too
     _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _stamp: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self.token_file.stat() if self.token_file else None
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns) if info else None
+
+    def current_token(self) -> str:
+        """The token, re-read when its file was replaced (``yttl serve --print-token
+        --new-token`` while this server runs): the old one stops working here too, and
+        every session ends, as ``--new-token`` promises."""
+        stamp = self._file_stamp()
+        if stamp is not None and stamp != self._stamp and self.token_file is not None:
+            self._stamp = stamp
+            try:
+                new = self.token_file.read_text(encoding="ascii").strip()
+            except (OSError, UnicodeDecodeError):
+                new = ""
+            if len(new) >= 32 and new != self.token:
+                self.token = new
+                self.sessions.end_all()
+        return self.token
 
     def host_allowed(self, host: str) -> bool:
         """``name`` or ``name:digits``, the name one of ours, nothing else."""
@@ -87,16 +120,20 @@ class Guard:
         return any(host.startswith(name) and _PORT.fullmatch(host[len(name) :]) for name in names)
 
     def token_matches(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        return given is not None and hmac.compare_digest(
+            given.encode(), self.current_token().encode()
+        )
 
-    def too_many_failures(self, client: str) -> bool:
-        recent = self._failures.get(client, deque())
+    def too_many_failures(self, client: str, kind: str = "login") -> bool:
+        """Logins and bearer tokens are counted apart: a script or extension still
+        sending an old token must not lock the user out of their own login link."""
+        recent = self._failures.get(f"{kind} {client}", deque())
         while recent and recent[0] < time.monotonic() - 60:
             recent.popleft()
         return len(recent) >= self.max_failed_logins
 
-    def failed(self, client: str) -> None:
-        self._failures.setdefault(client, deque()).append(time.monotonic())
+    def failed(self, client: str, kind: str = "login") -> None:
+        self._failures.setdefault(f"{kind} {client}", deque()).append(time.monotonic())
 
 
 def local_path(path: str) -> str:
@@ -111,13 +148,20 @@ def _bearer(headers: Headers) -> str | None:
 
 
 def _cookie(scope: Scope, headers: Headers) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header is no session
-        return None
-    morsel = jar.get(cookie_name(scope))
-    return morsel.value if morsel else None
+    """Our session cookie, read as browsers write cookies: other ports' servers set their
+    own for 127.0.0.1 too (``prefs={"a":1}``), and SimpleCookie stops at such a value."""
+    return cookie_parser(headers.get("cookie", "")).get(cookie_name(scope))
+
+
+def _embedded_by_another_site(headers: Headers) -> bool:
+    """Another port's ``<img>``, ``<script>``, ``<link rel=prefetch>`` (which no bearer
+    token can go with): its load or error event would tell whether the user is signed in
+    and what the library holds, so it is refused whatever is there."""
+    return (
+        headers.get("sec-fetch-site") in ("same-site", "cross-site")
+        and headers.get("sec-fetch-mode") not in ("navigate", "cors")
+        and _bearer(headers) is None
+    )
 
 
 def _own_origin(scope: Scope, headers: Headers) -> str:
@@ -138,6 +182,8 @@ class SecurityMiddleware:
         self.login_page = login_page  # the form, with what went wrong if anything
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self.guard.current_token()  # a token rotated meanwhile ends the sessions first
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -153,8 +199,28 @@ class SecurityMiddleware:
             await refusal(scope, receive, send)
             return
         marker = current_csrf.set(session.csrf if session else "")
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            # Starlette's own 500 goes out past this middleware (no CSP) with a traceback
+            if started:
+                raise
+            _log.error(
+                "yttl serve: %s %s failed: %s: %s",
+                scope["method"],
+                scope["path"],
+                type(exc).__name__,
+                exc,
+            )
+            failure = "yttl serve failed on this request; its log says why"
+            await _refuse(scope["path"].startswith("/api/"), failure, 500)(scope, receive, send)
         finally:
             current_csrf.reset(marker)
 
@@ -194,6 +260,8 @@ class SecurityMiddleware:
             if origin not in guard.allowed_origins:
                 return PlainTextResponse("origin not allowed", status_code=403), None
             return _preflight(origin), None
+        if _embedded_by_another_site(headers):
+            return _refuse(api, "another site's page may not load this"), None
         if path.startswith(PUBLIC):
             return None, None
         if path == "/api/v1/challenge" and method == "POST":
@@ -204,10 +272,10 @@ class SecurityMiddleware:
             return self._login(scope, headers, query, client), None
         bearer = _bearer(headers)
         if bearer is not None:
-            if guard.too_many_failures(client):
+            if guard.too_many_failures(client, "bearer"):
                 return _refuse(api, "too many wrong tokens; wait a minute", 429), None
             if not guard.token_matches(bearer):
-                guard.failed(client)
+                guard.failed(client, "bearer")
                 return _refuse(api, "that token is not this server's", 401), None
             if (
                 method in UNSAFE

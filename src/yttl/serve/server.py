@@ -72,13 +72,19 @@ def run_server(settings: Settings, options: ServeOptions, say: Callable[[str], N
         )
     token_file = options.token_file
     assert token_file is not None
-    token = load_token(token_file, rotate=options.new_token)
-    hosts = allowed(settings.serve_allowed_hosts)
-    if remote:
-        hosts = (*hosts, options.host.strip("[]"))
-    guard = Guard(token, hosts, allowed(settings.serve_allowed_origins))
-    library = Library(library_path(settings))
+    # bound first: a server already on the port keeps its token, so a --new-token that
+    # cannot start must not rotate the file under it
     sock = _bind(options.host, options.port)
+    try:
+        token = load_token(token_file, rotate=options.new_token)
+        hosts = allowed(settings.serve_allowed_hosts)
+        if remote:
+            hosts = (*hosts, options.host.strip("[]"))
+        guard = Guard(token, hosts, allowed(settings.serve_allowed_origins), token_file=token_file)
+        library = Library(library_path(settings))
+    except BaseException:
+        sock.close()
+        raise
     port = sock.getsockname()[1]
     app = build_app(settings, library, guard)
     url = login_url(options.host, port, token)
@@ -91,7 +97,12 @@ def run_server(settings: Settings, options: ServeOptions, say: Callable[[str], N
     if options.open:
         webbrowser.open(url)
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+        app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,  # no proxy in front: X-Forwarded-For would reset the limits
     )
     server = uvicorn.Server(config)
     stopping = _stop_on_signals(server)

@@ -4,8 +4,9 @@ token or anything made from it, with a CSRF token of its own.
 Cookies ignore ports, so every web server on 127.0.0.1 that the browser visits receives
 the session cookie: it is therefore named with the port (as Jupyter names its cookies),
 ends when idle for hours, ends at ``POST /logout``, and ends with the process (a
-``--new-token`` start ends every session). The CSRF token lives in the page (a meta tag
-and a hidden field of each form), where no other port can read it.
+``--new-token`` start ends every session). The CSRF token goes to the browser once, in
+the fragment of the login's redirect, and lives in this origin's own storage: no other
+port reads it, and a program replaying the cookie cannot fetch it from a page.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.types import Scope
 
 __all__ = [
     "CSRF_FIELD",
+    "CSRF_FRAGMENT",
     "CSRF_HEADER",
     "IDLE_SECONDS",
     "MAX_SECONDS",
@@ -31,9 +33,9 @@ __all__ = [
     "SessionStore",
     "cookie_name",
     "csrf_field",
-    "csrf_token",
     "current_csrf",
     "logout",
+    "signed_in",
     "start_session",
 ]
 
@@ -42,18 +44,23 @@ MAX_SECONDS = 7 * 24 * 3600  # and none lasts longer than this, used or not
 CSRF_FIELD = "_csrf"  # a form's hidden field
 CSRF_HEADER = "x-yttl-csrf"  # htmx and the pages' fetch calls send it
 
-# The CSRF token of the request being answered, for the templates (set by the middleware
-# for the length of one request; a page outside a session renders it empty).
+CSRF_FRAGMENT = "yttl-csrf"  # the login's redirect hands the browser the token here
+
+# The CSRF token of the request being answered (set by the middleware for the length of
+# one request; empty outside a session). Pages never show it: a program replaying the
+# cookie would read it from them, and act as the user.
 current_csrf: contextvars.ContextVar[str] = contextvars.ContextVar("yttl_csrf", default="")
 
 
-def csrf_token() -> str:
-    return current_csrf.get()
+def signed_in() -> bool:
+    """Whether a session is being answered (the templates show Sign out)."""
+    return bool(current_csrf.get())
 
 
 def csrf_field() -> Markup:
-    """The hidden field every form that posts carries (``{{ csrf_field() }}``)."""
-    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf_token())
+    """The hidden field every form that posts carries (``{{ csrf_field() }}``), empty:
+    ``app.js`` fills it from this origin's own storage, where the login put the token."""
+    return Markup('<input type="hidden" name="{}" value="">').format(CSRF_FIELD)
 
 
 @dataclass
@@ -109,9 +116,14 @@ def cookie_name(scope: Scope) -> str:
 
 
 def start_session(response: Response, store: SessionStore, scope: Scope) -> None:
-    response.set_cookie(
-        cookie_name(scope), store.start(), httponly=True, samesite="strict", path="/"
-    )
+    """The cookie, and the CSRF token in the redirect's fragment (never sent to a
+    server): ``app.js`` keeps it in this origin's storage, which no other port reads and
+    no replayed cookie fetches."""
+    session_id = store.start()
+    session = store.get(session_id)
+    assert session is not None
+    response.set_cookie(cookie_name(scope), session_id, httponly=True, samesite="strict", path="/")
+    response.headers["location"] += f"#{CSRF_FRAGMENT}={session.csrf}"
 
 
 async def logout(request: Request) -> Response:

@@ -26,7 +26,10 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 def youtube_id(url: str) -> str | None:
     """The video id of a YouTube URL (watch, youtu.be, shorts, live, embed), else None."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "http://[::1": a broken IPv6 address is no URL
+        return None
     host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
     candidate: str | None = None
     if host in ("youtube.com", "music.youtube.com", "youtube-nocookie.com"):

@@ -3,8 +3,21 @@
 (function () {
   "use strict";
 
-  var csrfMeta = document.querySelector('meta[name="yttl-csrf"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
+  // The session's CSRF token comes once, in the fragment of the login's redirect, and is
+  // kept in this origin's storage: no other port reads it, and the pages never show it
+  // (a program replaying the cookie would read it there).
+  var KEY = "yttl-csrf";
+  var given = location.hash.match(/^#yttl-csrf=([A-Za-z0-9_-]+)$/);
+  function store(value) {
+    try { if (value) localStorage.setItem(KEY, value); else localStorage.removeItem(KEY); } catch (e) {}
+  }
+  if (given) {
+    store(given[1]);
+    history.replaceState(history.state, "", location.pathname + location.search);
+  }
+  function csrf() {
+    try { return localStorage.getItem(KEY) || ""; } catch (e) { return ""; }
+  }
   var UNSAFE = /^(POST|PUT|PATCH|DELETE)$/i;
 
   function sameOrigin(url) {
@@ -13,34 +26,41 @@
 
   // htmx requests: a header
   document.addEventListener("htmx:configRequest", function (event) {
-    if (csrf && UNSAFE.test(event.detail.verb || "")) event.detail.headers["X-YTTL-CSRF"] = csrf;
+    if (csrf() && UNSAFE.test(event.detail.verb || "")) event.detail.headers["X-YTTL-CSRF"] = csrf();
   });
 
   // the pages' own fetch calls (a chat's stream, say): the same header, to this server only
-  if (window.fetch && csrf) {
+  if (window.fetch) {
     var plainFetch = window.fetch.bind(window);
     window.fetch = function (input, init) {
       var method = (init && init.method) || (input && input.method) || "GET";
       var url = typeof input === "string" ? input : (input && input.url) || String(input);
-      if (UNSAFE.test(method) && sameOrigin(url)) {
+      if (UNSAFE.test(method) && sameOrigin(url) && csrf()) {
         var headers = new Headers((init && init.headers) || (input && input.headers) || undefined);
-        headers.set("X-YTTL-CSRF", csrf);
+        headers.set("X-YTTL-CSRF", csrf());
         init = Object.assign({}, init || {}, {headers: headers});
       }
       return plainFetch(input, init);
     };
   }
 
-  // a form that posts to this server and lacks its hidden field gets one
-  function armForms(root) {
-    if (!csrf || !root.querySelectorAll) return;
-    root.querySelectorAll('form[method="post" i]').forEach(function (form) {
-      if (!sameOrigin(form.action) || form.querySelector('input[name="_csrf"]')) return;
-      var field = document.createElement("input");
-      field.type = "hidden"; field.name = "_csrf"; field.value = csrf;
+  // a form that posts to this server gets the token in its hidden field as it is sent
+  function arm(form) {
+    if (!form || (form.method || "").toLowerCase() !== "post" || !sameOrigin(form.action)) return;
+    var field = form.querySelector('input[name="_csrf"]');
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden"; field.name = "_csrf";
       form.prepend(field);
-    });
+    }
+    field.value = csrf();
   }
+  document.addEventListener("submit", function (event) { arm(event.target); }, true);
+  function armForms(root) {
+    if (root.querySelectorAll) root.querySelectorAll('form[method="post" i]').forEach(arm);
+  }
+  // signed out (the login form shows): the token is over
+  if (document.querySelector('form[action="/login"]')) store("");
 
   function player() { return document.getElementById("player"); }
 
