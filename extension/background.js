@@ -90,6 +90,8 @@ const handlers = {
   async ask(message) {
     return call("/ask", {method: "POST", body: {question: message.question, video_id: message.videoId}});
   },
+  async threads(message) { return call("/chats?video_id=" + encodeURIComponent(message.videoId)); },
+  async thread(message) { return call("/chats/" + encodeURIComponent(message.id)); },
   async pairing() { return pairing(); },
   async save(message) {
     await api.storage.local.set({server: message.server, token: message.token, pairedBy: "options"});
@@ -97,6 +99,73 @@ const handlers = {
   },
   async findServer() { await api.storage.local.remove(["server", "token"]); return pairNatively(); },
 };
+
+// -- chat: the answer streams from yttl serve (server-sent events on a fetch response),
+// and each piece goes to the content script by a port. The token stays here.
+
+async function* serverEvents(response) {
+  const reader = response.body.getReader(), decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const step = await reader.read();
+    if (step.done) return;
+    buffer = (buffer + decoder.decode(step.value, {stream: true})).replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let kind = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) kind = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield [kind, JSON.parse(data.join("\n"))];
+    }
+  }
+}
+
+async function chatAnswer(message, post) {
+  let thread = message.thread;
+  if (!thread) {
+    thread = (await call("/chats", {method: "POST", body: {video_ids: [message.videoId]}})).id;
+    post({type: "thread", id: thread});
+  }
+  const {server, token} = await pairing();
+  let response;
+  try {
+    response = await fetch(server + "/api/v1/chats/" + encodeURIComponent(thread) + "/messages", {
+      method: "POST",
+      headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json",
+                "Accept": "text/event-stream"},
+      body: JSON.stringify({content: message.question}),
+    });
+  } catch (error) {
+    throw new YttlError(`yttl serve is not running at ${server}: start it with \`yttl serve\`.`, "down");
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new YttlError(body.error || `yttl serve answered HTTP ${response.status}.`, "server");
+  }
+  for await (const [kind, data] of serverEvents(response)) {
+    if (kind === "token") post({type: "token", text: data.text});
+    else if (kind === "restart") post({type: "restart"});
+    else if (kind === "done") return post({type: "done", answer: data});
+    else if (kind === "error") return post({type: "error", error: data.error});
+  }
+  post({type: "error", error: "The connection ended before the answer did."});
+}
+
+api.runtime.onConnect.addListener((port) => {
+  if (port.name !== "yttl-chat") return;
+  let open = true;
+  port.onDisconnect.addListener(() => { open = false; });
+  const post = (message) => { if (open) port.postMessage(message); };
+  port.onMessage.addListener((message) => {
+    if (!message || message.type !== "ask") return;
+    chatAnswer(message, post).catch((error) => post({type: "error", error: error.message || String(error)}));
+  });
+});
 
 api.runtime.onMessage.addListener((message, sender, reply) => {
   const handler = handlers[message && message.type];

@@ -18,6 +18,12 @@ from yttl.cli.arguments import (
     flags_of,
     profile_names,
 )
+from yttl.cli.subcommands import (
+    config_command,
+    extension_command,
+    mcp_command,
+    serve_command,
+)
 from yttl.config import Settings, load_settings
 from yttl.errors import ConfigError, UsageError, YttlError
 from yttl.exitcodes import (
@@ -31,12 +37,6 @@ from yttl.exitcodes import (
 )
 from yttl.messages import print_error
 from yttl.redaction import known_secrets, redact
-from yttl.cli.subcommands import (
-    config_command,
-    extension_command,
-    mcp_command,
-    serve_command,
-)
 
 if TYPE_CHECKING:
     import logging
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
-SUBCOMMANDS = ("config", "mcp", "serve", "extension", *LIBRARY_COMMANDS)
+SUBCOMMANDS = ("config", "mcp", "serve", "extension", "chat", *LIBRARY_COMMANDS)
 
 
 class _Stderr:
@@ -168,6 +168,10 @@ def _subcommand(command: str, argv: list[str], stderr: _Stderr) -> int:
             return serve_command(argv[1:], stderr(), _configure_logging)
         if command == "extension":
             return extension_command(argv[1:], stderr())
+        if command == "chat":
+            from yttl.cli.chat import chat_command
+
+            return chat_command(argv[1:], ArgumentParser)
         from yttl.cli.library import run_library_command
 
         return run_library_command(argv, stderr, ArgumentParser)

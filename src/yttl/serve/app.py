@@ -19,6 +19,7 @@ from yttl.embed.factory import embedder_holder
 from yttl.library import Library
 from yttl.library.jobs import JobStore
 from yttl.serve.api import api_routes
+from yttl.serve.chat_api import chat_routes
 from yttl.serve.jobs import JobManager
 from yttl.serve.pages import login_page, page_routes
 from yttl.serve.security import Guard, SecurityMiddleware
@@ -46,7 +47,7 @@ def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
             await state.close()
 
     app = Starlette(
-        routes=[*api_routes(), *page_routes(),
+        routes=[*api_routes(), *chat_routes(), *page_routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="static")],
         middleware=[Middleware(SecurityMiddleware, guard=guard, login_page=login_page)],
         lifespan=lifespan,

@@ -22,6 +22,7 @@ from yttl.messages import error_line
 from yttl.render.html import safe_url
 from yttl.render.jsonout import first_sentence
 from yttl.render.links import format_clock, timestamp_url
+from yttl.serve.chat_pages import chat_view
 from yttl.serve.security import set_session_cookie
 from yttl.serve.state import ServerState, youtube_id
 
@@ -92,9 +93,20 @@ async def library_page(request: Request) -> Response:
 
     videos, matching, total, channels = await asyncio.to_thread(read)
     pages = max(1, -(-matching // PAGE_SIZE))
-    return _render("library.html.j2", videos=videos, total=total, matching=matching,
-                   channels=channels, channel=channel, status=status, page=page, pages=pages,
-                   nav="library")  # fmt: skip
+    chat = await chat_view(_state(request), request.query_params.get("chat"), None)
+    return _render(
+        "library.html.j2",
+        videos=videos,
+        total=total,
+        matching=matching,
+        channels=channels,
+        channel=channel,
+        status=status,
+        page=page,
+        pages=pages,
+        nav="library",
+        chat=chat,
+    )
 
 
 def _player(document: dict[str, Any]) -> dict[str, str] | None:
@@ -122,8 +134,18 @@ async def video_page(request: Request) -> Response:
     document = await _document(request)
     if isinstance(document, Response):
         return document
-    return _render("video.html.j2", doc=document, video=document["video"], hours=document["hours"],
-                   player=_player(document), nav="library")  # fmt: skip
+    chat = await chat_view(
+        _state(request), request.query_params.get("chat"), document["video"]["id"]
+    )
+    return _render(
+        "video.html.j2",
+        doc=document,
+        video=document["video"],
+        hours=document["hours"],
+        player=_player(document),
+        nav="library",
+        chat=chat,
+    )
 
 
 async def transcript_fragment(request: Request) -> Response:
