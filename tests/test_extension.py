@@ -160,10 +160,11 @@ def test_pair_open_the_summary_seek_follow_navigation_and_start_a_job(
         page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 300) < 2")
 
         server.state.reply = lambda messages: "Attention comes up here [7:30]."
-        page.fill("[data-yttl=panel] input", "what about attention?")
-        page.click("[data-yttl=panel] form button")
-        page.wait_for_selector("[data-yttl=panel] a[data-yttl-t='450']")
-        page.click("[data-yttl=panel] a[data-yttl-t='450']")
+        page.fill("[data-yttl=panel] [data-yttl=chat-input]", "what about attention?")
+        page.click("[data-yttl=panel] [data-yttl=chat-send]")
+        page.wait_for_selector("[data-yttl=panel] [data-yttl=chat-answer] a[data-yttl-t='450']")
+        assert server.state.calls[-1].stream  # streamed, by the background worker's port
+        page.click("[data-yttl=panel] [data-yttl=chat-answer] a[data-yttl-t='450']")
         page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 450) < 2")
 
         page.click("#next")  # the single-page app moves on to a video not in the library

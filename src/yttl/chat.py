@@ -68,6 +68,7 @@ CHAT_NOTE = (
 CHARS_PER_TOKEN = 3  # a cautious estimate: budgets are kept, never exceeded
 EARLIER_QUESTIONS = 3  # how many earlier questions join the retrieval query
 HISTORY_SHARE = 0.3  # of the prompt's room, at most, for the earlier turns
+OLDER_NAMED = 20  # the older turns that do not fit are named by their latest questions
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,11 @@ def conversation(
         used += size
     older = earlier[: len(earlier) - len(kept)]
     if older:
-        asked = "; ".join(q.content[:120] for q, _ in older)
+        asked = "; ".join(q.content[:120] for q, _ in older[-OLDER_NAMED:])
         system += f" Earlier in this conversation, not shown here, the user asked: {asked}"
-    turns = [
-        Message(role, m.content)
-        for pair in kept
-        for role, m in zip(("user", "assistant"), pair, strict=True)
-    ]
+    turns: list[Message] = []
+    for question, answer in kept:
+        turns += [Message("user", question.content), Message("assistant", answer.content)]
     return [Message("system", system + CHAT_NOTE), *turns, final]
 
 

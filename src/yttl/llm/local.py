@@ -352,13 +352,11 @@ class LocalLlamaProvider:
         """The answer piece by piece: the worker thread that owns the model generates with
         ``stream=True`` and hands each piece to this loop, in order, before the result."""
         loop = asyncio.get_running_loop()
-        return await self._run(
-            _Job(
-                messages,
-                max_tokens,
-                on_text=lambda piece: loop.call_soon_threadsafe(on_text, piece),
-            )
-        )
+
+        def hand_over(piece: str) -> None:  # in the worker's thread
+            loop.call_soon_threadsafe(on_text, piece)
+
+        return await self._run(_Job(messages, max_tokens, on_text=hand_over))
 
     async def aclose(self) -> None:
         """Unload every instance: workers finish their current job and exit."""

@@ -83,6 +83,8 @@ class OpenAICompatibleProvider:
             )
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise translate_error(exc, self.name, self.model, self._api_key) from exc
+        if not isinstance(stream, openai.AsyncStream):
+            raise BadResponseError(f"{self.name}: the response is not a stream")
         try:
             async with stream:
                 async for chunk in stream:
