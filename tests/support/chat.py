@@ -83,7 +83,7 @@ def chat_library(path: Path, media: Path | None = None) -> Library:
             [
                 "Welcome and the plan of the talk about memory.",
                 "The sleep experiment tested whether a nap helps memory of word pairs.",
-                "The experiment was run by Dr. Maria Lopez and her students at the night lab.",
+                "The experiment was run by Dr. Maria Lopez with her students at the night lab.",
             ],
         )
     )
