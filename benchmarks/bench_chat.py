@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from tests.support.browser import running_server
 from tests.support.chat import FIRST, LAB, chat_library
 from tests.support.server import ChatCall, LoopbackServer
