@@ -297,3 +297,60 @@ def test_the_local_model_streams_its_answer_through_the_lane(gguf: Path) -> None
     text = asyncio.run(run())
     assert len(pieces) > 3 and "".join(pieces).strip() == text
     assert lane.sent == 1  # the stream was one call for the lane
+
+
+def test_ctrl_c_ends_yttl_chat_cleanly_and_keeps_no_half_answer(
+    server: LoopbackServer, lab: Path, clean_env: dict[str, str]
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.server import StreamGate
+    from yttl.library import Library
+    from yttl.library.chats import ChatStore
+
+    gate = StreamGate(free=1)
+    server.state.stream_pace = gate
+    env = {**clean_env, "OPENAI_API_KEY": KEY}
+    command = [
+        sys.executable,
+        "-m",
+        "yttl",
+        "chat",
+        LAB,
+        "--library-path",
+        str(lab),
+        "-lp",
+        "openai",
+        "-ou",
+        server.openai_base_url,
+    ]
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(FIRST + "\n")
+    process.stdin.flush()
+    for _ in range(1200):  # the first word is out, the second waits: mid-answer
+        if gate.asked >= 2 or process.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert gate.asked >= 2
+    process.send_signal(signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        gate.open()
+    assert process.returncode == 130 and "Traceback" not in err
+    assert out.startswith("It")  # the first word was printed as it came
+    (thread,) = ChatStore(Library(lab)).threads(LAB)
+    kept = ChatStore(Library(lab)).get(thread.id)
+    assert kept is not None and [m.role for m in kept.messages] == ["user"]
+    assert kept.messages[0].error

@@ -250,14 +250,17 @@ def _stream_reply(self: _Handler, call: ChatCall, state: LoopbackState) -> None:
 
 class StreamGate:
     """The pace of streamed replies, driven by the test: ``free`` chunks go at once, then
-    each waits for ``release``. ``sent`` counts the chunks let through."""
+    each waits for ``release``. ``sent`` counts the chunks let through, ``asked`` those
+    that were ready (one more than ``sent`` while a chunk waits)."""
 
     def __init__(self, free: int = 0) -> None:
         self._free = free
         self._permits = threading.Semaphore(0)
         self.sent = 0
+        self.asked = 0
 
     def __call__(self, call: ChatCall, index: int) -> None:
+        self.asked += 1  # a chunk is ready to go (and may be waiting)
         if self.sent >= self._free:
             self._permits.acquire(timeout=120)
         self.sent += 1
