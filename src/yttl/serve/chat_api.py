@@ -90,7 +90,11 @@ async def chat_events(
     if thread is None:
         yield "error", {"error": f"no chat {chat_id!r}"}
         return
-    components = await state.ask_components()
+    try:
+        components = await state.ask_components()  # may load the local model
+    except YttlError as exc:
+        yield "error", {"error": error_line(exc)}
+        return
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
 
     async def answer() -> None:
