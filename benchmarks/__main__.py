@@ -27,6 +27,7 @@ BENCHMARKS = {
     "serve": ["benchmarks.bench_serve"],
     "search": ["benchmarks.bench_search"],
     "start": ["benchmarks.bench_start"],
+    "chat": ["benchmarks.bench_chat"],
 }
 
 

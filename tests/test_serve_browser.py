@@ -76,11 +76,11 @@ def test_the_pages_in_a_browser(
         page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 300) < 2")
         assert page.locator(".section.current").count() == 1
 
-        page.fill("#question", "what about sleep?")
+        page.fill("[data-yttl=chat-input]", "what about sleep?")
         server.state.reply = lambda messages: "Sleep comes up here [5:20]."
-        page.click(".ask button[type=submit]")
-        page.wait_for_selector(".answer .citations a.stamp")
-        page.click(".answer .citations a.stamp")
+        page.click("[data-yttl=chat-send]")
+        page.wait_for_selector("[data-yttl=chat-answer] .chat-text ~ .citations a.stamp")
+        page.click("[data-yttl=chat-answer] .chat-text ~ .citations a.stamp")
         page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 320) < 2")
 
         page.goto(f"{base}/search")

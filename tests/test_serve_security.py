@@ -257,3 +257,29 @@ def test_websockets_pass_the_same_checks() -> None:
         for headers in refused:
             with pytest.raises(WebSocketDisconnect), client.websocket_connect(WS, headers=headers):
                 pass
+
+
+def test_the_chat_api_takes_a_sessions_request_only_with_its_csrf_token_and_origin(
+    client: TestClient,
+) -> None:
+    """The chat that the pages' chat.js drives passes the same checks as every form."""
+    cookie, csrf = _session(client)
+    body = {"all": True}
+    assert client.post("/api/v1/chats", json=body, headers={**cookie, **ORIGIN}).status_code == 403
+    forged = {**cookie, **ORIGIN, "X-YTTL-CSRF": "forged"}
+    assert client.post("/api/v1/chats", json=body, headers=forged).status_code == 403
+    no_origin = {**cookie, "X-YTTL-CSRF": csrf}
+    assert client.post("/api/v1/chats", json=body, headers=no_origin).status_code == 403
+    other = {**cookie, "Origin": "http://127.0.0.1:9999", "X-YTTL-CSRF": csrf}
+    assert client.post("/api/v1/chats", json=body, headers=other).status_code == 403
+    assert client.get("/api/v1/chats", headers=BEARER).json() == []  # nothing was made
+    made = client.post(
+        "/api/v1/chats", json=body, headers={**cookie, **ORIGIN, "X-YTTL-CSRF": csrf}
+    )
+    assert made.status_code == 201
+    chat = made.json()["id"]
+    asked = client.post(
+        f"/api/v1/chats/{chat}/messages", json={"content": "hello?"}, headers={**cookie, **ORIGIN}
+    )
+    assert asked.status_code == 403  # the question too needs the token
+    assert client.post("/api/v1/chats", json=body, headers=BEARER).status_code == 201

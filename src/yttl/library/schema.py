@@ -53,11 +53,21 @@ DROP TRIGGER IF EXISTS sections_added;
 DROP TRIGGER IF EXISTS sections_removed;
 DROP TABLE IF EXISTS sections_fts;
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 7
 """1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
 and Korean indexed one character each, so that a word within a run of them is found;
 3: a video's channel, date and status, and the jobs of ``yttl serve``; 4: vectors, for
-search by meaning."""
+search by meaning; 7: chat threads and their messages."""
+VERSION_7 = """
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+    video_ids TEXT NOT NULL, all_videos INTEGER NOT NULL, title TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chats_updated ON chats(updated);
+CREATE TABLE IF NOT EXISTS chat_messages (
+    id INTEGER PRIMARY KEY, chat_id TEXT NOT NULL, created REAL NOT NULL,
+    role TEXT NOT NULL, content TEXT NOT NULL, citations TEXT, sources TEXT, error TEXT);
+CREATE INDEX IF NOT EXISTS chat_messages_chat ON chat_messages(chat_id, id);
+"""
 VERSION_4 = """
 CREATE TABLE IF NOT EXISTS vectors (
     id INTEGER PRIMARY KEY, video_id TEXT NOT NULL, kind TEXT NOT NULL, start REAL NOT NULL,
@@ -117,6 +127,8 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
             run_script(db, VERSION_3)
         if version < 4:
             run_script(db, VERSION_4)
+        if version < 7:
+            run_script(db, VERSION_7)
         if version != SCHEMA_VERSION:
             import logging  # here: the library commands start without it
 
