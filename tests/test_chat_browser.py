@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import need_browser, running_server
+from tests.support.browser import need_browser, running_server, wait_until
 from tests.support.chat import FIRST, FOLLOW_UP, LAB, chat_library, lab_reply, silent_media
 from tests.support.server import LoopbackServer, StreamGate
 
@@ -76,10 +76,10 @@ def test_chat_streams_on_the_page_follows_up_and_is_kept(
             page.fill("[data-yttl=chat-input]", FIRST)
             page.click("[data-yttl=chat-send]")
             # one word is out; the next waits for the test: the page shows a part
-            page.wait_for_function(f"{TEXT}.length === 1 && {TEXT}[0].textContent.length > 0")
+            wait_until(page, f"{TEXT}.length === 1 && {TEXT}[0].textContent.length > 0")
             partial = [_length(page, 0)]
             gate.release()
-            page.wait_for_function(f"{TEXT}[0].textContent.length > {partial[0]}")
+            wait_until(page, f"{TEXT}[0].textContent.length > {partial[0]}")
             partial.append(_length(page, 0))
             assert page.get_attribute(ANSWER, "data-state") == "streaming"  # not done yet
             gate.open()
@@ -94,17 +94,13 @@ def test_chat_streams_on_the_page_follows_up_and_is_kept(
             assert _length(page, 0) > partial[1]
             assert "nap helps" in page.inner_text(f"{done} .chat-text")
 
-            page.wait_for_function("document.getElementById('player').readyState >= 1")
+            wait_until(page, "document.getElementById('player').readyState >= 1")
             page.click(f"{done} .chat-text ~ .citations a[data-yttl-t='300']")
-            page.wait_for_function(
-                "Math.abs(document.getElementById('player').currentTime - 300) < 2"
-            )
+            wait_until(page, "Math.abs(document.getElementById('player').currentTime - 300) < 2")
 
             page.fill("[data-yttl=chat-input]", FOLLOW_UP)
             page.click("[data-yttl=chat-send]")
-            page.wait_for_function(
-                f"document.querySelectorAll('{ANSWER}[data-state=done]').length === 2"
-            )
+            wait_until(page, f"document.querySelectorAll('{ANSWER}[data-state=done]').length === 2")
             second = page.locator(ANSWER).nth(1)
             assert "Maria Lopez" in second.locator(".chat-text").inner_text()
             assert second.locator(".chat-text ~ .citations a[data-yttl-t='600']").count() == 1

@@ -20,6 +20,7 @@ from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tests.support.chat import chat_library
 from tests.support.server import LoopbackServer
 from tests.test_serve import (
     BASE,
@@ -260,9 +261,10 @@ def test_websockets_pass_the_same_checks() -> None:
 
 
 def test_the_chat_api_takes_a_sessions_request_only_with_its_csrf_token_and_origin(
-    client: TestClient,
+    client: TestClient, parts: tuple[Settings, Library, Guard]
 ) -> None:
     """The chat that the pages' chat.js drives passes the same checks as every form."""
+    chat_library(parts[1].path)
     cookie, csrf = _session(client)
     body = {"all": True}
     assert client.post("/api/v1/chats", json=body, headers={**cookie, **ORIGIN}).status_code == 403

@@ -85,7 +85,8 @@ def chat_library(path: Path, media: Path | None = None) -> Library:
                 "The sleep experiment tested whether a nap helps memory of word pairs.",
                 "The experiment was run by Dr. Maria Lopez with her students at the night lab.",
             ],
-        )
+        ),
+        media=media,  # as the pipeline records the file it read: the page's player plays it
     )
     library.record_document(
         _talk(
