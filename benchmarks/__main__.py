@@ -28,6 +28,7 @@ BENCHMARKS = {
     "search": ["benchmarks.bench_search"],
     "start": ["benchmarks.bench_start"],
     "slides": ["benchmarks.bench_slides"],
+    "chat": ["benchmarks.bench_chat"],
 }
 
 

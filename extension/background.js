@@ -159,6 +159,11 @@ async function summarize(url, tabId) {
   return done;
 }
 
+function videoIdOrFail(id) {
+  if (typeof id !== "string" || !VIDEO_ID.test(id)) throw new YttlError("Not a YouTube video.", "input");
+  return id;
+}
+
 // What a content script may ask: data only, never the token or the server's address.
 const handlers = {
   async lookup(message) { return call("/lookup?url=" + encodeURIComponent(canonical(message))); },
@@ -169,6 +174,8 @@ const handlers = {
   async ask(message) {
     return call("/ask", {method: "POST", body: {question: String(message.question), video_id: String(message.videoId)}});
   },
+  async threads(message) { return call("/chats?video_id=" + encodeURIComponent(videoIdOrFail(message.videoId))); },
+  async thread(message) { return call("/chats/" + encodeURIComponent(String(message.id))); },
 };
 
 // What only the extension's own pages (its options page) may ask.
@@ -183,6 +190,79 @@ const pageHandlers = {
 function fromExtensionPage(sender) {
   return sender.id === api.runtime.id && !!sender.url && sender.url.startsWith(api.runtime.getURL(""));
 }
+
+// -- chat: the answer streams from yttl serve (server-sent events on a fetch response),
+// and each piece goes to the content script by a port. The token stays here.
+
+async function* serverEvents(response) {
+  const reader = response.body.getReader(), decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const step = await reader.read();
+    if (step.done) return;
+    buffer = (buffer + decoder.decode(step.value, {stream: true})).replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let kind = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) kind = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield [kind, JSON.parse(data.join("\n"))];
+    }
+  }
+}
+
+async function chatAnswer(message, post) {
+  const videoId = videoIdOrFail(message.videoId);
+  let thread = typeof message.thread === "string" && message.thread ? message.thread : null;
+  if (!thread) {
+    thread = (await call("/chats", {method: "POST", body: {video_ids: [videoId]}})).id;
+    post({type: "thread", id: thread});
+  }
+  const {server, token} = await pairing();
+  let response;
+  try {
+    response = await fetch(server + "/api/v1/chats/" + encodeURIComponent(thread) + "/messages", {
+      method: "POST",
+      headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json",
+                "Accept": "text/event-stream"},
+      body: JSON.stringify({content: String(message.question)}),
+    });
+  } catch (error) {
+    throw new YttlError(`yttl serve is not running at ${server}: start it with \`yttl serve\`.`, "down");
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new YttlError(body.error || `yttl serve answered HTTP ${response.status}.`, "server");
+  }
+  for await (const [kind, data] of serverEvents(response)) {
+    if (kind === "token") post({type: "token", text: data.text});
+    else if (kind === "restart") post({type: "restart"});
+    else if (kind === "done") return post({type: "done", answer: data});
+    else if (kind === "error") return post({type: "error", error: data.error});
+  }
+  post({type: "error", error: "The connection ended before the answer did."});
+}
+
+// Only this extension's own scripts may open the port (a content script of a YouTube
+// tab, or its pages); it carries questions in and answer pieces out, never the token.
+api.runtime.onConnect.addListener((port) => {
+  if (port.name !== "yttl-chat" || !port.sender || port.sender.id !== api.runtime.id) {
+    port.disconnect();
+    return;
+  }
+  let open = true;
+  port.onDisconnect.addListener(() => { open = false; });
+  const post = (message) => { if (open) port.postMessage(message); };
+  port.onMessage.addListener((message) => {
+    if (!message || message.type !== "ask" || typeof message.question !== "string") return;
+    chatAnswer(message, post).catch((error) => post({type: "error", error: error.message || String(error)}));
+  });
+});
 
 api.runtime.onMessage.addListener((message, sender, reply) => {
   if (!message || typeof message.type !== "string" || sender.id !== api.runtime.id) return false;

@@ -1,6 +1,6 @@
 // yttl extension, content script on YouTube: a button beside the title that knows whether
 // the video is in the library, a panel with the summary whose timestamps seek the player,
-// and an ask box. YouTube is a single-page app: all of it follows the navigation.
+// and a chat over the video. YouTube is a single-page app: all of it follows the navigation.
 // The page's own scripts are not trusted: the extension acts on trusted (user) events
 // only, and the panel lives in a closed shadow root, which they cannot read or drive.
 (function () {
@@ -165,6 +165,8 @@
     .yttl-slide { margin: 4px 0 10px; }
     .yttl-slide-image { max-width: 100%; height: auto; border-radius: 6px; border: 1px solid #ddd; }
     .yttl-slide figcaption { font-size: 12px; white-space: pre-line; }
+    .yttl-chat-q { font-weight: 600; margin: 10px 0 2px; }
+    [data-yttl=chat-answer] { background: rgba(10, 88, 202, .06); border-radius: 8px; padding: 4px 8px; }
     @media (prefers-color-scheme: dark) { .yttl-body { color: #f1f1f1; } a[data-yttl-t] { color: #3ea6ff; } }`;
   let panelHost = null, panelRoot = null;
 
@@ -246,23 +248,71 @@
           section === hour.sections[hour.sections.length - 1]));
       }
     }
-    const input = el("input", {"type": "text", "placeholder": "Ask this video…", "aria-label": "Question"});
-    const answer = el("div", {"aria-live": "polite"});
-    const form = el("form", {}, input, el("button", {"type": "submit"}, "Ask"));
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (!event.isTrusted) return;
-      answer.replaceChildren(el("p", {"class": "yttl-muted"}, "Thinking…"));
-      try {
-        const reply = await send({type: "ask", question: input.value, videoId: id});
-        answer.replaceChildren(el("p", {}, reply.answer),
-          el("p", {}, ...reply.citations.filter((c) => c.video_id === id).map((c) => stamp(c.start))));
-      } catch (error) {
-        answer.replaceChildren(el("p", {"class": "yttl-error", "role": "alert"}, error.message));
-      }
-    });
-    parts.push(form, answer);
+    parts.push(await chatBox(id));
     showPanel(parts);
+  }
+
+  // -- chat: a thread over this video, kept by yttl serve; the background worker streams
+  // each answer here by a port, piece by piece (it keeps the token). The box lives in the
+  // panel's closed shadow root, and only a trusted (user) submit sends a question.
+
+  function answerView(answer, id, reply) {
+    answer.replaceChildren(el("p", {"class": "yttl-chat-text"}, reply.answer),
+      el("p", {}, ...(reply.citations || []).filter((c) => c.video_id === id).map((c) => stamp(c.start))));
+    answer.dataset.state = "done";
+  }
+
+  async function chatBox(id) {
+    const box = el("div", {"class": "yttl-chat"});
+    const log = el("div", {"class": "yttl-chat-log", "aria-live": "polite"});
+    const input = el("input", {"type": "text", "placeholder": "Ask this video…", "aria-label": "Question",
+                               "data-yttl": "chat-input"});
+    const sendButton = el("button", {"type": "submit", "data-yttl": "chat-send"}, "Send");
+    const form = el("form", {}, input, sendButton);
+    let thread = null;
+    try {
+      const threads = await send({type: "threads", videoId: id});
+      const latest = threads.find((t) => t.video_ids.length === 1);
+      if (latest) {
+        thread = latest.id;
+        const kept = await send({type: "thread", id: thread});
+        for (const m of kept.messages) {
+          if (m.role === "user") log.append(el("p", {"class": "yttl-chat-q"}, m.content));
+          else {
+            const answer = el("div", {"data-yttl": "chat-answer"});
+            answerView(answer, id, {answer: m.content, citations: m.citations});
+            log.append(answer);
+          }
+        }
+      }
+    } catch (error) { /* no earlier thread: the first question starts one */ }
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!event.isTrusted || sendButton.disabled || !input.value.trim()) return;
+      const question = input.value.trim();
+      input.value = "";
+      sendButton.disabled = true;
+      const text = el("p", {"class": "yttl-chat-text"});
+      const answer = el("div", {"data-yttl": "chat-answer", "data-state": "streaming"}, text);
+      log.append(el("p", {"class": "yttl-chat-q"}, question), answer);
+      const port = api.runtime.connect({name: "yttl-chat"});
+      const end = () => { sendButton.disabled = false; port.disconnect(); };
+      port.onMessage.addListener((message) => {
+        if (message.type === "thread") thread = message.id;
+        else if (message.type === "token") text.textContent += message.text;
+        else if (message.type === "restart") text.textContent = "";
+        else if (message.type === "done") { answerView(answer, id, message.answer); end(); }
+        else if (message.type === "error") {
+          answer.removeAttribute("data-yttl");
+          answer.dataset.state = "error";
+          answer.append(el("p", {"class": "yttl-error", "role": "alert"}, message.error));
+          end();
+        }
+      });
+      port.postMessage({type: "ask", question, videoId: id, thread});
+    });
+    box.append(log, form);
+    return box;
   }
 
   api.runtime.onMessage.addListener((message) => {

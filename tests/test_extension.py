@@ -195,10 +195,11 @@ def test_pair_open_the_summary_seek_follow_navigation_and_start_a_job(
         page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 300) < 2")
 
         server.state.reply = lambda messages: "Attention comes up here [7:30]."
-        panel.fill("input", "what about attention?")
-        panel.click("form button")
-        panel.wait("a[data-yttl-t='450']")
-        panel.click("a[data-yttl-t='450']")
+        panel.fill("[data-yttl=chat-input]", "what about attention?")
+        panel.click("[data-yttl=chat-send]")
+        panel.wait("[data-yttl=chat-answer] a[data-yttl-t='450']")
+        assert server.state.calls[-1].stream  # streamed, by the background worker's port
+        panel.click("[data-yttl=chat-answer] a[data-yttl-t='450']")
         page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 450) < 2")
 
         page.click("#next")  # the single-page app moves on to a video not in the library

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.browser import need_browser, running_server
+from tests.support.browser import need_browser, running_server, wait_until
 from tests.support.server import LoopbackServer
 from tests.support.synthetic import caption_text, synthetic_video
 
@@ -63,9 +63,7 @@ def test_the_pages_in_a_browser(
         page.click("#new-job button[type=submit]")
         page.wait_for_selector('.job[data-status="ok"]', timeout=60_000)
         # the finished job's list comes with the refresh that follows its "done" event
-        page.wait_for_function(
-            "document.querySelectorAll('.job-videos li').length === 2", timeout=30_000
-        )
+        wait_until(page, "document.querySelectorAll('.job-videos li').length === 2", timeout=30)
 
         page.goto(base + "/")
         titles = page.locator(".video-title").all_inner_texts()
@@ -73,15 +71,15 @@ def test_the_pages_in_a_browser(
         page.click("text=lecture")
         page.wait_for_selector("video#player")
         page.click('.section a.stamp[data-t="300"]')
-        page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 300) < 2")
+        wait_until(page, "Math.abs(document.getElementById('player').currentTime - 300) < 2")
         assert page.locator(".section.current").count() == 1
 
-        page.fill("#question", "what about sleep?")
+        page.fill("[data-yttl=chat-input]", "what about sleep?")
         server.state.reply = lambda messages: "Sleep comes up here [5:20]."
-        page.click(".ask button[type=submit]")
-        page.wait_for_selector(".answer .citations a.stamp")
-        page.click(".answer .citations a.stamp")
-        page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 320) < 2")
+        page.click("[data-yttl=chat-send]")
+        page.wait_for_selector("[data-yttl=chat-answer] .chat-text ~ .citations a.stamp")
+        page.click("[data-yttl=chat-answer] .chat-text ~ .citations a.stamp")
+        wait_until(page, "Math.abs(document.getElementById('player').currentTime - 320) < 2")
 
         page.goto(f"{base}/search")
         page.fill("#q", "attention")

@@ -24,6 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tests.support.chat import chat_library
 from tests.support.server import LoopbackServer
 from tests.test_serve import (
     BASE,
@@ -467,3 +468,30 @@ def test_a_replayed_cookie_finds_no_csrf_token_in_the_pages(
         assert csrf not in str(page.headers)
     assert _job(client, {**cookie, **ORIGIN}) == 403  # what the replayer can send
     assert _job(client, {**cookie, **ORIGIN}, _csrf=csrf) == 303  # what the browser sends
+
+
+def test_the_chat_api_takes_a_sessions_request_only_with_its_csrf_token_and_origin(
+    client: TestClient, parts: tuple[Settings, Library, Guard]
+) -> None:
+    """The chat that the pages' chat.js drives passes the same checks as every form."""
+    chat_library(parts[1].path)
+    cookie, csrf = _session(client)
+    body = {"all": True}
+    assert client.post("/api/v1/chats", json=body, headers={**cookie, **ORIGIN}).status_code == 403
+    forged = {**cookie, **ORIGIN, "X-YTTL-CSRF": "forged"}
+    assert client.post("/api/v1/chats", json=body, headers=forged).status_code == 403
+    no_origin = {**cookie, "X-YTTL-CSRF": csrf}
+    assert client.post("/api/v1/chats", json=body, headers=no_origin).status_code == 403
+    other = {**cookie, "Origin": "http://127.0.0.1:9999", "X-YTTL-CSRF": csrf}
+    assert client.post("/api/v1/chats", json=body, headers=other).status_code == 403
+    assert client.get("/api/v1/chats", headers=BEARER).json() == []  # nothing was made
+    made = client.post(
+        "/api/v1/chats", json=body, headers={**cookie, **ORIGIN, "X-YTTL-CSRF": csrf}
+    )
+    assert made.status_code == 201
+    chat = made.json()["id"]
+    asked = client.post(
+        f"/api/v1/chats/{chat}/messages", json={"content": "hello?"}, headers={**cookie, **ORIGIN}
+    )
+    assert asked.status_code == 403  # the question too needs the token
+    assert client.post("/api/v1/chats", json=body, headers=BEARER).status_code == 201

@@ -37,6 +37,7 @@ __all__ = [
     "Excerpt",
     "ask",
     "check_citations",
+    "retrieve",
     "seconds_of",
 ]
 
@@ -107,8 +108,7 @@ class Citation:
     url: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"video_id": self.video_id, "start": self.start, "end": self.end,
-                "url": self.url}  # fmt: skip
+        return {"video_id": self.video_id, "start": self.start, "end": self.end, "url": self.url}
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,13 @@ class Excerpt:
     score: float = 0.0
 
     def as_source(self) -> dict[str, Any]:
-        return {"video_id": self.video_id, "start": self.start, "end": self.end,
-                "url": self.url, "score": round(self.score, 4)}  # fmt: skip
+        return {
+            "video_id": self.video_id,
+            "start": self.start,
+            "end": self.end,
+            "url": self.url,
+            "score": round(self.score, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,13 @@ class Answer:
     sources: tuple[Excerpt, ...] = ()  # what the model was given
 
     def as_dict(self) -> dict[str, Any]:
-        return {"answer": self.text, "found": self.found,
-                "citations": [c.as_dict() for c in self.citations],
-                "sources": [e.as_source() for e in self.sources],
-                "dropped_citations": list(self.dropped)}  # fmt: skip
+        return {
+            "answer": self.text,
+            "found": self.found,
+            "citations": [c.as_dict() for c in self.citations],
+            "sources": [e.as_source() for e in self.sources],
+            "dropped_citations": list(self.dropped),
+        }
 
 
 def seconds_of(clock: str) -> float:
@@ -154,25 +162,47 @@ def seconds_of(clock: str) -> float:
 def video_of(document: Mapping[str, Any]) -> VideoInfo:
     """Enough of a library document's video to link to its moments."""
     video = document["video"]
-    return VideoInfo(video["id"], video.get("title") or "", video.get("url") or "",
-                     float(video.get("duration") or 0), video.get("extractor") or "",
-                     video.get("source") or "url")  # fmt: skip
+    return VideoInfo(
+        video["id"],
+        video.get("title") or "",
+        video.get("url") or "",
+        float(video.get("duration") or 0),
+        video.get("extractor") or "",
+        video.get("source") or "url",
+    )
 
 
-def _excerpts(library: Library, question: str, videos: Sequence[str] | None,
-              documents: dict[str, dict[str, Any]],
-              plan: SearchPlan | None = None) -> list[Excerpt]:  # fmt: skip
+def _excerpts(
+    library: Library,
+    question: str,
+    videos: Sequence[str] | None,
+    documents: dict[str, dict[str, Any]],
+    plan: SearchPlan | None = None,
+) -> list[Excerpt]:
     """The sections that bear on the question, best first, from ``videos`` (all: None);
     by words and, when the library has vectors, by meaning too."""
     plan = plan or SearchPlan("words", "by words")
     mode, vector, model = plan.mode, plan.vector, plan.model
     if videos is not None and len(videos) == 1:
-        hits = library.search(question, limit=EXCERPTS, video=videos[0], any_word=True,
-                              mode=mode, vector=vector, model=model)  # fmt: skip
+        hits = library.search(
+            question,
+            limit=EXCERPTS,
+            video=videos[0],
+            any_word=True,
+            mode=mode,
+            vector=vector,
+            model=model,
+        )
     else:
         wanted = set(videos) if videos is not None else None
-        found = library.search(question, limit=EXCERPTS_ACROSS * 4, any_word=True, mode=mode,
-                               vector=vector, model=model)  # fmt: skip
+        found = library.search(
+            question,
+            limit=EXCERPTS_ACROSS * 4,
+            any_word=True,
+            mode=mode,
+            vector=vector,
+            model=model,
+        )
         hits = [h for h in found if wanted is None or h.video_id in wanted][:EXCERPTS_ACROSS]
     chosen = []
     for hit in hits:
@@ -182,18 +212,24 @@ def _excerpts(library: Library, question: str, videos: Sequence[str] | None,
         section = sections.get(hit.start, {})
         passage = " ".join(t.text for t in library.transcript(hit.video_id, hit.start, hit.end))
         text = (section.get("summary") or "") + "\n" + passage[:EXCERPT_CHARS]
-        chosen.append(Excerpt(hit.start, hit.end, hit.url, text.strip(), hit.video_id,
-                              hit.title, hit.score))  # fmt: skip
+        chosen.append(
+            Excerpt(hit.start, hit.end, hit.url, text.strip(), hit.video_id, hit.title, hit.score)
+        )
     return chosen
 
 
-def prompt(question: str, document: Mapping[str, Any],
-           excerpts: Sequence[Excerpt]) -> list[Message]:  # fmt: skip
+retrieve = _excerpts  # the sections that bear on a question: chat retrieves as ask does
+
+
+def prompt(
+    question: str, document: Mapping[str, Any], excerpts: Sequence[Excerpt]
+) -> list[Message]:
     """One video: its hour summaries and excerpts in time order, cited by time."""
     hours = [
         f"[{format_clock(h['start'])}] (summary of hour {h['index'] + 1}) {h['summary']}"
-        for h in document.get("hours", []) if h.get("summary") and len(h["sections"]) > 1
-    ]  # fmt: skip
+        for h in document.get("hours", [])
+        if h.get("summary") and len(h["sections"]) > 1
+    ]
     parts = [f"[{format_clock(e.start)}] {e.text}" for e in sorted(excerpts, key=lambda e: e.start)]
     body = "\n\n".join([*hours, *parts])
     title = document["video"].get("title", "")
@@ -209,9 +245,11 @@ def prompt_across(question: str, excerpts: Sequence[Excerpt]) -> list[Message]:
 
 
 def check_citations(
-    text: str, video: VideoInfo | Mapping[str, VideoInfo], excerpts: Sequence[Excerpt],
+    text: str,
+    video: VideoInfo | Mapping[str, VideoInfo],
+    excerpts: Sequence[Excerpt],
     hours: Sequence[tuple[float, float]] = (),
-) -> tuple[list[Citation], list[str]]:  # fmt: skip
+) -> tuple[list[Citation], list[str]]:
     """Every citation the model wrote, matched by video and seconds against the ranges it
     was given (the excerpts, then one video's hour summaries): kept with a link to that
     moment, or dropped when it falls in none of them."""
@@ -221,11 +259,18 @@ def check_citations(
     for title, clock in _CITATION.findall(text):
         at = seconds_of(clock)
         named = title.strip().lower()
-        candidates = [e for e in excerpts if e.start <= at < e.end and (
-            not named or e.title.strip().lower() == named or len(videos) == 1)]  # fmt: skip
+        candidates = [
+            e
+            for e in excerpts
+            if e.start <= at < e.end
+            and (not named or e.title.strip().lower() == named or len(videos) == 1)
+        ]
         if named and not candidates:  # a title shortened or paraphrased: its start will do
-            candidates = [e for e in excerpts if e.start <= at < e.end
-                          and e.title.strip().lower().startswith(named[:20])]  # fmt: skip
+            candidates = [
+                e
+                for e in excerpts
+                if e.start <= at < e.end and e.title.strip().lower().startswith(named[:20])
+            ]
         match = candidates[0] if candidates else None
         if match is None and len(videos) == 1:
             span = next(((a, b) for a, b in hours if a <= at < b), None)
@@ -243,9 +288,13 @@ def check_citations(
 
 
 async def ask(
-    library: Library, video_id: str | Sequence[str] | None, question: str,
-    settings: Settings, *, components: RunComponents | None = None,
-) -> Answer:  # fmt: skip
+    library: Library,
+    video_id: str | Sequence[str] | None,
+    question: str,
+    settings: Settings,
+    *,
+    components: RunComponents | None = None,
+) -> Answer:
     """Answer ``question`` from one video, several, or (None) the whole library.
     ``components`` shared by a long-lived process are used and left open."""
     from yttl.embed.indexing import query_vector
@@ -275,16 +324,24 @@ async def ask(
         if own:
             await components.aclose()
         if videos is None and library.is_empty():
-            raise InputError(f"the library at {library.path} is empty",
-                             hint="summarize a video, or yttl library import DIR")  # fmt: skip
-        return Answer(f"{where.capitalize()} does not seem to say: no part of it mentions "
-                      f"{question!r}.", False, ())  # fmt: skip
+            raise InputError(
+                f"the library at {library.path} is empty",
+                hint="summarize a video, or yttl library import DIR",
+            )
+        return Answer(
+            f"{where.capitalize()} does not seem to say: no part of it mentions {question!r}.",
+            False,
+            (),
+        )
     single = documents[videos[0]] if videos and len(videos) == 1 else None
     llm = components.llm
     assert llm is not None, "ask needs an LLM provider"
     try:
-        messages = (prompt(question, single, excerpts) if single is not None
-                    else prompt_across(question, excerpts))  # fmt: skip
+        messages = (
+            prompt(question, single, excerpts)
+            if single is not None
+            else prompt_across(question, excerpts)
+        )
         completion = await components.lane(llm)(
             "ask", lambda: llm.complete(messages, max_tokens=settings.max_output_tokens)
         )
@@ -296,10 +353,19 @@ async def ask(
     sources = tuple(excerpts)
     if NOT_IN_VIDEO in text:
         closest = tuple(Citation(e.video_id, e.start, e.end, e.url) for e in excerpts)
-        return Answer(f"{where.capitalize()} does not seem to say; the closest parts are at "
-                      + ", ".join(format_clock(e.start) for e in excerpts) + ".", False,
-                      closest, (), sources)  # fmt: skip
-    hours = [(float(h["start"]), float(h["end"])) for h in (single or {}).get("hours", [])
-             if h.get("summary") and len(h["sections"]) > 1]  # fmt: skip
+        return Answer(
+            f"{where.capitalize()} does not seem to say; the closest parts are at "
+            + ", ".join(format_clock(e.start) for e in excerpts)
+            + ".",
+            False,
+            closest,
+            (),
+            sources,
+        )
+    hours = [
+        (float(h["start"]), float(h["end"]))
+        for h in (single or {}).get("hours", [])
+        if h.get("summary") and len(h["sections"]) > 1
+    ]
     cited, dropped = check_citations(text, by_id, excerpts, hours)
     return Answer(text, True, tuple(cited), tuple(dropped), sources)

@@ -269,17 +269,29 @@ def build_server(settings: Settings) -> MCPServer:
 
     @server.tool()
     @_checked_async
-    async def ask(question: str, video_id: str | None = None) -> dict[str, Any]:
+    async def ask(
+        question: str, video_id: str | None = None, thread: str | None = None
+    ) -> dict[str, Any]:
         """An answer to the question from one video (video_id) or the whole library, with
         the moments it cites (each checked against what the answer was drawn from), or a
-        statement that the videos do not contain it."""
-        from yttl.ask import ask as answer
+        statement that the videos do not contain it. The answer comes with its ``thread``:
+        pass it back as ``thread`` to ask a follow-up, read in the light of the earlier
+        questions and answers ("and who ran it?"), from the same videos."""
+        from yttl.chat import open_thread, reply
+        from yttl.library.chats import ChatStore
 
         if not question.strip():
             raise _refuse("question is empty")
+        store = ChatStore(library())
+        if thread:
+            found = await asyncio.to_thread(store.get, thread)
+            if found is None:
+                raise _refuse(f"no chat thread {thread!r}: leave thread out to start one")
+        else:
+            found = await asyncio.to_thread(open_thread, store, [video_id] if video_id else None)
         components = await shared.for_run()
-        return (await answer(library(), video_id or None, question, settings,
-                             components=components)).as_dict()  # fmt: skip
+        result = await reply(store, found, question, settings, components=components)
+        return result.as_dict()
 
     @server.tool()
     @_checked_async

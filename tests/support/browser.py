@@ -7,8 +7,10 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,17 @@ def need_browser() -> str:
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     return CHROMIUM
+
+
+def wait_until(page: Any, expression: str, timeout: float = 30.0) -> None:
+    """Wait for a JavaScript expression to be true on a page of ``yttl serve``. Playwright's
+    ``wait_for_function`` re-checks it with ``eval`` from the page's own timers, which the
+    pages' CSP (no eval) refuses; ``page.evaluate`` runs it through the DevTools protocol."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 @contextmanager

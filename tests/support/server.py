@@ -3,7 +3,10 @@
 One server, several roles:
 - ``POST /v1/chat/completions``: an OpenAI-compatible chat endpoint with configurable
   latency and fault injection; every call is recorded with its start and end, and the
-  number of calls in flight is tracked.
+  number of calls in flight is tracked. With ``"stream": true`` the reply comes as
+  server-sent chunks in OpenAI's format, one word each, at a pace the test drives
+  (``StreamGate``: a chunk goes out when the test lets it, counted, never timed), and can
+  break off after any chunk (``stream_break``).
 - ``GET /files/NAME``: static files (caption tracks).
 - ``GET /api/skipSegments/PREFIX``: a SponsorBlock endpoint (hash-prefix form).
 """
@@ -35,6 +38,8 @@ class ChatCall:
     status: int = 200
     reply: str = ""
     faulted: bool = False
+    stream: bool = False
+    chunks_sent: int = 0
 
     @property
     def system(self) -> str:
@@ -74,6 +79,8 @@ class LoopbackState:
     rate_limit: tuple[int, float] | None = None  # (calls, seconds): N in any T, else 429
     rate_limited: int = 0
     accepted: list[float] = field(default_factory=list)
+    stream_pace: Callable[[ChatCall, int], None] | None = None  # before chunk i; may block
+    stream_break: Callable[[ChatCall, int], bool] | None = None  # True: cut before chunk i
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def over_limit(self, now: float) -> float | None:
@@ -177,6 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(fault[0], fault[2], fault[1])
                 return
             call.reply = state.reply(call.messages)
+            if body.get("stream"):
+                call.stream = True
+                self._stream_reply(call, state)
+                return
             answer = {
                 "id": f"chatcmpl-{call.index}",
                 "object": "chat.completion",
@@ -193,6 +204,75 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.in_flight -= 1
                 call.end = time.perf_counter()
+
+
+def _pieces(text: str) -> list[str]:
+    """One chunk a word, each with the space before it, as models stream."""
+    words = text.split(" ")
+    return [words[0], *(" " + w for w in words[1:])] if text else []
+
+
+def _stream_reply(self: _Handler, call: ChatCall, state: LoopbackState) -> None:
+    """The reply as OpenAI streams it: ``data: {chunk}`` events, chunked, then ``[DONE]``."""
+    self.send_response(200)
+    self.send_header("Content-Type", "text/event-stream")
+    self.send_header("Transfer-Encoding", "chunked")
+    self.end_headers()
+
+    def event(delta: dict[str, str], finish: str | None = None) -> None:
+        chunk = {
+            "id": f"chatcmpl-{call.index}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": call.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        data = f"data: {json.dumps(chunk)}\n\n".encode()
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    event({"role": "assistant", "content": ""})
+    for index, piece in enumerate(_pieces(call.reply)):
+        if state.stream_pace is not None:
+            state.stream_pace(call, index)
+        if state.stream_break is not None and state.stream_break(call, index):
+            call.faulted = True
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        event({"content": piece})
+        call.chunks_sent += 1
+    event({}, "stop")
+    done = b"data: [DONE]\n\n"
+    self.wfile.write(f"{len(done):X}\r\n".encode() + done + b"\r\n0\r\n\r\n")
+    self.wfile.flush()
+
+
+class StreamGate:
+    """The pace of streamed replies, driven by the test: ``free`` chunks go at once, then
+    each waits for ``release``. ``sent`` counts the chunks let through, ``asked`` those
+    that were ready (one more than ``sent`` while a chunk waits)."""
+
+    def __init__(self, free: int = 0) -> None:
+        self._free = free
+        self._permits = threading.Semaphore(0)
+        self.sent = 0
+        self.asked = 0
+
+    def __call__(self, call: ChatCall, index: int) -> None:
+        self.asked += 1  # a chunk is ready to go (and may be waiting)
+        if self.sent >= self._free:
+            self._permits.acquire(timeout=120)
+        self.sent += 1
+
+    def release(self, chunks: int = 1) -> None:
+        for _ in range(chunks):
+            self._permits.release()
+
+    def open(self) -> None:
+        """Let everything through from now on."""
+        self._free = 10**9
+        self.release(10**4)
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
@@ -233,6 +313,7 @@ def _transcription(self: _Handler, raw: bytes) -> None:
 
 
 _Handler._transcription = _transcription  # type: ignore[attr-defined]
+_Handler._stream_reply = _stream_reply  # type: ignore[attr-defined]
 
 
 class _Server(ThreadingHTTPServer):

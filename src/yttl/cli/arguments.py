@@ -29,6 +29,7 @@ COMMANDS_HELP = """commands (each has its own --help):
   yttl list                    the videos in the library
   yttl show ID                 one video's summary (-f md|json)
   yttl ask ID QUESTION         an answer from a video, with linked citations
+  yttl chat ID... | --all      a conversation: answers stream, follow-ups understood
   yttl library import DIR      take in the JSON outputs of earlier runs
   yttl config show|path|suggest  settings, where they come from, advice for this machine
   yttl mcp                     the library as MCP tools on stdio (for AI assistants)

@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 LIBRARY_COMMANDS = ("search", "list", "show", "library", "ask")
-SUBCOMMANDS = ("config", "mcp", "serve", "extension", *LIBRARY_COMMANDS)
+SUBCOMMANDS = ("config", "mcp", "serve", "extension", "chat", *LIBRARY_COMMANDS)
 
 
 class _Stderr:
@@ -199,6 +199,10 @@ def _subcommand(command: str, argv: list[str], stderr: _Stderr) -> int:
             return serve_command(argv[1:], stderr(), _configure_logging)
         if command == "extension":
             return extension_command(argv[1:], stderr())
+        if command == "chat":
+            from yttl.cli.chat import chat_command
+
+            return chat_command(argv[1:], ArgumentParser)
         from yttl.cli.library import run_library_command
 
         return run_library_command(argv, stderr, ArgumentParser)

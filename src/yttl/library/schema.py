@@ -53,13 +53,13 @@ DROP TRIGGER IF EXISTS sections_added;
 DROP TRIGGER IF EXISTS sections_removed;
 DROP TABLE IF EXISTS sections_fts;
 """
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """1: the first library (``user_version`` 0 in its files); 2: words of Chinese, Japanese
 and Korean indexed one character each, so that a word within a run of them is found;
 3: a video's channel, date and status, and the jobs of ``yttl serve``; 4: vectors, for
 search by meaning; 5: the library's own settings (its embedding model), a mark on a video
 whose vectors are older than its record, and one name for OpenAI's embeddings; 6: slides,
-their text searchable."""
+their text searchable; 7: chat threads and their messages."""
 VERSION_5 = """
 CREATE TABLE IF NOT EXISTS library_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ALTER TABLE videos ADD COLUMN vectors_stale INTEGER NOT NULL DEFAULT 0;
@@ -81,6 +81,16 @@ CREATE TRIGGER IF NOT EXISTS slides_removed AFTER DELETE ON slides BEGIN
     INSERT INTO slides_fts(slides_fts, rowid, text) VALUES ('delete', old.id, yttl_words(old.text));
 END;
 INSERT INTO slides_fts(rowid, text) SELECT id, yttl_words(text) FROM slides;
+"""
+VERSION_7 = """
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+    video_ids TEXT NOT NULL, all_videos INTEGER NOT NULL, title TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chats_updated ON chats(updated);
+CREATE TABLE IF NOT EXISTS chat_messages (
+    id INTEGER PRIMARY KEY, chat_id TEXT NOT NULL, created REAL NOT NULL,
+    role TEXT NOT NULL, content TEXT NOT NULL, citations TEXT, sources TEXT, error TEXT);
+CREATE INDEX IF NOT EXISTS chat_messages_chat ON chat_messages(chat_id, id);
 """
 VERSION_4 = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -155,6 +165,8 @@ def migrate(db: sqlite3.Connection, path: Path, fts: bool) -> None:
         )
         if fts and not has_slides_index:
             run_script(db, SLIDES_FTS)
+        if version < 7:
+            run_script(db, VERSION_7)
         if version != SCHEMA_VERSION:
             import logging  # here: the library commands start without it
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["Completion", "LLMProvider", "Message"]
+__all__ = ["Completion", "LLMProvider", "Message", "StreamingProvider", "TextSink"]
+
+TextSink = Callable[[str], None]
+"""Takes each piece of an answer as the model writes it."""
 
 
 @dataclass(frozen=True)
@@ -37,3 +40,16 @@ class LLMProvider(Protocol):
     async def complete(self, messages: Sequence[Message], *, max_tokens: int) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingProvider(LLMProvider, Protocol):
+    """A provider that can also hand over its answer as it is written.
+
+    ``stream`` calls ``on_text`` with each new piece, in order, and returns the whole
+    answer as ``complete`` would: one call, however many pieces, so the scheduler's lane
+    admits, paces and judges it as any other."""
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, on_text: TextSink
+    ) -> Completion: ...

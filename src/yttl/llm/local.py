@@ -29,7 +29,7 @@ from yttl.errors import (
     ProcessingError,
     ResourceError,
 )
-from yttl.llm.base import Completion, Message
+from yttl.llm.base import Completion, Message, TextSink
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
@@ -149,6 +149,8 @@ class _Job:
     messages: Sequence[Message]
     max_tokens: int
     future: Future[Completion] = field(default_factory=Future)
+    on_text: TextSink | None = None  # streamed: called in the worker's thread, per piece
+    stop: threading.Event = field(default_factory=threading.Event)  # the reader left
 
 
 _STOP = object()
@@ -190,8 +192,9 @@ class LocalLlamaProvider:
             if self._ready is None:
                 self._ready = Future()
                 for index in range(self.plan.instances):
-                    worker = threading.Thread(target=self._serve, name=f"yttl-llama-{index}",
-                                              daemon=True)  # fmt: skip
+                    worker = threading.Thread(
+                        target=self._serve, name=f"yttl-llama-{index}", daemon=True
+                    )
                     worker.start()
                     self._workers.append(worker)
             ready = self._ready
@@ -243,9 +246,10 @@ class LocalLlamaProvider:
                     job.future.set_result(self._generate(llama, job))
                 except BaseException as exc:
                     job.future.set_exception(
-                        exc if isinstance(exc, ProcessingError | ResourceError)
+                        exc
+                        if isinstance(exc, ProcessingError | ResourceError)
                         else ProcessingError(f"local model failed: {type(exc).__name__}: {exc}")
-                    )  # fmt: skip
+                    )
         finally:
             llama.close()
 
@@ -258,8 +262,11 @@ class LocalLlamaProvider:
             return list(messages)
         last = messages[-1].content
         excess_chars = int((used - room) * len(text) / max(used, 1)) + 64
-        logger.warning("a prompt of ~%d tokens does not fit the local model's %d; trimmed",
-                       used, self.context_tokens)  # fmt: skip
+        logger.warning(
+            "a prompt of ~%d tokens does not fit the local model's %d; trimmed",
+            used,
+            self.context_tokens,
+        )
         return [
             *messages[:-1],
             Message(messages[-1].role, last[: max(len(last) - excess_chars, 0)]),
@@ -267,34 +274,89 @@ class LocalLlamaProvider:
 
     def _generate(self, llama: Any, job: _Job) -> Completion:
         messages = self._fit(llama, job.messages, job.max_tokens)
+        if job.on_text is not None:
+            return self._stream(llama, job, messages)
         if self.footprint.has_chat_template:
             response = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
-                max_tokens=job.max_tokens, temperature=self._temperature,
-            )  # fmt: skip
+                max_tokens=job.max_tokens,
+                temperature=self._temperature,
+            )
             text = response["choices"][0]["message"]["content"] or ""
         else:  # a GGUF without a chat template: a plain prompt it can continue
             prompt = "".join(f"### {m.role.capitalize()}:\n{m.content}\n\n" for m in messages)
             response = llama.create_completion(
-                prompt=prompt + "### Assistant:\n", max_tokens=job.max_tokens,
-                temperature=self._temperature, stop=["### "],
-            )  # fmt: skip
+                prompt=prompt + "### Assistant:\n",
+                max_tokens=job.max_tokens,
+                temperature=self._temperature,
+                stop=["### "],
+            )
             text = response["choices"][0]["text"] or ""
         usage = response.get("usage", {})
         if not text.strip():
             raise ProcessingError("the local model returned no text")
-        return Completion(text.strip(), usage.get("prompt_tokens", 0),
-                          usage.get("completion_tokens", 0))  # fmt: skip
+        return Completion(
+            text.strip(), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        )
 
-    async def complete(self, messages: Sequence[Message], *, max_tokens: int) -> Completion:
+    def _stream(self, llama: Any, job: _Job, messages: Sequence[Message]) -> Completion:
+        """``stream=True``: each piece to ``job.on_text`` as llama.cpp writes it; a reader
+        that left stops the generation at the next piece."""
+        assert job.on_text is not None
+        if self.footprint.has_chat_template:
+            chunks = llama.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=job.max_tokens,
+                temperature=self._temperature,
+                stream=True,
+            )
+        else:
+            prompt = "".join(f"### {m.role.capitalize()}:\n{m.content}\n\n" for m in messages)
+            chunks = llama.create_completion(
+                prompt=prompt + "### Assistant:\n",
+                max_tokens=job.max_tokens,
+                temperature=self._temperature,
+                stop=["### "],
+                stream=True,
+            )
+        pieces: list[str] = []
+        for chunk in chunks:
+            if job.stop.is_set():
+                raise ProcessingError("the reader of the stream left")
+            choice = chunk["choices"][0]
+            piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+            if piece:
+                pieces.append(piece)
+                job.on_text(piece)
+        text = "".join(pieces)
+        if not text.strip():
+            raise ProcessingError("the local model returned no text")
+        return Completion(text.strip(), 0, len(pieces))
+
+    async def _run(self, job: _Job) -> Completion:
         await asyncio.to_thread(self._ensure_started)
-        job = _Job(messages, max_tokens)
         self._jobs.put(job)
         try:
             return await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
             job.future.cancel()  # a queued job is skipped; a running one finishes unseen
+            job.stop.set()
             raise
+
+    async def complete(self, messages: Sequence[Message], *, max_tokens: int) -> Completion:
+        return await self._run(_Job(messages, max_tokens))
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, on_text: TextSink
+    ) -> Completion:
+        """The answer piece by piece: the worker thread that owns the model generates with
+        ``stream=True`` and hands each piece to this loop, in order, before the result."""
+        loop = asyncio.get_running_loop()
+
+        def hand_over(piece: str) -> None:  # in the worker's thread
+            loop.call_soon_threadsafe(on_text, piece)
+
+        return await self._run(_Job(messages, max_tokens, on_text=hand_over))
 
     async def aclose(self) -> None:
         """Unload every instance: workers finish their current job and exit."""
@@ -325,8 +387,9 @@ def _model_file(options: LocalModelOptions) -> Path:
     if options.path:
         path = Path(options.path).expanduser()
         if not path.is_file():
-            raise InputError(f"no such model file: {path}",
-                             hint="give a GGUF file with --local-model-path")  # fmt: skip
+            raise InputError(
+                f"no such model file: {path}", hint="give a GGUF file with --local-model-path"
+            )
         return path
     repo = options.repo or DEFAULT_MODEL_REPO
     filename = options.filename or DEFAULT_MODEL_FILE
@@ -349,8 +412,9 @@ def _model_file(options: LocalModelOptions) -> Path:
         return Path(cached)
     try:
         size = get_hf_file_metadata(hf_hub_url(repo, filename)).size or 0
-        logger.warning("downloading the local model %s (%.1f GB), once, into %s",
-                       filename, size / 1e9, cache)  # fmt: skip
+        logger.warning(
+            "downloading the local model %s (%.1f GB), once, into %s", filename, size / 1e9, cache
+        )
         return Path(hf_hub_download(repo, filename, cache_dir=str(cache)))
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise InputError(
@@ -386,9 +450,11 @@ def _unreachable(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         name = type(seen).__name__
-        if isinstance(seen, OSError | LocalEntryNotFoundError) or name.startswith(
-            ("Connect", "Timeout")
-        ) or name.endswith(("Timeout", "TimeoutException")):  # fmt: skip
+        if (
+            isinstance(seen, OSError | LocalEntryNotFoundError)
+            or name.startswith(("Connect", "Timeout"))
+            or name.endswith(("Timeout", "TimeoutException"))
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -413,6 +479,11 @@ def build_local_provider(options: LocalModelOptions) -> LocalLlamaProvider:
         instances=options.instances,
         threads=options.threads,
     )
-    logger.debug("local model %s: %d instance(s) x %d threads (%s)", path.name,
-                 plan.instances, plan.threads, plan.reason)  # fmt: skip
+    logger.debug(
+        "local model %s: %d instance(s) x %d threads (%s)",
+        path.name,
+        plan.instances,
+        plan.threads,
+        plan.reason,
+    )
     return LocalLlamaProvider(path, footprint, plan)

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import openai
 from openai.types.chat import ChatCompletion
 
-from yttl.errors import BadResponseError
-from yttl.llm.base import Completion, Message
+from yttl.errors import BadResponseError, NetworkError
+from yttl.llm.base import Completion, Message, TextSink
 from yttl.llm.presets import PRESETS, ProviderPreset
 from yttl.openai_errors import translate_error
 
@@ -65,6 +65,44 @@ class OpenAICompatibleProvider:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
         )
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, on_text: TextSink
+    ) -> Completion:
+        """The answer as server-sent chunks (``stream=True``): each piece goes to
+        ``on_text`` as it comes. A stream that breaks off after it began is a network
+        failure of an endpoint that did answer, not an answer and not "cannot connect"."""
+        pieces: list[str] = []
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+                max_tokens=max_tokens,
+                temperature=self._temperature,
+                stream=True,
+            )
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise translate_error(exc, self.name, self.model, self._api_key) from exc
+        if not isinstance(stream, openai.AsyncStream):
+            raise BadResponseError(f"{self.name}: the response is not a stream")
+        try:
+            async with stream:
+                async for chunk in stream:
+                    piece = chunk.choices[0].delta.content if chunk.choices else None
+                    if piece:
+                        pieces.append(piece)
+                        on_text(piece)
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise NetworkError(
+                f"{self.name}: the answer's stream broke off after {len(pieces)} piece(s)",
+                status=200,
+            ) from exc
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
+            raise translate_error(exc, self.name, self.model, self._api_key) from exc
+        text = "".join(pieces)
+        if not text.strip():
+            raise BadResponseError(f"{self.name}: the streamed response has no text")
+        return Completion(text=text.strip(), completion_tokens=len(pieces))
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -23,6 +23,7 @@ from yttl.embed.factory import embedder_holder
 from yttl.library import Library
 from yttl.library.jobs import JobStore
 from yttl.serve.api import api_routes
+from yttl.serve.chat_api import chat_routes
 from yttl.serve.jobs import JobManager
 from yttl.serve.pages import login_page, page_routes
 from yttl.serve.security import Guard, SecurityMiddleware
@@ -54,6 +55,7 @@ def build_app(settings: Settings, library: Library, guard: Guard) -> Starlette:
     app = Starlette(
         routes=[
             *api_routes(),
+            *chat_routes(),
             *page_routes(),
             Route("/logout", logout, methods=["POST"]),
             Route("/api/v1/challenge", challenge, methods=["POST"]),

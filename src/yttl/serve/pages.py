@@ -23,6 +23,7 @@ from yttl.messages import error_line
 from yttl.render.html import safe_url
 from yttl.render.jsonout import first_sentence
 from yttl.render.links import format_clock, timestamp_url
+from yttl.serve.chat_pages import chat_view
 from yttl.serve.security import local_path
 from yttl.serve.sessions import csrf_field, signed_in, start_session
 from yttl.serve.state import ServerState, youtube_id
@@ -108,6 +109,7 @@ async def library_page(request: Request) -> Response:
 
     videos, matching, total, channels = await asyncio.to_thread(read)
     pages = max(1, -(-matching // PAGE_SIZE))
+    chat = await chat_view(_state(request), request.query_params.get("chat"), None)
     return _render(
         "library.html.j2",
         videos=videos,
@@ -119,6 +121,7 @@ async def library_page(request: Request) -> Response:
         page=page,
         pages=pages,
         nav="library",
+        chat=chat,
     )
 
 
@@ -153,6 +156,9 @@ async def video_page(request: Request) -> Response:
     document = await _document(request)
     if isinstance(document, Response):
         return document
+    chat = await chat_view(
+        _state(request), request.query_params.get("chat"), document["video"]["id"]
+    )
     return _render(
         "video.html.j2",
         doc=document,
@@ -161,6 +167,7 @@ async def video_page(request: Request) -> Response:
         player=_player(document),
         nav="library",
         slides=_slides(document),
+        chat=chat,
     )
 
 
