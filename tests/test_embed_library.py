@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.broken import failing_embeddings, refused_port
+from tests.support.broken import failing_embeddings, hanging_embeddings, refused_port
 from tests.support.embeddings import e5_server
 from tests.support.server import LoopbackServer
 from tests.support.synthetic import synthetic_video
@@ -244,6 +244,39 @@ def test_search_answers_by_words_when_the_embedder_fails(
     asked = run_yttl(["ask", "--all", "what", "about", "the", "hippocampus?", "-lp", "openai",
                       "-ou", server.openai_base_url, "--library-path", str(library)], env)  # fmt: skip
     assert asked.returncode == 0, asked.stderr
+
+
+def test_search_does_not_wait_for_an_embedder_that_never_answers(
+    made: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """An endpoint that takes the query and hangs: the search answers by words within
+    its deadline (not the client's minutes of timeouts and retries), saying so."""
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with hanging_embeddings() as (url, seen):
+        _config(env, url)
+        result = run_yttl(["search", "hippocampus", "--json", "--library-path", str(library)],
+                          env, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert seen.requests, "the query went to the embedder"
+    hits = json.loads(result.stdout)
+    assert hits and hits[0]["video_id"] in ("one", "two")
+    lines = [line for line in result.stderr.splitlines() if "searched" in line]
+    assert len(lines) == 1 and "by words only" in lines[0] and "within" in lines[0], lines
+
+
+def test_a_blank_query_is_an_input_error_and_reaches_no_embedder(
+    made: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with failing_embeddings(500) as (url, seen):
+        _config(env, url)
+        for query in ("", "   "):
+            result = run_yttl(["search", query, "--library-path", str(library)], env)
+            assert result.returncode == 2, result.stderr
+            assert "query" in result.stderr and "Traceback" not in result.stderr
+    assert not seen.requests
 
 
 def test_the_server_and_mcp_search_by_words_when_the_embedder_is_unreachable(

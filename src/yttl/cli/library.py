@@ -128,6 +128,8 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
     if ns.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {ns.limit}",
                          hint="see yttl search --help")  # fmt: skip
+    if not " ".join(ns.query).strip():  # nothing to look for, by words or meaning
+        raise UsageError("the query is empty", hint="give words to search for")
     library = _open(ns)
     if library.is_empty():  # nothing to search, by words or meaning: say only that
         _say_empty(library)
