@@ -219,6 +219,26 @@ def test_reindex_switches_the_model_only_when_asked(
     assert found.returncode == 0 and f"by words and meaning ({OTHER})" in found.stderr
 
 
+def test_a_switch_that_embeds_nothing_leaves_the_library_its_model(
+    e5: str, made: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``reindex --yes`` to a model whose endpoint fails at once: exit 1, and the library
+    keeps its model, so search by meaning still covers every video."""
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with failing_embeddings(500) as (url, seen):
+        _config(env, e5, other_url=url)
+        switch = ["library", "reindex", "--library-path", str(library), "--embed-provider",
+                  "e5b", "--yes"]  # fmt: skip
+        failed = run_yttl(switch, env)
+    assert failed.returncode == 1 and seen.requests, failed.stderr
+    assert "Traceback" not in failed.stderr and f"stays {E5}" in failed.stderr, failed.stderr
+    assert Library(library).embed_model().name == E5  # type: ignore[union-attr]
+    found = run_yttl(["search", *PARAPHRASE.split(), "--library-path", str(library)], env)
+    assert found.returncode == 0 and f"by words and meaning ({E5})" in found.stderr, found.stderr
+    assert "have no vectors" not in found.stderr
+
+
 def test_search_answers_by_words_when_the_embedder_fails(
     made: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

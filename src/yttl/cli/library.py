@@ -294,7 +294,16 @@ def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
         where = f"; their text goes to {target.host}" if target.host else ""
         _note(f"embedding {len(library.unembedded(target.name))} video(s) with "
               f"{target.name}{where}")  # fmt: skip
-    count = _embed(stderr, library, embedder)
+    try:
+        count = _embed(stderr, library, embedder)
+    except BaseException:
+        if switching and recorded is not None and target.name not in library.vector_models():
+            library.set_embed_model(recorded)  # nothing embedded: search keeps its vectors
+            _note(
+                f"the library's embedding model stays {recorded.name}: no video was "
+                f"embedded with {target.name}"
+            )
+        raise
     library.drop_other_vectors(target.name)  # every video has the library's: none reads them
     _note(f"embedded {count} video(s) with {target.name}; the library at {library.path} "
           "searches by meaning")  # fmt: skip
