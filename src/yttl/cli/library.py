@@ -226,7 +226,10 @@ def _embed(stderr: Stderr, library: Library, embedder: Embedder,
 
     async def run() -> int:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=stderr(), transient=True) as bar:
+        console = stderr()  # a bar only on a terminal: a log gets no blank line from it
+        with Progress(
+            *columns, console=console, transient=True, disable=not console.is_terminal
+        ) as bar:
             task = bar.add_task(f"embedding with {embedder.name}", total=None)
 
             def step(done: int, total: int, video_id: str) -> None:
