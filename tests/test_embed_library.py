@@ -228,8 +228,15 @@ def test_a_switch_that_embeds_nothing_leaves_the_library_its_model(
     library = _library(made, tmp_path)
     with failing_embeddings(500) as (url, seen):
         _config(env, e5, other_url=url)
-        switch = ["library", "reindex", "--library-path", str(library), "--embed-provider",
-                  "e5b", "--yes"]  # fmt: skip
+        switch = [
+            "library",
+            "reindex",
+            "--library-path",
+            str(library),
+            "--embed-provider",
+            "e5b",
+            "--yes",
+        ]
         failed = run_yttl(switch, env)
     assert failed.returncode == 1 and seen.requests, failed.stderr
     assert "Traceback" not in failed.stderr and f"stays {E5}" in failed.stderr, failed.stderr
@@ -275,14 +282,65 @@ def test_search_does_not_wait_for_an_embedder_that_never_answers(
     library = _library(made, tmp_path)
     with hanging_embeddings() as (url, seen):
         _config(env, url)
-        result = run_yttl(["search", "hippocampus", "--json", "--library-path", str(library)],
-                          env, timeout=60)  # fmt: skip
+        result = run_yttl(
+            ["search", "hippocampus", "--json", "--library-path", str(library)], env, timeout=60
+        )
     assert result.returncode == 0, result.stderr
     assert seen.requests, "the query went to the embedder"
     hits = json.loads(result.stdout)
     assert hits and hits[0]["video_id"] in ("one", "two")
     lines = [line for line in result.stderr.splitlines() if "searched" in line]
     assert len(lines) == 1 and "by words only" in lines[0] and "within" in lines[0], lines
+
+
+def test_ctrl_c_does_not_wait_for_an_embedder_that_never_answers(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The outputs are written and the video is being embedded by an endpoint that hangs:
+    one Ctrl-C ends the run now (the video stays searchable by words), not after the
+    client's minutes of timeouts and retries."""
+    import signal
+    import subprocess
+    import sys
+
+    env = _as_user(clean_env)
+    info = synthetic_video(server, tmp_path, "five", seconds=300, lecture=True)
+    out = tmp_path / "out"
+    with hanging_embeddings() as (url, seen):
+        _config(env, url)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "yttl",
+                str(info),
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "-o",
+                str(out),
+                "-f",
+                "json",
+                "--no-open",
+                "--library-path",
+                str(tmp_path / "library.sqlite"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert seen.started.wait(90), "the run never asked for embeddings"
+            process.send_signal(signal.SIGINT)
+            _, said = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            process.wait()
+    assert (out / "five.json").exists()
+    assert "not embedded (interrupted)" in said and "Traceback" not in said, said
+    assert Library(tmp_path / "library.sqlite").videos()[0]["id"] == "five"
 
 
 def test_a_blank_query_is_an_input_error_and_reaches_no_embedder(
