@@ -169,6 +169,43 @@ def test_a_run_that_names_another_model_does_not_mix_vectors_and_says_so(
     assert "1 video(s) have no vectors" in found.stderr and "reindex" in found.stderr
 
 
+def test_a_remote_model_known_only_by_older_vectors_gets_no_text_until_named(
+    e5: str, made: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """A library from before the record (schema 4: its model read from its vectors, which
+    an earlier yttl made with the endpoint of the LLM provider): a run whose settings name
+    no embedder sends the endpoint no text and says why; named, it embeds, and the
+    library records the model."""
+    env = _as_user(clean_env)
+    _config(env, e5, provider=None)  # the profile is there, no setting names an embedder
+    library = _library(made, tmp_path)
+    with Library(library).connect() as db:
+        db.execute("DELETE FROM library_settings")
+    info = synthetic_video(server, tmp_path, "six", seconds=300, lecture=True)
+    run = [
+        str(info),
+        "-lp",
+        "openai",
+        "-ou",
+        server.openai_base_url,
+        "-o",
+        str(tmp_path / "out"),
+        "-f",
+        "json",
+        "--no-open",
+        "--library-path",
+        str(library),
+    ]
+    result = run_yttl(run, env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "no setting names" in line]
+    assert len(lines) == 1 and E5 in lines[0], result.stderr
+    assert "six" not in _count(library)
+    named = run_yttl([*run, "--embed-provider", "e5"], env)
+    assert named.returncode == 0 and "six" in _count(library), named.stderr
+    assert Library(library).embed_model().host == "127.0.0.1"  # type: ignore[union-attr]
+
+
 def test_the_default_embedder_does_not_follow_the_llm_provider() -> None:
     """A video summarized with -lp openai is embedded by the library's model, not sent to
     OpenAI's embeddings; openai: and chatgpt: at the same endpoint are one model."""

@@ -105,7 +105,7 @@ class EmbedderHolder:
         settings = self.settings
         if query and recorded is not None:
             settings = _unnamed(settings)
-        return for_library(settings, recorded)
+        return for_library(settings, recorded, query=query)
 
     async def get(
         self, recorded: EmbedModel | None, *, query: bool = False, stop: asyncio.Event | None = None

@@ -9,6 +9,8 @@
 - The library records its model when it first embeds. A run, an import, ``yttl serve``
   and MCP that name no embedder use the library's model; one that names another does not
   embed, and says so in one line. Only ``yttl library reindex`` changes the model.
+- A remote model known only by a library's older vectors (an earlier yttl followed the
+  LLM provider) gets no video's text until a setting names it (``unconfirmed``).
 - Names: ``local:FILE.gguf`` (the file's name, however it was given: a path, or
   ``owner/repo:FILE.gguf`` on the hub), ``PROVIDER:MODEL`` for an endpoint. Presets that
   share an endpoint share a name (``chatgpt:`` is ``openai:``): same endpoint and model,
@@ -115,12 +117,16 @@ class Choice:
     why: str | None = None
 
 
-def for_library(settings: Settings, recorded: EmbedModel | None) -> Choice:
-    """The embedder for a library whose model is ``recorded`` (None: not yet)."""
+def for_library(settings: Settings, recorded: EmbedModel | None, *, query: bool = False) -> Choice:
+    """The embedder for a library whose model is ``recorded`` (None: not yet); ``query``:
+    for a search's words, which a model known only by its vectors may embed."""
     if not settings.embed:
         return Choice(None, "embeddings are off")
     if recorded is None:
         return Choice(settings)
+    remote = recorded.provider != "local"
+    if not named(settings) and remote and recorded.host is None and not query:
+        return Choice(None, unconfirmed(recorded))
     if not named(settings):
         return Choice(
             dataclasses.replace(
@@ -131,6 +137,18 @@ def for_library(settings: Settings, recorded: EmbedModel | None) -> Choice:
     if wanted is None or wanted.name == recorded.name:
         return Choice(settings)  # a hub pattern: checked once it is found
     return Choice(None, mismatch(recorded, wanted))
+
+
+def unconfirmed(recorded: EmbedModel) -> str:
+    """One line: a remote model known only by a library's older vectors (an earlier yttl
+    chose it from the LLM provider) is not sent a video's text until the user names it."""
+    switch = f"--embed-provider {recorded.provider}"
+    switch += f" --embed-model {recorded.model}" if recorded.model else ""
+    return (
+        f"not embedded: this library's vectors were made by {recorded.name}, a remote "
+        f"service no setting names (embed_provider in the config, or {switch}, keeps it; "
+        "yttl library reindex --embed-provider local switches to this machine)"
+    )
 
 
 def mismatch(recorded: EmbedModel, other: EmbedModel) -> str:

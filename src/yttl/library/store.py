@@ -240,8 +240,8 @@ class Library:
             db.execute("BEGIN IMMEDIATE")
             try:
                 recorded = embed_model(db)
-                if recorded is None:
-                    set_embed_model(db, model)
+                if recorded is None or (recorded.name == model.name and recorded != model):
+                    set_embed_model(db, model)  # the first, or where its text went now
                 elif recorded.name != model.name:
                     raise UsageError(
                         f"not storing vectors of {model.name}: the library's model is "
