@@ -92,6 +92,19 @@ def test_reindex_with_the_hub_unreachable_says_so_in_words(
     assert "cannot be reached" in first and not first.endswith("Error"), result.stderr
 
 
+def test_reindex_of_an_empty_library_fetches_no_model(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    env = _user(clean_env)
+    with fake_hub({}, DEFAULT_MODEL.revision) as (hub, seen):
+        env["HF_ENDPOINT"] = hub
+        result = run_yttl(
+            ["library", "reindex", "--library-path", str(tmp_path / "library.sqlite")], env
+        )
+    assert result.returncode == 0 and "is empty" in result.stderr, result.stderr
+    assert not seen.requests
+
+
 def test_a_model_in_the_users_hub_cache_needs_no_network(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

@@ -277,12 +277,20 @@ def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
     from yttl.embed.names import configured, for_library, named
 
     library = _open(ns)
+    if library.is_empty():  # no model to load (or download) for nothing
+        _say_empty(library)
+        return 0
     settings = dataclasses.replace(_settings(ns), embed=True)  # reindex asks for it by name
     recorded = library.embed_model()
     if not named(settings):
         settings = for_library(settings, recorded).settings or settings
     target = configured(settings)
-    if target is not None and recorded is not None and target.name != recorded.name:
+    if target is not None and recorded is not None and target.name == recorded.name:
+        if not library.unembedded(target.name):
+            library.drop_other_vectors(target.name)  # an interrupted switch's leftovers
+            _note(f"nothing to embed: every video has vectors of {target.name}")
+            return 0
+    elif target is not None and recorded is not None:
         _confirm_switch(ns, library, recorded, target)
     embedder = build_embedder(settings)
     assert embedder is not None

@@ -137,7 +137,8 @@ def local_model_file(spec: str | None, cache_dir: str | None) -> Path:
     except Exception as exc:
         why = (
             "the model hub cannot be reached (offline?) and it is not in the cache"
-            if isinstance(exc, OSError)  # no connection, no such name, HF_HUB_OFFLINE
+            # no connection, no such host, HF_HUB_OFFLINE; not a hub that answered
+            if isinstance(exc, OSError) and getattr(exc, "response", None) is None
             else type(exc).__name__
         )
         raise NetworkError(
