@@ -206,6 +206,40 @@ def test_a_remote_model_known_only_by_older_vectors_gets_no_text_until_named(
     assert Library(library).embed_model().host == "127.0.0.1"  # type: ignore[union-attr]
 
 
+def test_no_text_goes_to_another_host_than_the_librarys_unless_named(
+    made: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The library's model was reached at 127.0.0.1 (profile e5); its profile now points
+    at another host and no setting names an embedder: a run sends that host nothing and
+    says so in one line."""
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with failing_embeddings(500) as (url, seen):
+        _config(env, url.replace("127.0.0.1", "localhost"), provider=None)
+        info = synthetic_video(server, tmp_path, "seven", seconds=300, lecture=True)
+        result = run_yttl(
+            [
+                str(info),
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "-o",
+                str(tmp_path / "out"),
+                "-f",
+                "json",
+                "--no-open",
+                "--library-path",
+                str(library),
+            ],
+            env,
+        )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "now points at localhost" in line]
+    assert len(lines) == 1 and E5 in lines[0], result.stderr
+    assert not seen.requests and "seven" not in _count(library)
+
+
 def test_the_default_embedder_does_not_follow_the_llm_provider() -> None:
     """A video summarized with -lp openai is embedded by the library's model, not sent to
     OpenAI's embeddings; openai: and chatgpt: at the same endpoint are one model."""
