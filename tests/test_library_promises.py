@@ -186,6 +186,7 @@ def test_an_import_passes_over_malformed_json_and_takes_the_rest(
         "summary-list": lambda d: d["hours"][0]["sections"][0].update(summary=["a", "b"]),
         "id-object": lambda d: d["video"].update(id={"x": 1}),
         "start-text": lambda d: d["hours"][0]["sections"][0].update(start="zero"),
+        "duration-text": lambda d: d["video"].update(duration="long"),
     }
     for name, change in spoil.items():
         document = json.loads(json.dumps(good))
@@ -199,5 +200,6 @@ def test_an_import_passes_over_malformed_json_and_takes_the_rest(
     skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
     assert len(skipped) == len(spoil), result.stderr
     assert [v["id"] for v in Library(library).videos()] == ["talk"]
-    shown = run_yttl(["show", "talk", "--library-path", str(library)], env)
-    assert shown.returncode == 0, shown.stderr
+    for command in (["show", "talk"], ["list"]):
+        shown = run_yttl([*command, "--library-path", str(library)], env)
+        assert shown.returncode == 0, shown.stderr

@@ -141,9 +141,13 @@ def section_texts(
 def check_document(document: Mapping[str, Any]) -> None:
     """ValueError when an imported JSON is not shaped as a run's output (a hand-edited or
     foreign file): it is passed over, not stored to break ``yttl show`` or search later."""
-    video_id = document["video"]["id"]
-    if not isinstance(video_id, str) or not video_id:
-        raise ValueError("its video id is not a text")
+    video = document["video"]
+    if not isinstance(video["id"], str) or not video["id"] or not isinstance(video["title"], str):
+        raise ValueError("its video id or title is not a text")
+    if video.get("duration") is not None and not _number(video["duration"]):
+        raise ValueError("its duration is not a number of seconds")
+    if not all(isinstance(video.get(k) or "", str) for k in ("url", "channel", "source")):
+        raise ValueError("its url, channel or source is not a text")
     for hour in document["hours"]:
         for part in (hour, *hour["sections"]):
             if not all(_number(part.get(k)) for k in ("start", "end")):
