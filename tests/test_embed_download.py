@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.broken import counting_proxy, fake_hub
+from tests.support.broken import counting_proxy, fake_hub, refused_port
 from tests.support.server import LoopbackServer
 from tests.support.synthetic import synthetic_video
 from yttl.config import Settings
@@ -76,6 +76,33 @@ def test_the_reachability_check_goes_through_the_proxy(
         result = run_yttl(["library", "reindex", "--library-path", str(library)], env)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert any("hub.invalid" in r for r in seen.requests), (seen.requests, result.stderr)
+
+
+def test_reindex_with_the_hub_unreachable_says_so_in_words(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Offline: the error says the hub cannot be reached, not an exception's class name."""
+    env = _user(clean_env)
+    library = tmp_path / "library.sqlite"
+    _one_video(library)
+    env["HF_ENDPOINT"] = f"http://127.0.0.1:{refused_port()}"
+    result = run_yttl(["library", "reindex", "--library-path", str(library)], env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert "cannot be reached" in first and not first.endswith("Error"), result.stderr
+
+
+def test_reindex_of_an_empty_library_fetches_no_model(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    env = _user(clean_env)
+    with fake_hub({}, DEFAULT_MODEL.revision) as (hub, seen):
+        env["HF_ENDPOINT"] = hub
+        result = run_yttl(
+            ["library", "reindex", "--library-path", str(tmp_path / "library.sqlite")], env
+        )
+    assert result.returncode == 0 and "is empty" in result.stderr, result.stderr
+    assert not seen.requests
 
 
 def test_a_model_in_the_users_hub_cache_needs_no_network(

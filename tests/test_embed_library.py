@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.broken import failing_embeddings, refused_port
+from tests.support.broken import failing_embeddings, hanging_embeddings, refused_port
 from tests.support.embeddings import e5_server
 from tests.support.server import LoopbackServer
 from tests.support.synthetic import synthetic_video
@@ -139,7 +139,7 @@ def test_import_embeds_only_what_it_took_in_and_keeps_every_other_vector(
         db.execute("DELETE FROM vectors WHERE video_id = 'two'")
     before = _count(library)
     said = _import(library, made / "out-three", env)
-    assert "embedded 1 video(s)" in said, said
+    assert "embedded 1 video(s)" in said and "" not in said.splitlines(), said
     after = _count(library)
     assert set(after) == {"one", "three"} and after["one"] == before["one"]  # two waits
     _import(library, made / "out-one-two", env, "--no-embed")  # again: nothing made poorer
@@ -167,6 +167,77 @@ def test_a_run_that_names_another_model_does_not_mix_vectors_and_says_so(
     assert found.returncode == 0, found.stderr
     assert f"by words and meaning ({E5})" in found.stderr
     assert "1 video(s) have no vectors" in found.stderr and "reindex" in found.stderr
+
+
+def test_a_remote_model_known_only_by_older_vectors_gets_no_text_until_named(
+    e5: str, made: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """A library from before the record (schema 4: its model read from its vectors, which
+    an earlier yttl made with the endpoint of the LLM provider): a run whose settings name
+    no embedder sends the endpoint no text and says why; named, it embeds, and the
+    library records the model."""
+    env = _as_user(clean_env)
+    _config(env, e5, provider=None)  # the profile is there, no setting names an embedder
+    library = _library(made, tmp_path)
+    with Library(library).connect() as db:
+        db.execute("DELETE FROM library_settings")
+    info = synthetic_video(server, tmp_path, "six", seconds=300, lecture=True)
+    run = [
+        str(info),
+        "-lp",
+        "openai",
+        "-ou",
+        server.openai_base_url,
+        "-o",
+        str(tmp_path / "out"),
+        "-f",
+        "json",
+        "--no-open",
+        "--library-path",
+        str(library),
+    ]
+    result = run_yttl(run, env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "no setting names" in line]
+    assert len(lines) == 1 and E5 in lines[0], result.stderr
+    assert "six" not in _count(library)
+    named = run_yttl([*run, "--embed-provider", "e5"], env)
+    assert named.returncode == 0 and "six" in _count(library), named.stderr
+    assert Library(library).embed_model().host == "127.0.0.1"  # type: ignore[union-attr]
+
+
+def test_no_text_goes_to_another_host_than_the_librarys_unless_named(
+    made: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The library's model was reached at 127.0.0.1 (profile e5); its profile now points
+    at another host and no setting names an embedder: a run sends that host nothing and
+    says so in one line."""
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with failing_embeddings(500) as (url, seen):
+        _config(env, url.replace("127.0.0.1", "localhost"), provider=None)
+        info = synthetic_video(server, tmp_path, "seven", seconds=300, lecture=True)
+        result = run_yttl(
+            [
+                str(info),
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "-o",
+                str(tmp_path / "out"),
+                "-f",
+                "json",
+                "--no-open",
+                "--library-path",
+                str(library),
+            ],
+            env,
+        )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "now points at localhost" in line]
+    assert len(lines) == 1 and E5 in lines[0], result.stderr
+    assert not seen.requests and "seven" not in _count(library)
 
 
 def test_the_default_embedder_does_not_follow_the_llm_provider() -> None:
@@ -219,6 +290,33 @@ def test_reindex_switches_the_model_only_when_asked(
     assert found.returncode == 0 and f"by words and meaning ({OTHER})" in found.stderr
 
 
+def test_a_switch_that_embeds_nothing_leaves_the_library_its_model(
+    e5: str, made: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``reindex --yes`` to a model whose endpoint fails at once: exit 1, and the library
+    keeps its model, so search by meaning still covers every video."""
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with failing_embeddings(500) as (url, seen):
+        _config(env, e5, other_url=url)
+        switch = [
+            "library",
+            "reindex",
+            "--library-path",
+            str(library),
+            "--embed-provider",
+            "e5b",
+            "--yes",
+        ]
+        failed = run_yttl(switch, env)
+    assert failed.returncode == 1 and seen.requests, failed.stderr
+    assert "Traceback" not in failed.stderr and f"stays {E5}" in failed.stderr, failed.stderr
+    assert Library(library).embed_model().name == E5  # type: ignore[union-attr]
+    found = run_yttl(["search", *PARAPHRASE.split(), "--library-path", str(library)], env)
+    assert found.returncode == 0 and f"by words and meaning ({E5})" in found.stderr, found.stderr
+    assert "have no vectors" not in found.stderr
+
+
 def test_search_answers_by_words_when_the_embedder_fails(
     made: Path, server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -244,6 +342,90 @@ def test_search_answers_by_words_when_the_embedder_fails(
     asked = run_yttl(["ask", "--all", "what", "about", "the", "hippocampus?", "-lp", "openai",
                       "-ou", server.openai_base_url, "--library-path", str(library)], env)  # fmt: skip
     assert asked.returncode == 0, asked.stderr
+
+
+def test_search_does_not_wait_for_an_embedder_that_never_answers(
+    made: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """An endpoint that takes the query and hangs: the search answers by words within
+    its deadline (not the client's minutes of timeouts and retries), saying so."""
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with hanging_embeddings() as (url, seen):
+        _config(env, url)
+        result = run_yttl(
+            ["search", "hippocampus", "--json", "--library-path", str(library)], env, timeout=60
+        )
+    assert result.returncode == 0, result.stderr
+    assert seen.requests, "the query went to the embedder"
+    hits = json.loads(result.stdout)
+    assert hits and hits[0]["video_id"] in ("one", "two")
+    lines = [line for line in result.stderr.splitlines() if "searched" in line]
+    assert len(lines) == 1 and "by words only" in lines[0] and "within" in lines[0], lines
+
+
+def test_ctrl_c_does_not_wait_for_an_embedder_that_never_answers(
+    server: LoopbackServer, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The outputs are written and the video is being embedded by an endpoint that hangs:
+    one Ctrl-C ends the run now (the video stays searchable by words), not after the
+    client's minutes of timeouts and retries."""
+    import signal
+    import subprocess
+    import sys
+
+    env = _as_user(clean_env)
+    info = synthetic_video(server, tmp_path, "five", seconds=300, lecture=True)
+    out = tmp_path / "out"
+    with hanging_embeddings() as (url, seen):
+        _config(env, url)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "yttl",
+                str(info),
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "-o",
+                str(out),
+                "-f",
+                "json",
+                "--no-open",
+                "--library-path",
+                str(tmp_path / "library.sqlite"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert seen.started.wait(90), "the run never asked for embeddings"
+            process.send_signal(signal.SIGINT)
+            _, said = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            process.wait()
+    assert (out / "five.json").exists()
+    assert "not embedded (interrupted)" in said and "Traceback" not in said, said
+    assert Library(tmp_path / "library.sqlite").videos()[0]["id"] == "five"
+
+
+def test_a_blank_query_is_an_input_error_and_reaches_no_embedder(
+    made: Path, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    env = _as_user(clean_env)
+    library = _library(made, tmp_path)
+    with failing_embeddings(500) as (url, seen):
+        _config(env, url)
+        for query in ("", "   "):
+            result = run_yttl(["search", query, "--library-path", str(library)], env)
+            assert result.returncode == 2, result.stderr
+            assert "query" in result.stderr and "Traceback" not in result.stderr
+    assert not seen.requests
 
 
 def test_the_server_and_mcp_search_by_words_when_the_embedder_is_unreachable(

@@ -170,3 +170,36 @@ def test_a_video_with_no_transcript_says_so_over_mcp(tmp_path: Path) -> None:
 
     error, text = asyncio.run(call())
     assert error and "no transcript" in text, text
+
+
+def test_an_import_passes_over_malformed_json_and_takes_the_rest(
+    made: Made, tmp_path: Path
+) -> None:
+    """Hand-edited or foreign JSON beside good outputs: each is named and passed over
+    (nothing stored to break ``yttl show`` later), the good one is taken in."""
+    env = _env(tmp_path)
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = json.loads((made.out / "talk.json").read_text())
+    (folder / "talk.json").write_text(json.dumps(good))
+    spoil = {
+        "summary-list": lambda d: d["hours"][0]["sections"][0].update(summary=["a", "b"]),
+        "id-object": lambda d: d["video"].update(id={"x": 1}),
+        "start-text": lambda d: d["hours"][0]["sections"][0].update(start="zero"),
+        "duration-text": lambda d: d["video"].update(duration="long"),
+    }
+    for name, change in spoil.items():
+        document = json.loads(json.dumps(good))
+        document["video"]["id"] = name
+        change(document)
+        (folder / f"{name}.json").write_text(json.dumps(document))
+    library = tmp_path / "library.sqlite"
+    result = run_yttl(["library", "import", str(folder), "--library-path", str(library)], env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "took in 1 video(s)" in result.stderr, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == len(spoil), result.stderr
+    assert [v["id"] for v in Library(library).videos()] == ["talk"]
+    for command in (["show", "talk"], ["list"]):
+        shown = run_yttl([*command, "--library-path", str(library)], env)
+        assert shown.returncode == 0, shown.stderr

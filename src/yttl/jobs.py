@@ -215,7 +215,20 @@ async def _embed_after(
             return
         try:
             if await asyncio.to_thread(library.unembedded, embedder.name, [video_id]):
-                await embed_video(library, embedder, video_id)  # not when nothing changed
+                # not when nothing changed; and Ctrl-C does not wait for a slow endpoint
+                embedding = asyncio.ensure_future(embed_video(library, embedder, video_id))
+                stopped = asyncio.ensure_future(stop.wait())
+                try:
+                    await asyncio.wait([embedding, stopped], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopped.cancel()
+                if not embedding.done():
+                    embedding.cancel()
+                    logger.warning(
+                        "%s: not embedded (interrupted); yttl library reindex will", video_id
+                    )
+                    return
+                embedding.result()
         except YttlError as exc:
             logger.warning("%s", not_embedded(exc, video_id))
 

@@ -71,6 +71,32 @@ def failing_embeddings(status: int, message: str = "unavailable") -> Iterator[tu
 
 
 @contextmanager
+def hanging_embeddings() -> Iterator[tuple[str, Seen]]:
+    """An OpenAI-compatible base URL whose ``/embeddings`` takes a request and never
+    answers (until the server stops); ``seen.started`` is set by the first request."""
+    seen = Seen()
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.requests.append(self.path)
+            seen.started.set()
+            done.wait()
+
+    try:
+        with _serve(Handler, seen) as url:
+            yield f"{url}/v1", seen
+    finally:
+        done.set()
+
+
+@contextmanager
 def fake_hub(
     files: dict[str, bytes], revision: str, *, trickle: bool = False
 ) -> Iterator[tuple[str, Seen]]:

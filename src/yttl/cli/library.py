@@ -128,6 +128,8 @@ def _search(ns: argparse.Namespace, stderr: Stderr) -> int:
     if ns.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {ns.limit}",
                          hint="see yttl search --help")  # fmt: skip
+    if not " ".join(ns.query).strip():  # nothing to look for, by words or meaning
+        raise UsageError("the query is empty", hint="give words to search for")
     library = _open(ns)
     if library.is_empty():  # nothing to search, by words or meaning: say only that
         _say_empty(library)
@@ -224,7 +226,10 @@ def _embed(stderr: Stderr, library: Library, embedder: Embedder,
 
     async def run() -> int:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=stderr(), transient=True) as bar:
+        console = stderr()  # a bar only on a terminal: a log gets no blank line from it
+        with Progress(
+            *columns, console=console, transient=True, disable=not console.is_terminal
+        ) as bar:
             task = bar.add_task(f"embedding with {embedder.name}", total=None)
 
             def step(done: int, total: int, video_id: str) -> None:
@@ -272,12 +277,20 @@ def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
     from yttl.embed.names import configured, for_library, named
 
     library = _open(ns)
+    if library.is_empty():  # no model to load (or download) for nothing
+        _say_empty(library)
+        return 0
     settings = dataclasses.replace(_settings(ns), embed=True)  # reindex asks for it by name
     recorded = library.embed_model()
     if not named(settings):
         settings = for_library(settings, recorded).settings or settings
     target = configured(settings)
-    if target is not None and recorded is not None and target.name != recorded.name:
+    if target is not None and recorded is not None and target.name == recorded.name:
+        if not library.unembedded(target.name):
+            library.drop_other_vectors(target.name)  # an interrupted switch's leftovers
+            _note(f"nothing to embed: every video has vectors of {target.name}")
+            return 0
+    elif target is not None and recorded is not None:
         _confirm_switch(ns, library, recorded, target)
     embedder = build_embedder(settings)
     assert embedder is not None
@@ -292,7 +305,16 @@ def _reindex(ns: argparse.Namespace, stderr: Stderr) -> int:
         where = f"; their text goes to {target.host}" if target.host else ""
         _note(f"embedding {len(library.unembedded(target.name))} video(s) with "
               f"{target.name}{where}")  # fmt: skip
-    count = _embed(stderr, library, embedder)
+    try:
+        count = _embed(stderr, library, embedder)
+    except BaseException:
+        if switching and recorded is not None and target.name not in library.vector_models():
+            library.set_embed_model(recorded)  # nothing embedded: search keeps its vectors
+            _note(
+                f"the library's embedding model stays {recorded.name}: no video was "
+                f"embedded with {target.name}"
+            )
+        raise
     library.drop_other_vectors(target.name)  # every video has the library's: none reads them
     _note(f"embedded {count} video(s) with {target.name}; the library at {library.path} "
           "searches by meaning")  # fmt: skip

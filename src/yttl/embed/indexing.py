@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 30.0  # seconds before a failed build is tried again, doubling ...
 RETRY_AFTER_MAX = 900.0  # ... up to this: a server gets its embedder back when it can
+QUERY_DEADLINE = 10.0  # seconds a search waits for its query vector before going by words
 
 
 async def embed_video(library: Library, embedder: Embedder, video_id: str) -> int:
@@ -104,7 +105,7 @@ class EmbedderHolder:
         settings = self.settings
         if query and recorded is not None:
             settings = _unnamed(settings)
-        return for_library(settings, recorded)
+        return for_library(settings, recorded, query=query)
 
     async def get(
         self, recorded: EmbedModel | None, *, query: bool = False, stop: asyncio.Event | None = None
@@ -179,6 +180,8 @@ async def query_vector(
     hybrid when it can), else by words, saying why in one line. The embedder (and the
     SDK or model behind it) is built only when a query vector is needed; an embedder
     that cannot be had or does not answer makes the search go by words, never fail."""
+    if not query.strip():  # nothing to embed: an empty text is no question
+        return SearchPlan("words", "by words: the query is empty")
     models = [] if mode == "words" else await asyncio.to_thread(library.vector_models)
     plan = plan_by_words(mode, models)
     if plan is not None:
@@ -197,7 +200,12 @@ async def query_vector(
     if embedder is None:
         return SearchPlan("words", f"by words only: cannot embed the query ({holder.why})")
     try:
-        vector = await embed_query(embedder, query)
+        vector = await asyncio.wait_for(embed_query(embedder, query), QUERY_DEADLINE)
+    except TimeoutError:  # a hanging endpoint: the words answer now, not in minutes
+        return SearchPlan(
+            "words",
+            f"by words only: {embedder.name} did not embed the query within {QUERY_DEADLINE:g} s",
+        )
     except Exception as exc:  # whatever the embedder met, the words still answer
         why = exc.message if isinstance(exc, YttlError) else type(exc).__name__
         return SearchPlan(

@@ -135,9 +135,14 @@ def local_model_file(spec: str | None, cache_dir: str | None) -> Path:
     except (InputError, NetworkError):
         raise
     except Exception as exc:
+        why = (
+            "the model hub cannot be reached (offline?) and it is not in the cache"
+            # no connection, no such host, HF_HUB_OFFLINE; not a hub that answered
+            if isinstance(exc, OSError) and getattr(exc, "response", None) is None
+            else type(exc).__name__
+        )
         raise NetworkError(
-            f"cannot download the embedding model {spec or DEFAULT_MODEL.repo}: "
-            f"{type(exc).__name__}",
+            f"cannot download the embedding model {spec or DEFAULT_MODEL.repo}: {why}",
             hint="--embed-model PATH.gguf, --embed-provider openai|PROFILE, or --no-embed",
         ) from exc
 

@@ -9,6 +9,10 @@
 - The library records its model when it first embeds. A run, an import, ``yttl serve``
   and MCP that name no embedder use the library's model; one that names another does not
   embed, and says so in one line. Only ``yttl library reindex`` changes the model.
+- A remote model known only by a library's older vectors (an earlier yttl followed the
+  LLM provider) gets no video's text until a setting names it (``unconfirmed``); nor does
+  the library's remote model when its provider's settings now point at another host
+  than the one recorded (``moved``), unless a setting names it.
 - Names: ``local:FILE.gguf`` (the file's name, however it was given: a path, or
   ``owner/repo:FILE.gguf`` on the hub), ``PROVIDER:MODEL`` for an endpoint. Presets that
   share an endpoint share a name (``chatgpt:`` is ``openai:``): same endpoint and model,
@@ -115,22 +119,51 @@ class Choice:
     why: str | None = None
 
 
-def for_library(settings: Settings, recorded: EmbedModel | None) -> Choice:
-    """The embedder for a library whose model is ``recorded`` (None: not yet)."""
+def for_library(settings: Settings, recorded: EmbedModel | None, *, query: bool = False) -> Choice:
+    """The embedder for a library whose model is ``recorded`` (None: not yet); ``query``:
+    for a search's words, which a model known only by its vectors may embed."""
     if not settings.embed:
         return Choice(None, "embeddings are off")
     if recorded is None:
         return Choice(settings)
+    remote = recorded.provider != "local"
+    if not named(settings) and remote and recorded.host is None and not query:
+        return Choice(None, unconfirmed(recorded))
     if not named(settings):
-        return Choice(
-            dataclasses.replace(
-                settings, embed_provider=recorded.provider, embed_model=recorded.model
-            )
+        own = dataclasses.replace(
+            settings, embed_provider=recorded.provider, embed_model=recorded.model
         )
+        now = configured(own)
+        if recorded.host and now is not None and now.host != recorded.host:
+            return Choice(None, moved(recorded, now))
+        return Choice(own)
     wanted = configured(settings)
     if wanted is None or wanted.name == recorded.name:
         return Choice(settings)  # a hub pattern: checked once it is found
     return Choice(None, mismatch(recorded, wanted))
+
+
+def unconfirmed(recorded: EmbedModel) -> str:
+    """One line: a remote model known only by a library's older vectors (an earlier yttl
+    chose it from the LLM provider) is not sent a video's text until the user names it."""
+    switch = f"--embed-provider {recorded.provider}"
+    switch += f" --embed-model {recorded.model}" if recorded.model else ""
+    return (
+        f"not embedded: this library's vectors were made by {recorded.name}, a remote "
+        f"service no setting names (embed_provider in the config, or {switch}, keeps it; "
+        "yttl library reindex --embed-provider local switches to this machine)"
+    )
+
+
+def moved(recorded: EmbedModel, now: EmbedModel) -> str:
+    """One line: the library's model was used at one host, and its provider's settings
+    now send text to another, which no setting named for this library."""
+    return (
+        f"not embedded: this library's model {recorded.name} was reached at "
+        f"{recorded.host}, and {recorded.provider} now points at {now.host or 'this machine'} "
+        f"(--embed-provider {recorded.provider}, or embed_provider in the config, sends "
+        "the text there)"
+    )
 
 
 def mismatch(recorded: EmbedModel, other: EmbedModel) -> str:

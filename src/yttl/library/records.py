@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from yttl.models import TranscriptSegment
 
 __all__ = [
+    "check_document",
     "document_status",
     "embed_model",
     "set_embed_model",
@@ -135,6 +136,30 @@ def section_texts(
                 texts[(hour, index)].append(segment.text)
                 break
     return {key: " ".join(parts) for key, parts in texts.items()}
+
+
+def check_document(document: Mapping[str, Any]) -> None:
+    """ValueError when an imported JSON is not shaped as a run's output (a hand-edited or
+    foreign file): it is passed over, not stored to break ``yttl show`` or search later."""
+    video = document["video"]
+    if not isinstance(video["id"], str) or not video["id"] or not isinstance(video["title"], str):
+        raise ValueError("its video id or title is not a text")
+    if video.get("duration") is not None and not _number(video["duration"]):
+        raise ValueError("its duration is not a number of seconds")
+    if not all(isinstance(video.get(k) or "", str) for k in ("url", "channel", "source")):
+        raise ValueError("its url, channel or source is not a text")
+    for hour in document["hours"]:
+        for part in (hour, *hour["sections"]):
+            if not all(_number(part.get(k)) for k in ("start", "end")):
+                raise ValueError("a start or end that is not a number of seconds")
+            if not isinstance(part.get("index"), int):
+                raise ValueError("an index that is not a whole number")
+            if not all(isinstance(part.get(k) or "", str) for k in ("title", "summary")):
+                raise ValueError("a title or summary that is not a text")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def document_status(document: Mapping[str, Any]) -> str:

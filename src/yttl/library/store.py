@@ -24,6 +24,7 @@ from yttl.library.hybrid import ANY_WORD_WEIGHT, fuse, search_meaning
 from yttl.library.merge import Stored, merge
 from yttl.library.model import EmbedModel
 from yttl.library.records import (
+    check_document,
     embed_model,
     set_embed_model,
     sibling_transcript,
@@ -158,8 +159,16 @@ class Library:
                 siblings = [
                     p for p in path.parent.glob(f"{glob.escape(path.stem)}.*") if p.suffix != ".tmp"
                 ]
+                check_document(document)
                 self.record_document(document, sibling_transcript(siblings), siblings)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (
+                KeyError,
+                TypeError,
+                ValueError,
+                AttributeError,
+                sqlite3.InterfaceError,
+                sqlite3.ProgrammingError,
+            ) as exc:  # a value SQLite cannot bind
                 refused.append((str(path), f"not a yttl output ({type(exc).__name__}: {exc})"))
                 continue
             taken.append(str(document["video"]["id"]))
@@ -250,8 +259,8 @@ class Library:
             db.execute("BEGIN IMMEDIATE")
             try:
                 recorded = embed_model(db)
-                if recorded is None:
-                    set_embed_model(db, model)
+                if recorded is None or (recorded.name == model.name and recorded != model):
+                    set_embed_model(db, model)  # the first, or where its text went now
                 elif recorded.name != model.name:
                     raise UsageError(
                         f"not storing vectors of {model.name}: the library's model is "
