@@ -224,7 +224,7 @@ def test_a_media_path_named_by_an_imported_json_is_not_served(
     (imported / "evil.json").write_text(json.dumps(document))
     (imported / "evil.media").symlink_to(secret)  # a sibling whose suffix is "media" too
     _, library, _ = parts
-    assert library.import_outputs(imported)[0] == 1
+    assert len(library.import_outputs(imported)[0]) == 1
     cookie, _ = _session(client)
     answer = client.get("/media/evil", headers=cookie)
     assert answer.status_code == 404 and TOKEN not in answer.text
@@ -248,7 +248,7 @@ def test_a_slide_image_needs_sign_in_and_is_only_one_the_slides_folder_holds(
     document = {"video": {"id": "evil", "title": "Evil"}, "hours": [], "slides": slides}
     (imported / "evil.json").write_text(json.dumps(document))
     _, library, _ = parts
-    assert library.import_outputs(imported)[0] == 1
+    assert len(library.import_outputs(imported)[0]) == 1
     refused = client.get("/slides/evil/0")  # no session, no token: the login form
     assert refused.status_code == 401 and b"a picture" not in refused.content
     shown = client.get("/slides/evil/0", headers=BEARER)
