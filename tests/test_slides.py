@@ -9,9 +9,11 @@ import json
 import os
 import re
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -387,8 +389,13 @@ def test_the_extension_asks_for_slides_and_its_panel_shows_them(
                 "[data-yttl=summarize][data-yttl-state=running], "
                 "[data-yttl=summarize][data-yttl-state=error]"
             )
-            _, jobs = _api(base, token, "/jobs")
-            asked = [j for j in jobs if NEW in " ".join(j["sources"])]  # type: ignore[union-attr]
+            asked: list[Any] = []
+            for _ in range(300):  # "running" shows at the click; the job follows its challenge
+                _, jobs = _api(base, token, "/jobs")
+                asked = [j for j in jobs if NEW in " ".join(j["sources"])]  # type: ignore[union-attr]
+                if asked:
+                    break
+                time.sleep(0.1)
             assert asked and asked[0]["options"] == {"slides": True}, jobs
 
 
