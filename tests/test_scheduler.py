@@ -679,3 +679,33 @@ def test_the_breaker_moves_only_as_its_table_says() -> None:
     assert again.state == "warming" and again.warmups == 1 and again.trips == 1
     assert TRANSITIONS[State.CLOSED, Event.WARMS] is State.WARMING
     assert (State.CLOSED, Event.ANSWERED) not in TRANSITIONS  # closed stays closed
+
+
+def test_a_provider_alternating_loading_and_errors_is_given_up_at_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that answers 503 "Loading model" and 500 in turn (issue 29 attack): each
+    "loading" after a failed probe is the same wait, not a new one, so the calls fail at
+    the deadline counted from the first "loading" and the wait is said once (before, each
+    "loading" began a new wait: the run never ended and said so every other probe)."""
+    options = BreakerOptions(cooldown=0.05, deadline=1.0, cold_deadline=0.2)
+    lane = _target_lane(options, attempts=3, concurrent=4)
+    requests = 0
+
+    async def attempt() -> str:
+        nonlocal requests
+        requests += 1
+        if requests % 2:
+            raise ProviderStartingError(LOADING)
+        raise ServerError("p: server error (HTTP 500)", status=500)
+
+    async def main() -> list[BaseException | str]:
+        calls = asyncio.gather(*(lane("c", attempt) for _ in range(4)), return_exceptions=True)
+        return list(await asyncio.wait_for(calls, 60))  # liveness only: the verdict is below
+
+    with caplog.at_level(logging.WARNING, logger="yttl"):
+        results = asyncio.run(main())
+    assert all(isinstance(r, ProviderUnreachableError) for r in results), results
+    assert lane.breaker is not None and lane.breaker.warmups == 1
+    said = [r for r in caplog.records if "waiting for" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
