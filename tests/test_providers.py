@@ -15,6 +15,7 @@ from yttl.errors import (
     ContextLengthError,
     NetworkError,
     ProviderError,
+    ProviderStartingError,
     RateLimitError,
     ServerError,
     UsageError,
@@ -188,3 +189,48 @@ def test_refusals_are_told_apart_by_status_and_code_not_by_words(
         _complete(_provider(server))
     assert type(info.value).__name__ == error
     assert len(server.state.calls) == 1
+
+
+def _http_date(seconds_from_now: float) -> str:
+    import email.utils
+    import time as clock
+
+    return email.utils.formatdate(clock.time() + seconds_from_now, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("header", "starting", "low", "high"),
+    [
+        ("3", True, 3.0, 3.0),
+        ("date +120", True, 100.0, 121.0),  # a date: the seconds until it
+        ("date -600", True, 0.0, 0.0),  # a date gone by: now
+        ("nan", False, None, None),  # garbage: no Retry-After at all
+        ("inf", False, None, None),
+        ("-5", False, None, None),
+        ("soon", False, None, None),
+    ],
+)
+def test_a_503_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored(
+    server: LoopbackServer, header: str, starting: bool, low: float | None, high: float | None
+) -> None:
+    """A 503 with Retry-After says the server is starting (DESIGN §7); a date is as good as
+    seconds, and a value no clock can reach ("nan" once made the breaker wait its whole
+    deadline without one probe, "inf" likewise) is no Retry-After."""
+    if header.startswith("date "):
+        header = _http_date(float(header.removeprefix("date ")))
+    server.state.fault = _fault(503, b'{"error": {"message": "busy"}}', {"Retry-After": header})
+    with pytest.raises(ServerError) as info:
+        _complete(_provider(server))
+    error = info.value
+    assert isinstance(error, ProviderStartingError) is starting, error
+    if starting:
+        assert isinstance(error, ProviderStartingError) and error.retry_after is not None
+        assert low is not None and high is not None and low <= error.retry_after <= high
+
+
+@pytest.mark.parametrize("header", ["nan", "inf", "-5"])
+def test_a_429_with_a_garbage_retry_after_has_none(server: LoopbackServer, header: str) -> None:
+    server.state.fault = _fault(429, b'{"error": {"message": "slow"}}', {"Retry-After": header})
+    with pytest.raises(RateLimitError) as info:
+        _complete(_provider(server))
+    assert info.value.retry_after is None
