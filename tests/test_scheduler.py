@@ -740,3 +740,24 @@ def test_a_429_asking_to_wait_longer_than_yttl_waits_fails_its_calls_at_once_and
     assert requests == 3
     said = [r.getMessage() for r in caplog.records if "asks to wait" in r.getMessage()]
     assert len(said) == 1, said
+
+
+def test_a_429_asking_for_longer_than_yttl_waits_does_not_hold_the_lane() -> None:
+    """Its calls are not retried, so holding the lane for it (60 s) only delayed the
+    calls queued behind it before they failed the same way: one slot, three calls, each
+    answered at once."""
+    lane = _lane(1, breaker=BreakerOptions())
+    requests = 0
+
+    async def attempt() -> str:
+        nonlocal requests
+        requests += 1
+        raise RateLimitError("p: rate limited (HTTP 429)", retry_after=3600.0)
+
+    async def main() -> list[BaseException | str]:
+        calls = asyncio.gather(*(lane("c", attempt) for _ in range(3)), return_exceptions=True)
+        return list(await asyncio.wait_for(calls, 40))  # liveness: held, it takes 120 s
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RateLimitError) for r in results), results
+    assert requests == 3
