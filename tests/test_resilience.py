@@ -347,7 +347,7 @@ def test_requests_are_paced_under_the_budget(
             info,
             tmp_path / "o",
             "--requests-per-minute",
-            "300",
+            "60",
             "--max-concurrent-llm",
             "8",
         ),
@@ -356,10 +356,11 @@ def test_requests_are_paced_under_the_budget(
     assert result.returncode == 0, result.stderr
     starts = sorted(c.start for c in server.state.calls)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # one every 0.2 s, though 8 may be in flight; the first call pays for opening the
-    # connection, so its gap is left out. The span of the last four is judged, not each
-    # gap: a loaded machine may delay one arrival and shorten one gap, never the span by much.
-    assert len(starts) == 5 and sum(gaps[1:]) >= 0.5
+    # one a second, though 8 may be in flight (unpaced, they all arrive at once); the
+    # first call pays for opening the connection, so its gap is left out. The span of the
+    # last four (3 s) is judged with a second to spare: at 0.2 s apart, one arrival
+    # delayed by a loaded machine took the span under its bound (0.495 s < 0.5 s).
+    assert len(starts) == 5 and sum(gaps[1:]) >= 2.0, gaps
 
 
 @pytest.mark.corpus

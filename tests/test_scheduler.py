@@ -679,3 +679,85 @@ def test_the_breaker_moves_only_as_its_table_says() -> None:
     assert again.state == "warming" and again.warmups == 1 and again.trips == 1
     assert TRANSITIONS[State.CLOSED, Event.WARMS] is State.WARMING
     assert (State.CLOSED, Event.ANSWERED) not in TRANSITIONS  # closed stays closed
+
+
+def test_a_provider_alternating_loading_and_errors_is_given_up_at_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that answers 503 "Loading model" and 500 in turn (issue 29 attack): each
+    "loading" after a failed probe is the same wait, not a new one, so the calls fail at
+    the deadline counted from the first "loading" and the wait is said once (before, each
+    "loading" began a new wait: the run never ended and said so every other probe)."""
+    options = BreakerOptions(cooldown=0.05, deadline=1.0, cold_deadline=0.2)
+    lane = _target_lane(options, attempts=3, concurrent=4)
+    requests = 0
+
+    async def attempt() -> str:
+        nonlocal requests
+        requests += 1
+        if requests % 2:
+            raise ProviderStartingError(LOADING)
+        raise ServerError("p: server error (HTTP 500)", status=500)
+
+    async def main() -> list[BaseException | str]:
+        calls = asyncio.gather(*(lane("c", attempt) for _ in range(4)), return_exceptions=True)
+        return list(await asyncio.wait_for(calls, 60))  # liveness only: the verdict is below
+
+    with caplog.at_level(logging.WARNING, logger="yttl"):
+        results = asyncio.run(main())
+    assert all(isinstance(r, ProviderUnreachableError) for r in results), results
+    assert lane.breaker is not None and lane.breaker.warmups == 1
+    said = [r for r in caplog.records if "waiting for" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
+
+
+def test_a_429_asking_to_wait_longer_than_yttl_waits_fails_its_calls_at_once_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 429 with Retry-After: 3600 (a quota gone for the hour): retrying every 60 s six
+    times kept a run silent for minutes and still lost every section. Each call is tried
+    once, names the wait, and the run says it once."""
+    lane = _lane(3, breaker=BreakerOptions())
+    requests = 0
+    all_sent = asyncio.Event()
+
+    async def attempt() -> str:
+        nonlocal requests
+        requests += 1
+        if requests == 3:
+            all_sent.set()
+        await all_sent.wait()  # the three are out before the first 429 holds the lane
+        raise RateLimitError("p: rate limited (HTTP 429)", retry_after=3600.0)
+
+    async def main() -> list[BaseException | str]:
+        calls = asyncio.gather(*(lane("c", attempt) for _ in range(3)), return_exceptions=True)
+        return list(await asyncio.wait_for(calls, 60))  # liveness only: the verdict is below
+
+    with caplog.at_level(logging.WARNING, logger="yttl"):
+        results = asyncio.run(main())
+    assert all(isinstance(r, RateLimitError) for r in results), results
+    assert all("3600 s" in str(r) for r in results), results
+    assert requests == 3
+    said = [r.getMessage() for r in caplog.records if "asks to wait" in r.getMessage()]
+    assert len(said) == 1, said
+
+
+def test_a_429_asking_for_longer_than_yttl_waits_does_not_hold_the_lane() -> None:
+    """Its calls are not retried, so holding the lane for it (60 s) only delayed the
+    calls queued behind it before they failed the same way: one slot, three calls, each
+    answered at once."""
+    lane = _lane(1, breaker=BreakerOptions())
+    requests = 0
+
+    async def attempt() -> str:
+        nonlocal requests
+        requests += 1
+        raise RateLimitError("p: rate limited (HTTP 429)", retry_after=3600.0)
+
+    async def main() -> list[BaseException | str]:
+        calls = asyncio.gather(*(lane("c", attempt) for _ in range(3)), return_exceptions=True)
+        return list(await asyncio.wait_for(calls, 40))  # liveness: held, it takes 120 s
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RateLimitError) for r in results), results
+    assert requests == 3

@@ -130,6 +130,7 @@ class CircuitBreaker:
         self._cold_answers = False  # ... and whether it answered at all (5xx, garbage)
         self._cold_attempts = 0  # attempts failed since the start, while none succeeded
         self._retry_after: float | None = None  # what a starting endpoint asked for
+        self._warming = False  # a wait for a starting endpoint began since the last good answer
         self._resting = State.OPEN  # the state a probe went out from
         self._opened_at = 0.0
         self._down_since = 0.0
@@ -181,6 +182,7 @@ class CircuitBreaker:
             self._calls.clear()
             self._cooldown = self.options.cooldown
             self._unreachable_since = None
+            self._warming = False
         elif after is State.WARMING:
             interval = min(self.options.warming_interval, self.options.cooldown)
             if retry_after is not None:
@@ -188,8 +190,10 @@ class CircuitBreaker:
             self._cooldown = min(max(interval, 0.05), self.options.probe_interval)
             self._opened_at = now
             self._unreachable_since = None  # it is there after all
-            probed = before is State.HALF_OPEN and self._resting is State.WARMING
-            if not probed:  # a new wait, not one more probe of this one
+            # one wait per stretch without a good answer: "loading" and errors in turn
+            # are one start that goes badly, not a new start each time it says "loading"
+            if not self._warming:
+                self._warming = True
                 self._down_since = now
                 self.warmups += 1
                 said = (

@@ -7,7 +7,10 @@ all of them, once.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
+import math
 
 import openai
 
@@ -28,14 +31,23 @@ __all__ = ["translate_error"]
 
 
 def _retry_after(response: object) -> float | None:
+    """The seconds ``Retry-After`` asks for: a number or an HTTP date (RFC 9110); None
+    when it is missing or garbage ("nan", "-5", "soon"), never a pause no clock can reach."""
     headers = getattr(response, "headers", None)
-    if headers is None:
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
         return None
-    value = headers.get("retry-after")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value)
     except ValueError:
-        return None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 _CONTEXT_CODES = {

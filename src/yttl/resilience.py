@@ -71,10 +71,18 @@ class RetryPolicy:
         ):
             return 1  # repeating cannot help
         if isinstance(error, RateLimitError):
+            if self.waits_too_long(error):
+                return 1  # retrying before the time it names only earns another 429
             return max(self.max_attempts, self.rate_limit_attempts)
         if isinstance(error, ProviderError):
             return self.max_attempts
         return 1
+
+    def waits_too_long(self, error: BaseException) -> bool:
+        """A 429 that names a pause longer than yttl waits between attempts (a quota gone
+        for the hour or the day): not worth six silent minutes of retries."""
+        retry_after = getattr(error, "retry_after", None)
+        return isinstance(error, RateLimitError) and (retry_after or 0.0) > self.max_delay
 
     def budgeted(self, error: BaseException) -> bool:
         """Whether a call that used up its tries on ``error`` may take more from the lane's

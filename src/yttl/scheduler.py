@@ -197,6 +197,7 @@ class Lane:
         self._sleep = sleep or self._until_stopped
         self.budget = budget or RetryBudget()
         self._fatal: ProviderError | None = None  # a refused key or model: nothing can succeed
+        self._said_too_long = False  # a 429's Retry-After beyond our waits was said
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -245,11 +246,15 @@ class Lane:
             outcome, error = health_outcome(exc), exc
             if isinstance(exc, AuthError | ModelNotFoundError):
                 self._fatal = exc
+            if self.policy.waits_too_long(exc):
+                self._too_long(exc)
             raise
         finally:
             retry_after = getattr(error, "retry_after", None)
             if retry_after is not None:
                 retry_after = min(retry_after, self.policy.max_delay)
+            if error is not None and self.policy.waits_too_long(error):
+                retry_after = None  # no call waits for it: holding the lane only delays them
             down = await self.admission.leave(
                 outcome,
                 probe,
@@ -298,6 +303,23 @@ class Lane:
         except ProviderError as exc:
             exc.attempts = tries.sent
             raise
+
+    def _too_long(self, error: ProviderError) -> None:
+        """A 429 that asks for longer than yttl waits: the call fails now, and the run
+        says why once instead of going quiet for minutes."""
+        wait = getattr(error, "retry_after", None) or 0.0
+        error.message = f"{error.message}: it asks to wait {wait:.0f} s"
+        error.args = (error.message,)
+        error.hint = error.hint or "run the same command later: what is finished is kept"
+        if not self._said_too_long:
+            self._said_too_long = True
+            logger.warning(
+                "%s: rate limited; it asks to wait %.0f s, longer than the %.0f s yttl "
+                "waits between tries: those calls are not retried",
+                self.name,
+                wait,
+                self.policy.max_delay,
+            )
 
     def _failed(
         self, label: str, error: ProviderError, tries: Tries, tracker: PerformanceTracker | None
