@@ -14,7 +14,16 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["FONT", "LECTURE", "SlideSpec", "make_lecture", "make_still", "tools_missing"]
+__all__ = [
+    "BUILDS",
+    "FONT",
+    "LECTURE",
+    "SlideSpec",
+    "make_builds",
+    "make_lecture",
+    "make_still",
+    "tools_missing",
+]
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 RATE = 16_000
@@ -197,4 +206,37 @@ def make_still(path: Path, *, moving: bool, seconds: float = 12.0) -> Path:
         _encode(graph, "v", _speech([(1.0, text)], seconds, Path(tmp)), path)
     cue = f"00:00:01.000 --> 00:00:{int(seconds) - 1:02d}.000"
     path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\n{text}\n")
+    return path
+
+
+# Black first; a slide built up a line at a time; then slides of the same layout that
+# differ by a line, then by one word: what a real deck does, in a few pixels each time
+BUILDS = (
+    (0.0, ()),
+    (3.0, ("Methods", "- Ardwell sampling")),
+    (9.0, ("Methods", "- Ardwell sampling", "- Bexhill weighting")),
+    (15.0, ("Methods", "- Corran pruning")),
+    (21.0, ("Methods", "- Dunmore pruning")),
+)
+BUILDS_END = 27.0
+
+
+def make_builds(path: Path) -> Path:
+    """The deck of ``BUILDS`` (640x360, 10 fps, silent) with its captions beside it."""
+    parts, labels = [], []
+    ends = [start for start, _ in BUILDS[1:]] + [BUILDS_END]
+    for i, ((start, lines), end) in enumerate(zip(BUILDS, ends, strict=True)):
+        text = "".join(
+            f",drawtext=fontfile={FONT}:text='{line}':fontsize={30 if j == 0 else 20}"
+            f":fontcolor=black:x=40:y={30 + 50 * j}"
+            for j, line in enumerate(lines)
+        )
+        colour = "white" if lines else "black"
+        parts.append(f"color=c={colour}:s={SIZE}:r={FPS}:d={end - start}{text},{_SAME}[s{i}]")
+        labels.append(f"[s{i}]")
+    graph = ";".join(parts) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0[v]"
+    with tempfile.TemporaryDirectory() as tmp:
+        _encode(graph, "v", _speech([], BUILDS_END, Path(tmp)), path)
+    cue = f"00:00:01.000 --> 00:00:{int(BUILDS_END) - 1:02d}.000"
+    path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\nLet us look at the methods.\n")
     return path

@@ -5,10 +5,13 @@ whose every thumbnail stays within a few pixels of the run's first one (its anch
 compared with the anchor, not the previous frame, so a slow drift (a speaker moving a
 little at a time) still breaks it. A run that lasts ``hold`` seconds is a slide, unless
 it shows the same picture as the slide before (the speaker stepped in front and left,
-a fade out and back in), which then goes on. Transitions and moving pictures never
-hold, so they never count. A small region that keeps moving (the speaker's camera in a
-corner of the slides) is learnt over the last seconds and left out of the comparison,
-as long as it is small: a moving picture that fills the frame is never left out.
+a fade out and back in), which then goes on. A held picture only a little unlike the
+slide before (a line added, a number changed: too few pixels to tell) is ``similar``: its
+text decides (``stage.find_slides``). A blank picture (black between slides) is no slide.
+Transitions and moving pictures never hold, so they never count. A small region that
+keeps moving (the speaker's camera in a corner of the slides) is learnt over the last
+seconds and left out of the comparison, as long as it is small: a moving picture that
+fills the frame is never left out.
 PySceneDetect's ContentDetector finds cuts by a frame-to-frame score alone; a slide is the
 opposite question (what stays), so a hold is what decides.
 """
@@ -35,16 +38,19 @@ class DetectOptions:
     busy_seconds: float = 10.0  # how long back a region that keeps moving is learnt
     busy_rate: float = 0.3  # a pixel that changed in this share of those frames is busy
     busy_max: float = 0.15  # busy pixels are left out only while they are this share at most
+    blank_range: int = 24  # a picture whose pixels all lie within this (of 255) is blank
 
 
 @dataclass(frozen=True)
 class Held:
     """What a sample told: a new slide from ``start`` (``new``), or the last one goes on
-    to ``end``."""
+    to ``end``; ``similar``: a picture held anew that differs from the last slide's by a
+    few pixels only (the same slide, or one with a line more: its text tells)."""
 
     start: float
     end: float
     new: bool
+    similar: bool = False
 
 
 def _changed(a: np.ndarray, b: np.ndarray, delta: int) -> np.ndarray:
@@ -102,10 +108,12 @@ class ChangeDetector:
             return None
         if self._held:
             return Held(self._anchor_time, time + step, False)
+        if int(thumb.max()) - int(thumb.min()) <= o.blank_range:  # black between slides
+            return None
         self._held = True
-        same = (
-            self._last is not None
-            and changed_share(thumb, self._last, o.pixel_delta, ignore) <= o.new_share
+        differs = (
+            1.0 if self._last is None else changed_share(thumb, self._last, o.pixel_delta, ignore)
         )
         self._last = thumb
-        return Held(self._anchor_time, time + step, not same)
+        new = differs > o.new_share
+        return Held(self._anchor_time, time + step, new, not new and differs > o.still_share)

@@ -51,13 +51,29 @@ def find_slides(
         if stopped():
             break
         held = detector.feed(sample.time, sample.thumb)
-        if held is not None and held.new:
+        if held is not None and (held.new or held.similar):
             text = read_text(options.program, png_for_ocr(sample.frame), options.language)
-            found.append(Slide(held.start, held.end, text, jpeg(sample.frame)))
+            _add(found, Slide(held.start, held.end, text, jpeg(sample.frame)), held.similar)
         elif held is not None and found:
             found[-1] = replace(found[-1], end=held.end)
         progress(sample.time, tuple(found))
     return tuple(found)
+
+
+def _add(found: list[Slide], slide: Slide, similar: bool) -> None:
+    """A new slide, unless its text says it is the last one built up (every line of it,
+    and more: the slide keeps its start and shows its fullest state, so no line added late
+    is lost), or, for a ``similar`` picture, the last one again (the same words)."""
+    last = found[-1] if found else None
+    lines, before = slide.text.splitlines(), last.text.splitlines() if last else []
+    if last is None or not before or not set(before) <= set(lines):
+        found.append(slide)
+    elif lines != before:
+        found[-1] = replace(slide, start=last.start)
+    elif similar:
+        found[-1] = replace(last, end=slide.end)
+    else:
+        found.append(slide)
 
 
 def shown_in(slides: Sequence[Slide], start: float, end: float) -> list[Slide]:
