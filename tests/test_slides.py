@@ -579,6 +579,57 @@ def test_a_damaged_or_cut_file_keeps_the_slides_it_has_and_says_where_the_pictur
     assert "Dunmore" in texts["damaged"]  # and after it
 
 
+def test_a_rerun_takes_the_slides_from_the_cache_and_reads_no_slide_again(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    missing = tools_missing()
+    if missing:
+        pytest.skip(missing)
+    engine = shutil.which("tesseract")
+    if engine is None:
+        pytest.skip("tesseract is not installed")
+    deck = make_builds(tmp_path / "deck.mp4")
+    tools, reads = tmp_path / "bin", tmp_path / "reads"
+    tools.mkdir()
+    counted = tools / "tesseract"  # the real engine, each image it reads counted
+    counted.write_text(
+        f'#!/bin/sh\ncase "$1" in stdin) echo read >> {reads};; esac\nexec {engine} "$@"\n'
+    )
+    counted.chmod(0o755)
+    env = _env(tmp_path) | {"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    docs = []
+    with LoopbackServer() as server:
+        for _ in range(2):
+            out = tmp_path / f"o{len(docs)}"
+            result = run_yttl(
+                [
+                    str(deck),
+                    "--slides",
+                    "-lp",
+                    "openai",
+                    "-ou",
+                    server.openai_base_url,
+                    "--no-open",
+                    "-o",
+                    str(out),
+                    "-f",
+                    "json",
+                ],
+                env,
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stderr
+            docs.append(json.loads(next(out.glob("*.json")).read_text()))
+            if len(docs) == 1:
+                first_reads = len(reads.read_text().splitlines())
+    assert first_reads >= 3
+    assert len(reads.read_text().splitlines()) == first_reads  # no slide read again
+    assert docs[1]["slides"] == docs[0]["slides"]  # the same, their images beside the outputs
+    assert len(list((tmp_path / "o1").glob("*.slides/*.jpg"))) == len(docs[0]["slides"])
+
+
 def test_a_site_video_is_read_for_slides_and_a_sound_only_file_says_it_has_no_picture(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from yttl.aio import blocking, post
+from yttl.cache import ResultsCache, slides_key
 from yttl.errors import ProcessingError, RunInterrupted, YttlError
 from yttl.models import Slide, VideoInfo
 from yttl.slides.detect import ChangeDetector, DetectOptions
@@ -28,6 +30,8 @@ __all__ = ["SlideOptions", "SlideStage", "find_slides", "shown_in"]
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, tuple[Slide, ...]], None]
+
+VERSION = 2  # of how slides are found and read: a change makes cached slides stale
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,9 @@ def shown_in(slides: Sequence[Slide], start: float, end: float) -> list[Slide]:
 class SlideStage:
     """One video's slides, found beside its transcript."""
 
-    def __init__(self, options: SlideOptions) -> None:
+    def __init__(self, options: SlideOptions, cache: ResultsCache | None = None) -> None:
         self.options = options
+        self.cache = cache or ResultsCache(None)
         self._found: tuple[Slide, ...] = ()
         self._reached = 0.0
         self._done = False
@@ -117,6 +122,13 @@ class SlideStage:
                 path = download_video(video, ytdlp, workdir)
             return find_slides(path, self.options, progress, stop.is_set)
 
+        key = self._key(video)
+        cached = await asyncio.to_thread(self.cache.get_slides, key)
+        if cached is not None:  # a rerun reads no frame again
+            self._found, self._done = cached, True
+            self._changed.set()
+            _say(video.id, len(cached))
+            return cached
         try:
             found = await blocking(work, stop=stop, name="yttl-slides")
         except RunInterrupted:  # what was found so far stays, for the partial result
@@ -136,8 +148,19 @@ class SlideStage:
             logger.warning("%s: no slides: the video has no picture", video.id)
             return ()
         self._found = found
+        if not stop.is_set():  # all of them: a stopped run's are found again next time
+            await asyncio.to_thread(self.cache.put_slides, key, found)
         _say(video.id, len(found))
         return found
+
+    def _key(self, video: VideoInfo) -> str:
+        """The video (a local file: as it is now) and every option that shapes its slides."""
+        identity: object = video.url
+        if video.media_path is not None:
+            stat = os.stat(video.media_path)
+            identity = (video.media_path, stat.st_size, stat.st_mtime_ns)
+        options = {**asdict(self.options.detect), "language": self.options.language}
+        return slides_key(str(identity), {**options, "version": VERSION})
 
     @property
     def found(self) -> tuple[Slide, ...]:
