@@ -17,7 +17,14 @@ import pytest
 
 from tests.conftest import run_yttl
 from tests.support.browser import need_browser, running_server
-from tests.support.lecture import LECTURE, make_builds, make_lecture, make_still, tools_missing
+from tests.support.lecture import (
+    LECTURE,
+    make_builds,
+    make_lecture,
+    make_sitting,
+    make_still,
+    tools_missing,
+)
 from tests.support.server import LoopbackServer
 from tests.support.shadow import Panel
 from tests.support.whisper import MODEL_DIR
@@ -270,6 +277,9 @@ def test_a_talking_head_and_a_still_picture_get_at_most_one_slide_and_say_so(
     still = make_still(tmp_path / "still.mp4", moving=False)
     found = find_slides(still, options, lambda *_: None, lambda: False)
     assert found is not None and len(found) == 1 and "Podcast" in found[0].text
+    sitting = make_sitting(tmp_path / "sitting.mp4")  # shifts a few pixels every 3 s
+    found = find_slides(sitting, options, lambda *_: None, lambda: False)
+    assert found is not None and len(found) <= 1, found
     # through the CLI, set up in the config file: one line says the picture hardly changes
     config = Path(clean_env["XDG_CONFIG_HOME"]) / "yttl" / "config.toml"
     config.parent.mkdir(parents=True)

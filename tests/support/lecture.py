@@ -21,6 +21,7 @@ __all__ = [
     "SlideSpec",
     "make_builds",
     "make_lecture",
+    "make_sitting",
     "make_still",
     "tools_missing",
 ]
@@ -239,4 +240,17 @@ def make_builds(path: Path) -> Path:
         _encode(graph, "v", _speech([], BUILDS_END, Path(tmp)), path)
     cue = f"00:00:01.000 --> 00:00:{int(BUILDS_END) - 1:02d}.000"
     path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\nLet us look at the methods.\n")
+    return path
+
+
+def make_sitting(path: Path, seconds: float = 24.0) -> Path:
+    """A speaker who sits still and shifts a little every 3 s: a few pixels each time, never
+    a slide (silent, 640x360)."""
+    graph = (
+        f"color=c=0x556677:s={SIZE}:r={FPS}:d={seconds}[bg];"
+        f"color=c=0xd2a679:s=140x220:r={FPS}:d={seconds}[body];"
+        f"[bg][body]overlay=x='250+2*floor(t/3)':y=90:shortest=1,{_SAME}[v]"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        _encode(graph, "v", _speech([], seconds, Path(tmp)), path)
     return path

@@ -65,17 +65,19 @@ def find_slides(
 
 
 def _add(found: list[Slide], slide: Slide, similar: bool) -> None:
-    """A new slide, unless its text says it is the last one built up (every line of it,
-    and more: the slide keeps its start and shows its fullest state, so no line added late
-    is lost), or, for a ``similar`` picture, the last one again (the same words)."""
-    last = found[-1] if found else None
-    lines, before = slide.text.splitlines(), last.text.splitlines() if last else []
-    if last is None or not before or not set(before) <= set(lines):
+    """A new slide, unless its text says it is the last one: a ``similar`` picture that
+    shows no line the last one lacks (the same slide, a speaker who shifted a little), or
+    the last one built up (every line of it, and more: the slide keeps its start and shows
+    its fullest state, so no line added late is lost)."""
+    if not found:
         found.append(slide)
-    elif lines != before:
-        found[-1] = replace(slide, start=last.start)
-    elif similar:
+        return
+    last = found[-1]
+    lines, before = set(slide.text.splitlines()), set(last.text.splitlines())
+    if similar and lines <= before:
         found[-1] = replace(last, end=slide.end)
+    elif before and before < lines:
+        found[-1] = replace(slide, start=last.start)
     else:
         found.append(slide)
 
