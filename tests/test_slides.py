@@ -280,7 +280,7 @@ def test_a_talking_head_and_a_still_picture_get_at_most_one_slide_and_say_so(
     sitting = make_sitting(tmp_path / "sitting.mp4")  # shifts a few pixels every 3 s
     found = find_slides(sitting, options, lambda *_: None, lambda: False)
     assert found is not None and len(found) <= 1, found
-    # through the CLI, set up in the config file: one line says the picture hardly changes
+    # through the CLI, set up in the config file: one line says why so few
     config = Path(clean_env["XDG_CONFIG_HOME"]) / "yttl" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text("slides = true\n")
@@ -291,7 +291,10 @@ def test_a_talking_head_and_a_still_picture_get_at_most_one_slide_and_say_so(
     )
     assert result.returncode == 0, result.stderr
     said = [line for line in result.stderr.splitlines() if "slide" in line]
-    assert len(said) == 1 and re.search(r"no slides.*hardly changes", said[0]), result.stderr
+    assert len(said) == 1 and re.search(r"no slides.*kept moving", said[0]), result.stderr
+    result = run_yttl([str(still), "--transcript-only", "-o", str(tmp_path / "o")], clean_env)
+    said = [line for line in result.stderr.splitlines() if "slide" in line]
+    assert len(said) == 1 and re.search(r"one slide.*hardly changes", said[0]), result.stderr
 
 
 def test_slides_without_the_ocr_engine_is_one_clear_line(

@@ -129,7 +129,7 @@ class SlideStage:
         if cached is not None:  # a rerun reads no frame again
             self._found, self._done = cached, True
             self._changed.set()
-            _say(video.id, len(cached))
+            _say(video, cached)
             return cached
         try:
             found = await blocking(work, stop=stop, name="yttl-slides")
@@ -152,7 +152,7 @@ class SlideStage:
         self._found = found
         if not stop.is_set():  # all of them: a stopped run's are found again next time
             await asyncio.to_thread(self.cache.put_slides, key, found)
-        _say(video.id, len(found))
+        _say(video, found)
         return found
 
     def _key(self, video: VideoInfo) -> str:
@@ -186,13 +186,17 @@ class SlideStage:
         return shown_in(self._found, start, end)
 
 
-def _say(video_id: str, count: int) -> None:
-    if count <= 1:
-        logger.warning(
-            "%s: %s slide%s: the picture hardly changes (a talking head or a still picture?)",
-            video_id,
-            "no" if count == 0 else "one",
-            "s" if count == 0 else "",
-        )
+def _say(video: VideoInfo, found: Sequence[Slide]) -> None:
+    """How many slides, and when there are hardly any, why: a picture that held but never
+    changed (a still) or one that kept moving (a speaker, a video), told by how much of the
+    video the slides cover."""
+    count = len(found)
+    if count > 1:
+        logger.info("%s: %d slides", video.id, count)
+        return
+    covered = sum(s.end - s.start for s in found)
+    if video.duration > 0 and covered < video.duration / 2:
+        why = "the picture kept moving (a talking head, a video?)"
     else:
-        logger.info("%s: %d slides", video_id, count)
+        why = "the picture hardly changes (a talking head or a still picture?)"
+    logger.warning("%s: %s: %s", video.id, "no slides" if count == 0 else "one slide", why)
