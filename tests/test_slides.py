@@ -19,6 +19,7 @@ from tests.conftest import run_yttl
 from tests.support.browser import need_browser, running_server
 from tests.support.lecture import (
     LECTURE,
+    NUMBERED,
     make_builds,
     make_lecture,
     make_sitting,
@@ -526,6 +527,31 @@ def test_a_build_keeps_its_last_line_a_one_word_change_is_a_slide_and_black_is_n
     assert all(abs(a - b) <= 3.0 for a, b in zip(starts, [3.0, 15.0, 21.0], strict=True))
     assert "Ardwell" in slides[0]["text"] and "Bexhill" in slides[0]["text"], slides
     assert "Corran" in slides[1]["text"] and "Dunmore" in slides[2]["text"], slides
+
+    numbered = make_builds(tmp_path / "numbered.mp4", NUMBERED, 24.0)  # one digit apart
+    with LoopbackServer() as server:
+        result = run_yttl(
+            [
+                str(numbered),
+                "--slides",
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "--no-open",
+                "-o",
+                str(tmp_path / "n"),
+                "-f",
+                "json",
+            ],
+            _env(tmp_path),
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr
+    slides = json.loads(next((tmp_path / "n").glob("*.json")).read_text())["slides"]
+    assert len(slides) == len(NUMBERED), slides
+    for slide, (start, lines) in zip(slides, NUMBERED, strict=True):
+        assert abs(float(slide["start"]) - start) <= 3.0 and lines[1] in slide["text"], slides
 
 
 def test_a_damaged_or_cut_file_keeps_the_slides_it_has_and_says_where_the_picture_ends(

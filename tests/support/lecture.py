@@ -18,6 +18,7 @@ __all__ = [
     "BUILDS",
     "FONT",
     "LECTURE",
+    "NUMBERED",
     "SlideSpec",
     "make_builds",
     "make_lecture",
@@ -220,25 +221,29 @@ BUILDS = (
     (21.0, ("Methods", "- Dunmore pruning")),
 )
 BUILDS_END = 27.0
+# Numbered slides of one layout: one digit apart (a fraction of a per cent of the picture)
+NUMBERED = tuple((6.0 * k, ("Proof of the Lemma", f"Step {k + 3} of 9")) for k in range(4))
 
 
-def make_builds(path: Path) -> Path:
-    """The deck of ``BUILDS`` (640x360, 10 fps, silent) with its captions beside it."""
+def make_builds(
+    path: Path, deck: tuple[tuple[float, tuple[str, ...]], ...] = BUILDS, end: float = BUILDS_END
+) -> Path:
+    """A deck, ``BUILDS`` by default (640x360, 10 fps, silent), with its captions beside it."""
     parts, labels = [], []
-    ends = [start for start, _ in BUILDS[1:]] + [BUILDS_END]
-    for i, ((start, lines), end) in enumerate(zip(BUILDS, ends, strict=True)):
+    ends = [start for start, _ in deck[1:]] + [end]
+    for i, ((start, lines), stop) in enumerate(zip(deck, ends, strict=True)):
         text = "".join(
             f",drawtext=fontfile={FONT}:text='{line}':fontsize={30 if j == 0 else 20}"
             f":fontcolor=black:x=40:y={30 + 50 * j}"
             for j, line in enumerate(lines)
         )
         colour = "white" if lines else "black"
-        parts.append(f"color=c={colour}:s={SIZE}:r={FPS}:d={end - start}{text},{_SAME}[s{i}]")
+        parts.append(f"color=c={colour}:s={SIZE}:r={FPS}:d={stop - start}{text},{_SAME}[s{i}]")
         labels.append(f"[s{i}]")
     graph = ";".join(parts) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0[v]"
     with tempfile.TemporaryDirectory() as tmp:
-        _encode(graph, "v", _speech([], BUILDS_END, Path(tmp)), path)
-    cue = f"00:00:01.000 --> 00:00:{int(BUILDS_END) - 1:02d}.000"
+        _encode(graph, "v", _speech([], ends[-1], Path(tmp)), path)
+    cue = f"00:00:01.000 --> 00:00:{int(ends[-1]) - 1:02d}.000"
     path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\nLet us look at the methods.\n")
     return path
 
