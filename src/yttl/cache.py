@@ -1,9 +1,10 @@
 """The results cache that makes reruns resume: nothing finished is computed twice.
 
-One SQLite file (standard library) holds LLM completions and transcripts. A completion is
-keyed by provider, model, prompt version, output budget and the exact messages; a
-transcript by the source and every option that shaped it. Only successes are stored,
-each as soon as it exists, so a crash or Ctrl-C loses at most the calls in flight.
+One SQLite file (standard library) holds LLM completions, transcripts and slides. A
+completion is keyed by provider, model, prompt version, output budget and the exact
+messages; a transcript or a video's slides by the source and every option that shaped
+them. Only successes are stored, each as soon as it exists, so a crash or Ctrl-C loses at
+most the calls in flight.
 No secret is part of any key or value.
 """
 
@@ -19,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from yttl.llm.base import Completion, Message
-from yttl.models import TranscriptSegment
+from yttl.models import Slide, TranscriptSegment
 from yttl.transcribe.base import ChunkRecord
 
-__all__ = ["CachedChunks", "ResultsCache", "completion_key", "transcript_key"]
+__all__ = ["CachedChunks", "ResultsCache", "completion_key", "slides_key", "transcript_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ CREATE TABLE IF NOT EXISTS completions (
     created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS transcripts (
     key TEXT PRIMARY KEY, segments TEXT NOT NULL, language TEXT, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS slide_sets (
+    key TEXT PRIMARY KEY, slides TEXT NOT NULL, images BLOB NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     key TEXT PRIMARY KEY, segments TEXT NOT NULL, loud REAL NOT NULL, speech REAL NOT NULL,
     covered REAL, created REAL NOT NULL);
@@ -42,14 +45,25 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def completion_key(provider: str, model: str, prompt_version: str, max_tokens: int,
-                   messages: Sequence[Message]) -> str:  # fmt: skip
-    return _digest("completion", provider, model, prompt_version, max_tokens,
-                   [(m.role, m.content) for m in messages])  # fmt: skip
+def completion_key(
+    provider: str, model: str, prompt_version: str, max_tokens: int, messages: Sequence[Message]
+) -> str:
+    return _digest(
+        "completion",
+        provider,
+        model,
+        prompt_version,
+        max_tokens,
+        [(m.role, m.content) for m in messages],
+    )
 
 
 def transcript_key(source: str, options: dict[str, object]) -> str:
     return _digest("transcript", source, options)
+
+
+def slides_key(source: str, options: dict[str, object]) -> str:
+    return _digest("slides", source, options)
 
 
 class ResultsCache:
@@ -74,24 +88,30 @@ class ResultsCache:
             return cls._checked(path)
         except sqlite3.DatabaseError as exc:
             if "not a database" not in str(exc) and "malformed" not in str(exc):
-                logger.warning("the results cache %s cannot be used (%s); running without it",
-                               path, exc)  # fmt: skip
+                logger.warning(
+                    "the results cache %s cannot be used (%s); running without it", path, exc
+                )
                 return cls(None)
             aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
             try:
                 path.replace(aside)
                 for suffix in ("-wal", "-shm"):
                     path.with_name(path.name + suffix).unlink(missing_ok=True)
-                logger.warning("the results cache %s was corrupt; set aside as %s",
-                               path, aside.name)  # fmt: skip
+                logger.warning(
+                    "the results cache %s was corrupt; set aside as %s", path, aside.name
+                )
                 return cls._checked(path)
             except (OSError, sqlite3.Error) as again:
-                logger.warning("the results cache %s is corrupt (%s); running without it",
-                               path, again)  # fmt: skip
+                logger.warning(
+                    "the results cache %s is corrupt (%s); running without it", path, again
+                )
                 return cls(None)
         except OSError as exc:
-            logger.warning("the results cache %s cannot be written (%s); running without it",
-                           path, exc.strerror or exc)  # fmt: skip
+            logger.warning(
+                "the results cache %s cannot be written (%s); running without it",
+                path,
+                exc.strerror or exc,
+            )
             return cls(None)
 
     @classmethod
@@ -127,9 +147,14 @@ class ResultsCache:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
-                (key, completion.text, completion.prompt_tokens, completion.completion_tokens,
-                 time.time()),
-            )  # fmt: skip
+                (
+                    key,
+                    completion.text,
+                    completion.prompt_tokens,
+                    completion.completion_tokens,
+                    time.time(),
+                ),
+            )
 
     def get_transcript(self, key: str) -> tuple[list[TranscriptSegment], str | None] | None:
         if self._db is None:
@@ -142,14 +167,43 @@ class ResultsCache:
             return None
         return [TranscriptSegment(*item) for item in json.loads(row[0])], row[1]
 
-    def put_transcript(self, key: str, segments: Sequence[TranscriptSegment],
-                       language: str | None) -> None:  # fmt: skip
+    def put_transcript(
+        self, key: str, segments: Sequence[TranscriptSegment], language: str | None
+    ) -> None:
         if self._db is None:
             return
         data = json.dumps([[s.start, s.end, s.text] for s in segments])
         with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
-                             (key, data, language, time.time()))  # fmt: skip
+            self._db.execute(
+                "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
+                (key, data, language, time.time()),
+            )
+
+    def get_slides(self, key: str) -> tuple[Slide, ...] | None:
+        if self._db is None:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT slides, images FROM slide_sets WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        slides, at = [], 0
+        for start, end, text, size in json.loads(row[0]):
+            slides.append(Slide(start, end, text, bytes(row[1][at : at + size])))
+            at += size
+        return tuple(slides)
+
+    def put_slides(self, key: str, slides: Sequence[Slide]) -> None:
+        """A video's slides, once all are found (their images in one blob, in order)."""
+        if self._db is None:
+            return
+        data = json.dumps([[s.start, s.end, s.text, len(s.image)] for s in slides])
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO slide_sets VALUES (?, ?, ?, ?)",
+                (key, data, b"".join(s.image for s in slides), time.time()),
+            )
 
     def get_chunk(self, key: str) -> ChunkRecord | None:
         if self._db is None:
@@ -168,9 +222,17 @@ class ResultsCache:
             return
         data = json.dumps([[s.start, s.end, s.text] for s in record.segments])
         with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-                             (key, data, record.loud_seconds, record.speech_seconds,
-                              record.covered, time.time()))  # fmt: skip
+            self._db.execute(
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    data,
+                    record.loud_seconds,
+                    record.speech_seconds,
+                    record.covered,
+                    time.time(),
+                ),
+            )
 
     def chunk_store(self, transcript: str) -> CachedChunks:
         """The chunks of one transcription (``transcript``: its ``transcript_key``)."""

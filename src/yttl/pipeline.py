@@ -125,7 +125,7 @@ class _Run:
                 resolve_video, source, self.components.ytdlp, stop=self.stop, name="yttl-resolve"
             )
         if self.components.slides is not None:  # beside the transcript, in its own thread
-            self.slides = SlideStage(self.components.slides)
+            self.slides = SlideStage(self.components.slides, self.cache)
             self.slides_task = asyncio.create_task(
                 self.slides.run(self.video, self.components.ytdlp, workdir, self.stop)
             )

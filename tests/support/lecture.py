@@ -14,7 +14,18 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["FONT", "LECTURE", "SlideSpec", "make_lecture", "make_still", "tools_missing"]
+__all__ = [
+    "BUILDS",
+    "FONT",
+    "LECTURE",
+    "NUMBERED",
+    "SlideSpec",
+    "make_builds",
+    "make_lecture",
+    "make_sitting",
+    "make_still",
+    "tools_missing",
+]
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 RATE = 16_000
@@ -197,4 +208,54 @@ def make_still(path: Path, *, moving: bool, seconds: float = 12.0) -> Path:
         _encode(graph, "v", _speech([(1.0, text)], seconds, Path(tmp)), path)
     cue = f"00:00:01.000 --> 00:00:{int(seconds) - 1:02d}.000"
     path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\n{text}\n")
+    return path
+
+
+# Black first; a slide built up a line at a time; then slides of the same layout that
+# differ by a line, then by one word: what a real deck does, in a few pixels each time
+BUILDS = (
+    (0.0, ()),
+    (3.0, ("Methods", "- Ardwell sampling")),
+    (9.0, ("Methods", "- Ardwell sampling", "- Bexhill weighting")),
+    (15.0, ("Methods", "- Corran pruning")),
+    (21.0, ("Methods", "- Dunmore pruning")),
+)
+BUILDS_END = 27.0
+# Numbered slides of one layout: one digit apart (a fraction of a per cent of the picture)
+NUMBERED = tuple((6.0 * k, ("Proof of the Lemma", f"Step {k + 3} of 9")) for k in range(4))
+
+
+def make_builds(
+    path: Path, deck: tuple[tuple[float, tuple[str, ...]], ...] = BUILDS, end: float = BUILDS_END
+) -> Path:
+    """A deck, ``BUILDS`` by default (640x360, 10 fps, silent), with its captions beside it."""
+    parts, labels = [], []
+    ends = [start for start, _ in deck[1:]] + [end]
+    for i, ((start, lines), stop) in enumerate(zip(deck, ends, strict=True)):
+        text = "".join(
+            f",drawtext=fontfile={FONT}:text='{line}':fontsize={30 if j == 0 else 20}"
+            f":fontcolor=black:x=40:y={30 + 50 * j}"
+            for j, line in enumerate(lines)
+        )
+        colour = "white" if lines else "black"
+        parts.append(f"color=c={colour}:s={SIZE}:r={FPS}:d={stop - start}{text},{_SAME}[s{i}]")
+        labels.append(f"[s{i}]")
+    graph = ";".join(parts) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0[v]"
+    with tempfile.TemporaryDirectory() as tmp:
+        _encode(graph, "v", _speech([], ends[-1], Path(tmp)), path)
+    cue = f"00:00:01.000 --> 00:00:{int(ends[-1]) - 1:02d}.000"
+    path.with_suffix(".en.vtt").write_text(f"WEBVTT\n\n{cue}\nLet us look at the methods.\n")
+    return path
+
+
+def make_sitting(path: Path, seconds: float = 24.0) -> Path:
+    """A speaker who sits still and shifts a little every 3 s: a few pixels each time, never
+    a slide (silent, 640x360)."""
+    graph = (
+        f"color=c=0x556677:s={SIZE}:r={FPS}:d={seconds}[bg];"
+        f"color=c=0xd2a679:s=140x220:r={FPS}:d={seconds}[body];"
+        f"[bg][body]overlay=x='250+2*floor(t/3)':y=90:shortest=1,{_SAME}[v]"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        _encode(graph, "v", _speech([], seconds, Path(tmp)), path)
     return path

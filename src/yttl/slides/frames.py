@@ -3,6 +3,7 @@ compare, and the frame itself kept for the moments that become slides."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,10 +13,14 @@ from typing import Any
 import numpy as np
 
 from yttl.errors import InputError
+from yttl.render.links import format_clock
 
 __all__ = ["MAX_WIDTH", "Sample", "has_picture", "jpeg", "png_for_ocr", "samples"]
 
+logger = logging.getLogger(__name__)
+
 MAX_WIDTH = 1280  # of a kept slide image
+CUT_SLACK = 5.0  # seconds the frames may end before the picture's recorded length
 OCR_HEIGHT = 720  # smaller frames are enlarged for OCR: small text reads better so
 
 
@@ -42,7 +47,8 @@ def _is_cover(stream: Any) -> bool:
 
 
 def samples(path: Path, fps: float, width: int, height: int) -> Iterator[Sample]:
-    """Every ``1/fps`` seconds the frame on screen then, with its thumbnail."""
+    """Every ``1/fps`` seconds the frame on screen then, with its thumbnail. A damaged
+    packet is skipped, as ffmpeg does: the slides before and after it are kept."""
     import av
 
     step = 1.0 / fps
@@ -50,8 +56,11 @@ def samples(path: Path, fps: float, width: int, height: int) -> Iterator[Sample]
         with av.open(str(path)) as container:
             stream = next(s for s in container.streams.video if not _is_cover(s))
             stream.thread_type = "AUTO"
-            due = 0.0
-            for frame in container.decode(stream):
+            due, reached, damaged = 0.0, 0.0, 0
+            for frame in _frames(container, stream):
+                if frame is None:
+                    damaged += 1
+                    continue
                 time = frame.time
                 if time is None or time + 1e-6 < due:
                     continue
@@ -59,9 +68,41 @@ def samples(path: Path, fps: float, width: int, height: int) -> Iterator[Sample]
                     due += step
                 small = frame.reformat(width=width, height=height, format="gray")
                 thumb = small.to_ndarray()[:, :width].copy()
-                yield Sample(float(time), thumb, frame)
+                reached = float(time)
+                yield Sample(reached, thumb, frame)
+            if damaged:
+                logger.warning("%s: %d damaged video packets skipped", path.name, damaged)
+            _cut_short(path, reached, stream)
     except av.FFmpegError as exc:
         raise InputError(f"cannot decode the picture of {path.name}: {exc}") from exc
+
+
+def _frames(container: Any, stream: Any) -> Iterator[Any]:
+    """The stream's frames; None for a packet that would not decode."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:
+            yield None
+            continue
+        yield from decoded
+
+
+def _cut_short(path: Path, reached: float, stream: Any) -> None:
+    """Says so when the frames end well before the picture's recorded length: a file cut
+    short (a partial download) decodes quietly up to its cut, and its slides stop there."""
+    if stream.duration is None or stream.time_base is None:
+        return
+    length = float(stream.duration * stream.time_base)
+    if reached < length - max(CUT_SLACK, 0.05 * length):
+        logger.warning(
+            "%s: the picture ends at %s of %s (a file cut short or damaged?); slides up to there",
+            path.name,
+            format_clock(reached),
+            format_clock(length),
+        )
 
 
 def _even(value: float) -> int:

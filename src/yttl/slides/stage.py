@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from yttl.aio import blocking, post
+from yttl.cache import ResultsCache, slides_key
 from yttl.errors import ProcessingError, RunInterrupted, YttlError
 from yttl.models import Slide, VideoInfo
 from yttl.slides.detect import ChangeDetector, DetectOptions
@@ -28,6 +30,8 @@ __all__ = ["SlideOptions", "SlideStage", "find_slides", "shown_in"]
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, tuple[Slide, ...]], None]
+
+VERSION = 2  # of how slides are found and read: a change makes cached slides stale
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,31 @@ def find_slides(
         if stopped():
             break
         held = detector.feed(sample.time, sample.thumb)
-        if held is not None and held.new:
+        if held is not None and (held.new or held.similar):
             text = read_text(options.program, png_for_ocr(sample.frame), options.language)
-            found.append(Slide(held.start, held.end, text, jpeg(sample.frame)))
+            _add(found, Slide(held.start, held.end, text, jpeg(sample.frame)), held.similar)
         elif held is not None and found:
             found[-1] = replace(found[-1], end=held.end)
         progress(sample.time, tuple(found))
     return tuple(found)
+
+
+def _add(found: list[Slide], slide: Slide, similar: bool) -> None:
+    """A new slide, unless its text says it is the last one: a ``similar`` picture that
+    shows no line the last one lacks (the same slide, a speaker who shifted a little), or
+    the last one built up (every line of it, and more: the slide keeps its start and shows
+    its fullest state, so no line added late is lost)."""
+    if not found:
+        found.append(slide)
+        return
+    last = found[-1]
+    lines, before = set(slide.text.splitlines()), set(last.text.splitlines())
+    if similar and lines <= before:
+        found[-1] = replace(last, end=slide.end)
+    elif before and before < lines:
+        found[-1] = replace(slide, start=last.start)
+    else:
+        found.append(slide)
 
 
 def shown_in(slides: Sequence[Slide], start: float, end: float) -> list[Slide]:
@@ -68,8 +90,9 @@ def shown_in(slides: Sequence[Slide], start: float, end: float) -> list[Slide]:
 class SlideStage:
     """One video's slides, found beside its transcript."""
 
-    def __init__(self, options: SlideOptions) -> None:
+    def __init__(self, options: SlideOptions, cache: ResultsCache | None = None) -> None:
         self.options = options
+        self.cache = cache or ResultsCache(None)
         self._found: tuple[Slide, ...] = ()
         self._reached = 0.0
         self._done = False
@@ -101,6 +124,13 @@ class SlideStage:
                 path = download_video(video, ytdlp, workdir)
             return find_slides(path, self.options, progress, stop.is_set)
 
+        key = self._key(video)
+        cached = await asyncio.to_thread(self.cache.get_slides, key)
+        if cached is not None:  # a rerun reads no frame again
+            self._found, self._done = cached, True
+            self._changed.set()
+            _say(video, cached)
+            return cached
         try:
             found = await blocking(work, stop=stop, name="yttl-slides")
         except RunInterrupted:  # what was found so far stays, for the partial result
@@ -120,8 +150,19 @@ class SlideStage:
             logger.warning("%s: no slides: the video has no picture", video.id)
             return ()
         self._found = found
-        _say(video.id, len(found))
+        if not stop.is_set():  # all of them: a stopped run's are found again next time
+            await asyncio.to_thread(self.cache.put_slides, key, found)
+        _say(video, found)
         return found
+
+    def _key(self, video: VideoInfo) -> str:
+        """The video (a local file: as it is now) and every option that shapes its slides."""
+        identity: object = video.url
+        if video.media_path is not None:
+            stat = os.stat(video.media_path)
+            identity = (video.media_path, stat.st_size, stat.st_mtime_ns)
+        options = {**asdict(self.options.detect), "language": self.options.language}
+        return slides_key(str(identity), {**options, "version": VERSION})
 
     @property
     def found(self) -> tuple[Slide, ...]:
@@ -145,13 +186,17 @@ class SlideStage:
         return shown_in(self._found, start, end)
 
 
-def _say(video_id: str, count: int) -> None:
-    if count <= 1:
-        logger.warning(
-            "%s: %s slide%s: the picture hardly changes (a talking head or a still picture?)",
-            video_id,
-            "no" if count == 0 else "one",
-            "s" if count == 0 else "",
-        )
+def _say(video: VideoInfo, found: Sequence[Slide]) -> None:
+    """How many slides, and when there are hardly any, why: a picture that held but never
+    changed (a still) or one that kept moving (a speaker, a video), told by how much of the
+    video the slides cover."""
+    count = len(found)
+    if count > 1:
+        logger.info("%s: %d slides", video.id, count)
+        return
+    covered = sum(s.end - s.start for s in found)
+    if video.duration > 0 and covered < video.duration / 2:
+        why = "the picture kept moving (a talking head, a video?)"
     else:
-        logger.info("%s: %d slides", video_id, count)
+        why = "the picture hardly changes (a talking head or a still picture?)"
+    logger.warning("%s: %s: %s", video.id, "no slides" if count == 0 else "one slide", why)
