@@ -35,6 +35,7 @@ __all__ = [
     "Answer",
     "Citation",
     "Excerpt",
+    "answer_of",
     "ask",
     "check_citations",
     "retrieve",
@@ -348,8 +349,19 @@ async def ask(
     finally:
         if own:
             await components.aclose()
-    text = completion.text.strip()
-    by_id = {v: video_of(d) for v, d in documents.items()}
+    return answer_of(completion.text, where, excerpts, documents, single)
+
+
+def answer_of(
+    reply: str,
+    where: str,
+    excerpts: Sequence[Excerpt],
+    documents: Mapping[str, Mapping[str, Any]],
+    single: Mapping[str, Any] | None,
+) -> Answer:
+    """The model's reply as an answer (``ask`` and chat alike): ``NOT_IN_VIDEO`` becomes
+    the closest parts; otherwise every citation is checked against what it was shown."""
+    text = reply.strip()
     sources = tuple(excerpts)
     if NOT_IN_VIDEO in text:
         closest = tuple(Citation(e.video_id, e.start, e.end, e.url) for e in excerpts)
@@ -362,6 +374,7 @@ async def ask(
             (),
             sources,
         )
+    by_id = {v: video_of(d) for v, d in documents.items()}  # retrieval added its videos
     hours = [
         (float(h["start"]), float(h["end"]))
         for h in (single or {}).get("hours", [])

@@ -28,15 +28,12 @@ from typing import TYPE_CHECKING, Any
 from yttl.ask import (
     ASK_ALL_SYSTEM,
     ASK_SYSTEM,
-    NOT_IN_VIDEO,
     Answer,
-    Citation,
     Excerpt,
-    check_citations,
+    answer_of,
     prompt,
     prompt_across,
     retrieve,
-    video_of,
 )
 from yttl.config import Settings
 from yttl.errors import InputError, YttlError
@@ -44,7 +41,6 @@ from yttl.library import Library
 from yttl.library.chats import ChatMessage, ChatStore, ChatThread
 from yttl.llm.base import Completion, LLMProvider, Message, StreamingProvider, TextSink
 from yttl.messages import error_line
-from yttl.render.links import format_clock
 
 if TYPE_CHECKING:
     from yttl.factory import RunComponents
@@ -269,24 +265,4 @@ async def _answer(
     completion = await streamed_call(
         components.lane(llm), llm, messages, max_tokens, on_text, on_restart
     )
-    text = completion.text.strip()
-    sources = tuple(excerpts)
-    if NOT_IN_VIDEO in text:
-        closest = tuple(Citation(e.video_id, e.start, e.end, e.url) for e in excerpts)
-        return Answer(
-            f"{where.capitalize()} does not seem to say; the closest parts are at "
-            + ", ".join(format_clock(e.start) for e in excerpts)
-            + ".",
-            False,
-            closest,
-            (),
-            sources,
-        )
-    by_id = {v: video_of(d) for v, d in documents.items()}  # retrieval added its videos
-    hours = [
-        (float(h["start"]), float(h["end"]))
-        for h in (single or {}).get("hours", [])
-        if h.get("summary") and len(h["sections"]) > 1
-    ]
-    cited, dropped = check_citations(text, by_id, excerpts, hours)
-    return Answer(text, True, tuple(cited), tuple(dropped), sources)
+    return answer_of(completion.text, where, excerpts, documents, single)
