@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.browser import need_browser, running_server
+from tests.support.browser import need_browser, running_server, wait_until
 from tests.support.lecture import (
     LECTURE,
     NUMBERED,
@@ -206,16 +206,16 @@ def test_serve_shows_the_slides_their_links_seek_and_a_job_may_ask_for_them(
             "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None
         )
         page.goto(f"{base}/v/{video_id}?token={token}")
-        page.wait_for_function(
+        # wait_until, not wait_for_function: the page's CSP refuses the latter's eval
+        wait_until(
+            page,
             "[...document.querySelectorAll('figure.slide img')].length > 0 && "
-            "[...document.querySelectorAll('figure.slide img')].every(i => i.complete && i.naturalWidth > 0)"
+            "[...document.querySelectorAll('figure.slide img')].every(i => i.complete && i.naturalWidth > 0)",
         )
         assert page.locator("figure.slide img").count() == len(LECTURE)
         page.locator("a[data-yttl=slide]").nth(2).click()
         start = int(float(_slides(run)[2]["start"]))  # type: ignore[arg-type]
-        page.wait_for_function(
-            f"Math.abs(document.getElementById('player').currentTime - {start}) < 1"
-        )
+        wait_until(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 1")
         assert page.request.get(f"{base}/slides/{video_id}/99").status == 404
 
         # the jobs page's checkbox asks for slides; the API takes a boolean, nothing else
