@@ -116,7 +116,10 @@ def test_an_unknown_model_stops_a_batch_with_exit_2_and_the_rest_not_started(
     messages = [v["error"]["message"] for v in index["videos"]]
     assert all("'nope'" in m for m in messages)
     assert messages[-1].startswith(("not started", "stopped"))  # not "interrupted"
-    assert len(server.state.calls) <= 4  # the first answers stopped the batch
+    # the first answers stopped the batch: each video asks 3 sections at once, and the
+    # next may start when its predecessor's transcript is done, before those answers
+    # are back (a loaded machine); never does every video ask (4 x 3 calls)
+    assert len(server.state.calls) < 12
 
 
 def _silence(path: Path, seconds: float = 30.0) -> None:

@@ -90,4 +90,7 @@ def test_an_unknown_model_stops_a_ray_batch_as_it_stops_a_local_one(
     assert result.returncode == 2, result.stderr
     assert [v["status"] for v in index["videos"]] == ["failed"] * 4
     assert index["videos"][-1]["error"]["message"].startswith(("not started", "stopped"))
-    assert len(server.state.calls) <= 4
+    # the first answers stopped the batch: each video asks 3 sections at once, and the
+    # next may start when its predecessor's transcript is done, before those answers
+    # are back (a loaded machine); never does every video ask (4 x 3 calls)
+    assert len(server.state.calls) < 12
