@@ -354,3 +354,93 @@ def test_ctrl_c_ends_yttl_chat_cleanly_and_keeps_no_half_answer(
     kept = ChatStore(Library(lab)).get(thread.id)
     assert kept is not None and [m.role for m in kept.messages] == ["user"]
     assert kept.messages[0].error
+
+
+def _served_events(base: str, token: str, chat_id: str, content: str) -> list[tuple[str, Any]]:
+    """The server-sent events of one question to a running ``yttl serve``."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}/api/v1/chats/{chat_id}/messages",
+        data=json.dumps({"content": content}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    events: list[tuple[str, Any]] = []
+    kind = ""
+    with urllib.request.urlopen(request, timeout=120) as response:
+        for raw in response:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((kind, json.loads(line[5:])))
+                if kind in ("done", "error"):
+                    break
+    return events
+
+
+def test_a_second_question_while_the_thread_answers_is_refused_not_interleaved(
+    server: LoopbackServer, lab: Path, clean_env: dict[str, str]
+) -> None:
+    """Two tabs ask in one thread at once: the first is answered and kept in order; the
+    second is told to wait (409), instead of turns stored Q1, Q2, A2, A1 whose pairs the
+    next follow-up would read wrong."""
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.support.browser import running_server
+    from tests.support.server import StreamGate
+
+    gate = StreamGate(free=1)
+    server.state.stream_pace = gate
+    env = {**clean_env, "OPENAI_API_KEY": KEY}
+    args = ["-lp", "openai", "-ou", server.openai_base_url, "--library-path", str(lab)]
+    with running_server([*args, "-o", str(lab.parent / "out")], env) as (base, token, _):
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def post(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            request = urllib.request.Request(
+                base + path, data=json.dumps(body).encode(), headers=auth, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    if response.headers.get_content_type() == "text/event-stream":
+                        return response.status, {}  # taken: closing it stops the answer
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as refused:
+                return refused.code, json.load(refused)
+
+        status, made = post("/api/v1/chats", {"video_ids": [LAB]})
+        chat = made["id"]
+        first: list[list[tuple[str, Any]]] = []
+        asking = threading.Thread(
+            target=lambda: first.append(_served_events(base, token, chat, FIRST))
+        )
+        asking.start()
+        try:
+            for _ in range(2400):  # the first word is out, the second waits: mid-answer
+                if gate.asked >= 2:
+                    break
+                time.sleep(0.05)
+            assert gate.asked >= 2
+            status, refused = post(f"/api/v1/chats/{chat}/messages", {"content": FOLLOW_UP})
+            assert status == 409 and "answering" in refused["error"], refused
+        finally:
+            gate.open()
+            asking.join(120)
+        assert first and first[0][-1][0] == "done"
+        again = _served_events(base, token, chat, FOLLOW_UP)  # then the next is taken
+        assert again[-1][0] == "done" and "Maria Lopez" in again[-1][1]["answer"]
+        assert {"role": "user", "content": FIRST} in server.state.calls[-1].messages
+        request = urllib.request.Request(f"{base}/api/v1/chats/{chat}", headers=auth)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            kept = json.load(response)["messages"]
+        assert [(m["role"], m["content"]) for m in kept][::2] == [
+            ("user", FIRST),
+            ("user", FOLLOW_UP),
+        ]
+        assert [m["role"] for m in kept] == ["user", "assistant"] * 2
+        assert len(server.state.calls) == 2
