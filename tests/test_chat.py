@@ -444,3 +444,28 @@ def test_a_second_question_while_the_thread_answers_is_refused_not_interleaved(
         ]
         assert [m["role"] for m in kept] == ["user", "assistant"] * 2
         assert len(server.state.calls) == 2
+
+
+def test_the_not_in_video_marker_is_never_streamed(
+    server: LoopbackServer, lab: Path, clean_env: dict[str, str]
+) -> None:
+    """The model's "not in the excerpts" marker is for yttl, not the reader: no token of
+    it reaches the page or the terminal; the answer says it in yttl's words."""
+    server.state.reply = lambda messages: "NOT_IN_VIDEO"
+    with _client(_settings(server, lab)) as client:
+        chat = _new(client, {"video_ids": [LAB]})
+        events = _ask(client, chat, FIRST)
+        assert events[-1][0] == "done" and "does not seem to say" in events[-1][1]["answer"]
+        assert "NOT" not in "".join(d["text"] for k, d in events if k == "token")
+    env = {**clean_env, "OPENAI_API_KEY": KEY}
+    args = ["chat", LAB, "--library-path", str(lab), "-lp", "openai", "-ou", server.openai_base_url]
+    done = _run_chat(args, env, f"{FIRST}\n")
+    assert done.returncode == 0 and "does not seem to say" in done.stdout
+    assert "NOT_IN_VIDEO" not in done.stdout
+
+    server.state.reply = lambda messages: "NOT a nap [5:00]."  # a prefix, then an answer
+    with _client(_settings(server, lab)) as client:
+        chat = _new(client, {"video_ids": [LAB]})
+        events = _ask(client, chat, FIRST)
+        streamed = "".join(d["text"] for k, d in events if k == "token")
+        assert streamed == "NOT a nap [5:00]." == events[-1][1]["answer"]
