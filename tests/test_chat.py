@@ -469,3 +469,30 @@ def test_the_not_in_video_marker_is_never_streamed(
         events = _ask(client, chat, FIRST)
         streamed = "".join(d["text"] for k, d in events if k == "token")
         assert streamed == "NOT a nap [5:00]." == events[-1][1]["answer"]
+
+
+def test_mcp_ask_refuses_a_video_outside_its_thread(server: LoopbackServer, lab: Path) -> None:
+    """A thread answers only from its videos: naming another video with it is refused in
+    one line, not silently answered from the thread's video."""
+    pytest.importorskip("mcp", reason="the mcp extra is not installed")
+    from mcp.client import Client
+
+    from yttl.mcp_server import build_server
+
+    async def main() -> tuple[Any, Any]:
+        async with Client(build_server(_settings(server, lab))) as client:
+            first = await client.call_tool("ask", {"question": FIRST, "video_id": LAB})
+            thread = json.loads("".join(getattr(c, "text", "") for c in first.content))["thread"]
+            other = await client.call_tool(
+                "ask", {"question": FOLLOW_UP, "thread": thread, "video_id": OTHER}
+            )
+            same = await client.call_tool(
+                "ask", {"question": FOLLOW_UP, "thread": thread, "video_id": LAB}
+            )
+            return other, same
+
+    other, same = asyncio.run(main())
+    text = "".join(getattr(c, "text", "") for c in other.content)
+    assert other.is_error and OTHER in text and "thread" in text
+    assert not same.is_error and "Maria Lopez" in same.content[0].text
+    assert len(server.state.calls) == 2  # the refused question cost no call
