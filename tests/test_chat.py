@@ -496,3 +496,33 @@ def test_mcp_ask_refuses_a_video_outside_its_thread(server: LoopbackServer, lab:
     assert other.is_error and OTHER in text and "thread" in text
     assert not same.is_error and "Maria Lopez" in same.content[0].text
     assert len(server.state.calls) == 2  # the refused question cost no call
+
+
+def test_the_local_model_keeps_the_question_when_a_thread_overflows_its_context(
+    gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Chat's budget guesses 3 characters a token; Japanese takes about 1.6 on this model,
+    so a thread in it overflows the context. The local model then gives way on the earlier
+    turns and the middle of the excerpts, never on the question at the end."""
+    from llama_cpp import Llama
+
+    from yttl.llm.local import InstancePlan, LocalLlamaProvider, read_footprint
+
+    provider = LocalLlamaProvider(
+        gguf, read_footprint(gguf, 512), InstancePlan(1, 1, "test"), temperature=0.0
+    )
+    vocabulary = Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    said = "睡眠と記憶の実験は昼寝が記憶を助けるかどうかを調べました。"
+    question = "Question: 誰がその実験を行ったのですか？"
+    sent = [
+        Message("system", "Answer from the excerpts."),
+        Message("user", "実験について教えてください。" * 10),
+        Message("assistant", said * 10),
+        Message("user", "Excerpts:\n[5:00] " + said * 20 + "\n\n" + question),
+    ]
+    fitted = provider._fit(vocabulary, sent, 128)
+    assert "trimmed" in caplog.text  # it did overflow
+    assert fitted[0] == sent[0] and fitted[-1].content.endswith(question)
+    assert fitted[-1].content.startswith("Excerpts:\n[5:00] ")
+    text = "\n".join(m.content for m in fitted)
+    assert len(vocabulary.tokenize(text.encode(), add_bos=True)) + 16 * len(fitted) <= 512 - 128
