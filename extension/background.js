@@ -216,7 +216,7 @@ async function* serverEvents(response) {
   }
 }
 
-async function chatAnswer(message, post) {
+async function chatAnswer(message, post, signal) {
   const videoId = videoIdOrFail(message.videoId);
   let thread = typeof message.thread === "string" && message.thread ? message.thread : null;
   if (!thread) {
@@ -231,8 +231,10 @@ async function chatAnswer(message, post) {
       headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json",
                 "Accept": "text/event-stream"},
       body: JSON.stringify({content: String(message.question)}),
+      signal,
     });
   } catch (error) {
+    if (signal.aborted) return;
     throw new YttlError(`yttl serve is not running at ${server}: start it with \`yttl serve\`.`, "down");
   }
   if (!response.ok) {
@@ -256,11 +258,14 @@ api.runtime.onConnect.addListener((port) => {
     return;
   }
   let open = true;
-  port.onDisconnect.addListener(() => { open = false; });
+  // the tab closed or the panel went: stop reading the answer, so the server stops the
+  // call (nobody pays for it) and keeps no half answer, as a page's own fetch would
+  const reading = new AbortController();
+  port.onDisconnect.addListener(() => { open = false; reading.abort(); });
   const post = (message) => { if (open) port.postMessage(message); };
   port.onMessage.addListener((message) => {
     if (!message || message.type !== "ask" || typeof message.question !== "string") return;
-    chatAnswer(message, post).catch((error) => post({type: "error", error: error.message || String(error)}));
+    chatAnswer(message, post, reading.signal).catch((error) => post({type: "error", error: error.message || String(error)}));
   });
 });
 

@@ -354,3 +354,175 @@ def test_ctrl_c_ends_yttl_chat_cleanly_and_keeps_no_half_answer(
     kept = ChatStore(Library(lab)).get(thread.id)
     assert kept is not None and [m.role for m in kept.messages] == ["user"]
     assert kept.messages[0].error
+
+
+def _served_events(base: str, token: str, chat_id: str, content: str) -> list[tuple[str, Any]]:
+    """The server-sent events of one question to a running ``yttl serve``."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}/api/v1/chats/{chat_id}/messages",
+        data=json.dumps({"content": content}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    events: list[tuple[str, Any]] = []
+    kind = ""
+    with urllib.request.urlopen(request, timeout=120) as response:
+        for raw in response:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((kind, json.loads(line[5:])))
+                if kind in ("done", "error"):
+                    break
+    return events
+
+
+def test_a_second_question_while_the_thread_answers_is_refused_not_interleaved(
+    server: LoopbackServer, lab: Path, clean_env: dict[str, str]
+) -> None:
+    """Two tabs ask in one thread at once: the first is answered and kept in order; the
+    second is told to wait (409), instead of turns stored Q1, Q2, A2, A1 whose pairs the
+    next follow-up would read wrong."""
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.support.browser import running_server
+    from tests.support.server import StreamGate
+
+    gate = StreamGate(free=1)
+    server.state.stream_pace = gate
+    env = {**clean_env, "OPENAI_API_KEY": KEY}
+    args = ["-lp", "openai", "-ou", server.openai_base_url, "--library-path", str(lab)]
+    with running_server([*args, "-o", str(lab.parent / "out")], env) as (base, token, _):
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def post(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            request = urllib.request.Request(
+                base + path, data=json.dumps(body).encode(), headers=auth, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    if response.headers.get_content_type() == "text/event-stream":
+                        return response.status, {}  # taken: closing it stops the answer
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as refused:
+                return refused.code, json.load(refused)
+
+        status, made = post("/api/v1/chats", {"video_ids": [LAB]})
+        chat = made["id"]
+        first: list[list[tuple[str, Any]]] = []
+        asking = threading.Thread(
+            target=lambda: first.append(_served_events(base, token, chat, FIRST))
+        )
+        asking.start()
+        try:
+            for _ in range(2400):  # the first word is out, the second waits: mid-answer
+                if gate.asked >= 2:
+                    break
+                time.sleep(0.05)
+            assert gate.asked >= 2
+            status, refused = post(f"/api/v1/chats/{chat}/messages", {"content": FOLLOW_UP})
+            assert status == 409 and "answering" in refused["error"], refused
+        finally:
+            gate.open()
+            asking.join(120)
+        assert first and first[0][-1][0] == "done"
+        again = _served_events(base, token, chat, FOLLOW_UP)  # then the next is taken
+        assert again[-1][0] == "done" and "Maria Lopez" in again[-1][1]["answer"]
+        assert {"role": "user", "content": FIRST} in server.state.calls[-1].messages
+        request = urllib.request.Request(f"{base}/api/v1/chats/{chat}", headers=auth)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            kept = json.load(response)["messages"]
+        assert [(m["role"], m["content"]) for m in kept][::2] == [
+            ("user", FIRST),
+            ("user", FOLLOW_UP),
+        ]
+        assert [m["role"] for m in kept] == ["user", "assistant"] * 2
+        assert len(server.state.calls) == 2
+
+
+def test_the_not_in_video_marker_is_never_streamed(
+    server: LoopbackServer, lab: Path, clean_env: dict[str, str]
+) -> None:
+    """The model's "not in the excerpts" marker is for yttl, not the reader: no token of
+    it reaches the page or the terminal; the answer says it in yttl's words."""
+    server.state.reply = lambda messages: "NOT_IN_VIDEO"
+    with _client(_settings(server, lab)) as client:
+        chat = _new(client, {"video_ids": [LAB]})
+        events = _ask(client, chat, FIRST)
+        assert events[-1][0] == "done" and "does not seem to say" in events[-1][1]["answer"]
+        assert "NOT" not in "".join(d["text"] for k, d in events if k == "token")
+    env = {**clean_env, "OPENAI_API_KEY": KEY}
+    args = ["chat", LAB, "--library-path", str(lab), "-lp", "openai", "-ou", server.openai_base_url]
+    done = _run_chat(args, env, f"{FIRST}\n")
+    assert done.returncode == 0 and "does not seem to say" in done.stdout
+    assert "NOT_IN_VIDEO" not in done.stdout
+
+    server.state.reply = lambda messages: "NOT a nap [5:00]."  # a prefix, then an answer
+    with _client(_settings(server, lab)) as client:
+        chat = _new(client, {"video_ids": [LAB]})
+        events = _ask(client, chat, FIRST)
+        streamed = "".join(d["text"] for k, d in events if k == "token")
+        assert streamed == "NOT a nap [5:00]." == events[-1][1]["answer"]
+
+
+def test_mcp_ask_refuses_a_video_outside_its_thread(server: LoopbackServer, lab: Path) -> None:
+    """A thread answers only from its videos: naming another video with it is refused in
+    one line, not silently answered from the thread's video."""
+    pytest.importorskip("mcp", reason="the mcp extra is not installed")
+    from mcp.client import Client
+
+    from yttl.mcp_server import build_server
+
+    async def main() -> tuple[Any, Any]:
+        async with Client(build_server(_settings(server, lab))) as client:
+            first = await client.call_tool("ask", {"question": FIRST, "video_id": LAB})
+            thread = json.loads("".join(getattr(c, "text", "") for c in first.content))["thread"]
+            other = await client.call_tool(
+                "ask", {"question": FOLLOW_UP, "thread": thread, "video_id": OTHER}
+            )
+            same = await client.call_tool(
+                "ask", {"question": FOLLOW_UP, "thread": thread, "video_id": LAB}
+            )
+            return other, same
+
+    other, same = asyncio.run(main())
+    text = "".join(getattr(c, "text", "") for c in other.content)
+    assert other.is_error and OTHER in text and "thread" in text
+    assert not same.is_error and "Maria Lopez" in same.content[0].text
+    assert len(server.state.calls) == 2  # the refused question cost no call
+
+
+def test_the_local_model_keeps_the_question_when_a_thread_overflows_its_context(
+    gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Chat's budget guesses 3 characters a token; Japanese takes about 1.6 on this model,
+    so a thread in it overflows the context. The local model then gives way on the earlier
+    turns and the middle of the excerpts, never on the question at the end."""
+    from llama_cpp import Llama
+
+    from yttl.llm.local import InstancePlan, LocalLlamaProvider, read_footprint
+
+    provider = LocalLlamaProvider(
+        gguf, read_footprint(gguf, 512), InstancePlan(1, 1, "test"), temperature=0.0
+    )
+    vocabulary = Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    said = "睡眠と記憶の実験は昼寝が記憶を助けるかどうかを調べました。"
+    question = "Question: 誰がその実験を行ったのですか？"
+    sent = [
+        Message("system", "Answer from the excerpts."),
+        Message("user", "実験について教えてください。" * 10),
+        Message("assistant", said * 10),
+        Message("user", "Excerpts:\n[5:00] " + said * 20 + "\n\n" + question),
+    ]
+    fitted = provider._fit(vocabulary, sent, 128)
+    assert "trimmed" in caplog.text  # it did overflow
+    assert fitted[0] == sent[0] and fitted[-1].content.endswith(question)
+    assert fitted[-1].content.startswith("Excerpts:\n[5:00] ")
+    text = "\n".join(m.content for m in fitted)
+    assert len(vocabulary.tokenize(text.encode(), add_bos=True)) + 16 * len(fitted) <= 512 - 128

@@ -217,6 +217,44 @@ def test_pair_open_the_summary_seek_follow_navigation_and_start_a_job(
         page.wait_for_selector("[data-yttl=summarize].yttl-floating", timeout=5_000)
         page.wait_for_selector("[data-yttl=summarize][data-yttl-state=ready]")
 
+        # the tab closed while an answer streams: the background worker stops reading it,
+        # so the server stops the call and keeps no half answer (as a page's fetch would)
+        from tests.support.server import StreamGate
+
+        gate = StreamGate(free=1)
+        server.state.stream_pace = gate
+        asking = context.new_page()
+        asking.goto(f"https://www.youtube.com/watch?v={KNOWN}")
+        asking.wait_for_selector("[data-yttl=summarize][data-yttl-state=ready]")
+        asking.click("[data-yttl=summarize]")
+        panel = Panel(asking)
+        panel.wait("[data-yttl=chat-input]")
+        panel.fill("[data-yttl=chat-input]", "and what came next?")
+        panel.click("[data-yttl=chat-send]")
+        try:
+            for _ in range(1200):  # the first word is out, the second waits: mid-answer
+                if gate.asked >= 2:
+                    break
+                time.sleep(0.05)
+            assert gate.asked >= 2
+            asking.close()
+            library = Library(Path(env["XDG_DATA_HOME"]) / "yttl" / "library.sqlite")
+            from yttl.library.chats import ChatStore
+
+            def last_question() -> Any:
+                (thread,) = ChatStore(library).threads(KNOWN)[:1]
+                kept = ChatStore(library).get(thread.id)
+                return kept.messages[-1] if kept else None
+
+            for _ in range(400):  # said by the server once the worker lets go
+                if (last_question().error or "").startswith("stopped"):
+                    break
+                time.sleep(0.05)
+            assert last_question().role == "user" and last_question().error
+        finally:
+            gate.open()
+            server.state.stream_pace = None
+
 
 def test_an_unpaired_extension_says_what_to_do_and_a_stopped_server_too(
     tmp_path: Path, clean_env: dict[str, str]

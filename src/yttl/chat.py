@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from yttl.ask import (
     ASK_ALL_SYSTEM,
     ASK_SYSTEM,
+    NOT_IN_VIDEO,
     Answer,
     Excerpt,
     answer_of,
@@ -152,6 +153,35 @@ def _fit_excerpts(excerpts: Sequence[Excerpt], room_chars: int) -> list[Excerpt]
     return fitted or list(excerpts[:1])
 
 
+class _HeldMarker:
+    """Passes the answer on as it streams, except while it could still be the model's
+    NOT_IN_VIDEO: that marker is for yttl, and the reader gets yttl's own words instead."""
+
+    def __init__(self, on_text: TextSink, on_restart: Callable[[], None]) -> None:
+        self._on_text, self._on_restart = on_text, on_restart
+        self._held: list[str] = []
+        self._passing = False
+
+    def text(self, piece: str) -> None:
+        if self._passing:
+            self._on_text(piece)
+            return
+        self._held.append(piece)
+        so_far = "".join(self._held).lstrip()
+        if so_far and not (NOT_IN_VIDEO.startswith(so_far) or so_far.startswith(NOT_IN_VIDEO)):
+            self.flush()
+
+    def flush(self) -> None:
+        """What was held back, once the answer is known not to be the marker."""
+        held, self._held, self._passing = "".join(self._held), [], True
+        if held:
+            self._on_text(held)
+
+    def restart(self) -> None:
+        self._held, self._passing = [], False
+        self._on_restart()
+
+
 async def streamed_call(
     lane: CallPolicy,
     llm: LLMProvider,
@@ -262,7 +292,10 @@ async def _answer(
     else:
         final, system = prompt_across(question, excerpts)[-1], ASK_ALL_SYSTEM
     messages = conversation(system, final, earlier, history_room)
+    held = _HeldMarker(on_text, on_restart)
     completion = await streamed_call(
-        components.lane(llm), llm, messages, max_tokens, on_text, on_restart
+        components.lane(llm), llm, messages, max_tokens, held.text, held.restart
     )
+    if NOT_IN_VIDEO not in completion.text:
+        held.flush()
     return answer_of(completion.text, where, excerpts, documents, single)

@@ -210,9 +210,13 @@ def build_server(settings: Settings) -> MCPServer:
 
     @server.tool()
     @_checked_async
-    async def search(ctx: Context[Any], query: str, limit: int = 10,
-                     video_id: str | None = None,
-                     mode: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    async def search(
+        ctx: Context[Any],
+        query: str,
+        limit: int = 10,
+        video_id: str | None = None,
+        mode: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Sections of summarized videos that bear on the query (a question or words),
         best first, each with the video, its time (seconds), a snippet, and a link to the
         moment. ``limit``: 1 to 100; ``mode``: words, meaning or hybrid (the default when
@@ -228,9 +232,17 @@ def build_server(settings: Settings) -> MCPServer:
         found = library()
         plan = await query_vector(found, shared.embeddings, query, mode)
         await ctx.info(f"searched {plan.why}")
-        hits = await asyncio.to_thread(functools.partial(
-            found.search, query, limit=limit, video=video_id, mode=plan.mode,
-            vector=plan.vector, model=plan.model))  # fmt: skip
+        hits = await asyncio.to_thread(
+            functools.partial(
+                found.search,
+                query,
+                limit=limit,
+                video=video_id,
+                mode=plan.mode,
+                vector=plan.vector,
+                model=plan.model,
+            )
+        )
         return [hit.as_dict() for hit in hits]
 
     @server.tool()
@@ -263,8 +275,10 @@ def build_server(settings: Settings) -> MCPServer:
         found = library()
         segments = found.transcript(video_id, start, end)
         if not segments and not found.transcript(video_id):
-            raise _refuse(f"the library has no transcript of {video_id!r} (it was taken in "
-                          "from a summary alone); get_summary has its summaries")  # fmt: skip
+            raise _refuse(
+                f"the library has no transcript of {video_id!r} (it was taken in "
+                "from a summary alone); get_summary has its summaries"
+            )
         return "\n".join(f"[{format_clock(s.start)}] {s.text}" for s in segments)
 
     @server.tool()
@@ -287,6 +301,11 @@ def build_server(settings: Settings) -> MCPServer:
             found = await asyncio.to_thread(store.get, thread)
             if found is None:
                 raise _refuse(f"no chat thread {thread!r}: leave thread out to start one")
+            if video_id and video_id not in found.video_ids:
+                raise _refuse(
+                    f"thread {thread!r} is not about {video_id!r}: leave video_id out to "
+                    "follow up, or thread out to start one"
+                )
         else:
             found = await asyncio.to_thread(open_thread, store, [video_id] if video_id else None)
         components = await shared.for_run()
@@ -308,8 +327,13 @@ def build_server(settings: Settings) -> MCPServer:
         observer = _BatchProgress(progress)
         stop = asyncio.Event()
         components = await shared.for_run(stop)
-        run = await run_sources([source], settings, stop=stop, components=components,
-                                observe=lambda _: contextlib.nullcontext(observer))  # fmt: skip
+        run = await run_sources(
+            [source],
+            settings,
+            stop=stop,
+            components=components,
+            observe=lambda _: contextlib.nullcontext(observer),
+        )
         await progress.flush()
         outcome = run.outcomes[0]
         if outcome.result is None:
@@ -317,9 +341,13 @@ def build_server(settings: Settings) -> MCPServer:
                 raise outcome.error
             raise _refuse(f"{source}: nothing was made")
         result = outcome.result
-        return {"video_id": result.video.id, "title": result.video.title,
-                "status": outcome.status, "outputs": [str(p) for p in outcome.outputs],
-                "error": tool_error_line(outcome.error) if outcome.error else None,
-                "failures": [f"{f.where}: {f.message}" for f in result.failures]}  # fmt: skip
+        return {
+            "video_id": result.video.id,
+            "title": result.video.title,
+            "status": outcome.status,
+            "outputs": [str(p) for p in outcome.outputs],
+            "error": tool_error_line(outcome.error) if outcome.error else None,
+            "failures": [f"{f.where}: {f.message}" for f in result.failures],
+        }
 
     return server

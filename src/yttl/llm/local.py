@@ -254,23 +254,39 @@ class LocalLlamaProvider:
             llama.close()
 
     def _fit(self, llama: Any, messages: Sequence[Message], max_tokens: int) -> list[Message]:
-        """Trim the last message when the prompt would not leave room for the answer."""
+        """Make the prompt leave room for the answer. The earlier turns between the system
+        text and the last message give way first, oldest first and a pair at a time; then
+        the middle of the last message: its start says what it holds and its end may be
+        the question (chat's budget guesses tokens; some languages take twice as many)."""
         room = self.context_tokens - max_tokens - 16
-        text = "\n".join(m.content for m in messages)
-        used = len(llama.tokenize(text.encode(), add_bos=True)) + 16 * len(messages)
+
+        def size(candidate: Sequence[Message]) -> tuple[int, str]:
+            text = "\n".join(m.content for m in candidate)
+            return len(llama.tokenize(text.encode(), add_bos=True)) + 16 * len(candidate), text
+
+        fitted = list(messages)
+        used, text = size(fitted)
         if used <= room:
-            return list(messages)
-        last = messages[-1].content
-        excess_chars = int((used - room) * len(text) / max(used, 1)) + 64
+            return fitted
         logger.warning(
             "a prompt of ~%d tokens does not fit the local model's %d; trimmed",
             used,
             self.context_tokens,
         )
-        return [
-            *messages[:-1],
-            Message(messages[-1].role, last[: max(len(last) - excess_chars, 0)]),
-        ]
+        first = 1 if len(fitted) > 1 and fitted[0].role == "system" else 0
+        while used > room and len(fitted) - first > 1:
+            del fitted[first : min(first + 2, len(fitted) - 1)]
+            used, text = size(fitted)
+        for _ in range(4):  # the estimate by characters is close; measured again
+            if used <= room:
+                break
+            last = fitted[-1].content
+            keep = max(len(last) - int((used - room) * len(text) / max(used, 1)) - 64, 0)
+            half = keep // 2
+            cut = last[: keep - half] + "\n…\n" + last[len(last) - half :] if half else ""
+            fitted[-1] = Message(fitted[-1].role, cut)
+            used, text = size(fitted)
+        return fitted
 
     def _generate(self, llama: Any, job: _Job) -> Completion:
         messages = self._fit(llama, job.messages, job.max_tokens)

@@ -25,6 +25,7 @@ __all__ = ["chat_events", "chat_routes", "done_event"]
 
 logger = logging.getLogger(__name__)
 MAX_QUESTION = 4000
+BUSY = "this thread is answering another question: ask again when that answer is done"
 
 
 def _store(request: Request) -> ChatStore:
@@ -84,7 +85,23 @@ async def chat_events(
     state: ServerState, chat_id: str, content: str
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """``token`` events while the model writes, then ``done`` or ``error``; ``restart``
-    when a retried attempt starts the answer again. Closing the iterator stops the call."""
+    when a retried attempt starts the answer again. Closing the iterator stops the call.
+    One question at a time in a thread: a second one, from another tab, would be stored
+    between the first and its answer, and every later follow-up would pair them wrong."""
+    if chat_id in state.answering:
+        yield "error", {"error": BUSY}
+        return
+    state.answering.add(chat_id)
+    try:
+        async for event in _answer_events(state, chat_id, content):
+            yield event
+    finally:
+        state.answering.discard(chat_id)
+
+
+async def _answer_events(
+    state: ServerState, chat_id: str, content: str
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     store = ChatStore(state.library)
     thread = await asyncio.to_thread(store.get, chat_id)
     if thread is None:
@@ -138,6 +155,8 @@ async def post_message(request: Request) -> Response:
     state, chat_id = _state(request), request.path_params["id"]
     if await asyncio.to_thread(ChatStore(state.library).get, chat_id) is None:
         return _error(404, f"no chat {chat_id!r}")
+    if chat_id in state.answering:
+        return _error(409, BUSY)
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async for kind, data in chat_events(state, chat_id, content.strip()):

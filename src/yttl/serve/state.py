@@ -55,6 +55,7 @@ class ServerState:
     embeddings: EmbedderHolder | None = None  # queries and jobs alike
     _ask: RunComponents | None = field(default=None, repr=False)
     _ask_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    answering: set[str] = field(default_factory=set, repr=False)  # chat threads mid-answer
 
     async def ask_components(self) -> RunComponents:
         """Built once, off the loop (the local model may load): questions share the
