@@ -123,6 +123,14 @@ def test_help_says_every_default_in_plain_words(clean_env: dict[str, str]) -> No
     assert "overview is on by default" in lines["--no-overview"]
     assert "(on by default)" in lines["--vad"]
     assert "(default: 10)" in helps["search"]
+    chat = run_yttl(["chat", "--help"], clean_env).stdout  # every option says what it is
+    for words in (
+        "config file",
+        "model of the openai provider",
+        "default: the library's",
+        "details and tracebacks",
+    ):
+        assert words in chat, (words, chat)
 
 
 # 3. and 4. offline: one clean line, with a next step

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yttl.cli.arguments import CONFIG_HELP
 from yttl.config import Settings, library_path, load_settings
 from yttl.errors import UsageError, YttlError
 from yttl.exitcodes import EXIT_INTERRUPTED, EXIT_OK
@@ -38,13 +39,17 @@ def _parser(make: Callable[..., argparse.ArgumentParser]) -> argparse.ArgumentPa
     parser.add_argument("--all", action="store_true", help="talk about the whole library")
     parser.add_argument("--thread", metavar="ID", help="take up a kept thread again")
     parser.add_argument("--library-path", metavar="PATH", help="the library's SQLite file")
-    parser.add_argument("--config", type=Path, metavar="PATH")
+    parser.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
     parser.add_argument("-lp", "--llm-provider", help="the LLM to ask (default: configured)")
-    parser.add_argument("-om", "--openai-model")
-    parser.add_argument("-ou", "--openai-base-url")
-    parser.add_argument("--embed-provider", metavar="NAME")
-    parser.add_argument("--embed-model", metavar="NAME")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-om", "--openai-model", help="model of the openai provider")
+    parser.add_argument("-ou", "--openai-base-url", help="base URL of the openai provider")
+    parser.add_argument(
+        "--embed-provider",
+        metavar="NAME",
+        help="embedder of the questions (default: the library's)",
+    )
+    parser.add_argument("--embed-model", metavar="NAME", help="its model (default: the library's)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="details and tracebacks")
     return parser
 
 
