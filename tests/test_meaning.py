@@ -108,7 +108,7 @@ def test_reindex_embeds_what_has_no_vectors(
     assert hits[0]["start"] == 0.0
     again = run_yttl(["library", "reindex", "--library-path", str(library), "--embed-provider",
                       PROFILE], clean_env)  # fmt: skip
-    assert "embedded 0 video" in again.stderr  # nothing left to do
+    assert "nothing to embed" in again.stderr  # nothing left to do, and no model built
 
 
 def test_ask_all_retrieves_across_videos_and_checks_every_citation(
