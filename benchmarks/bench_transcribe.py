@@ -10,13 +10,8 @@
    total time against transcription time plus call latencies.
 3. ``memory``: peak RSS against input length (10, 60, 180 minutes) for each chunk
    strategy, each in a fresh process.
-4. ``versus`` (issue 31): yttl's defaults against faster-whisper's batched pipeline at its
-   defaults (beam 5, batch 8) on clean (continuous), paused and noisy speech, each on a
-   quiet machine and with another process keeping one core busy: WER and the ratio of
-   median times, the two interleaved in one run. ``--sentences`` shortens the speech.
 
-    python -m benchmarks.bench_transcribe [speed] [unseen] [overlap] [memory] [versus]
-        [--repeat 3] [--kinds clean,paused,noisy] [--loads quiet,busy] [--sentences 24]
+    python -m benchmarks.bench_transcribe [speed] [unseen] [overlap] [memory] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -24,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -53,13 +46,9 @@ REFERENCE = (AUDIO / "lecture_gaps.txt").read_text()
 
 
 def _yttl(
-    audio: Path,
-    reference: str,
-    strategy: str,
-    seconds: float | None,
-    vad: bool,
+    audio: Path, reference: str, strategy: str, seconds: float | None, vad: bool,
     beam: int | None = None,
-) -> tuple[float, float]:
+) -> tuple[float, float]:  # fmt: skip
     plan = ChunkOptimizer(probe_hardware()).plan(
         strategy, model=MODEL_DIR, chunk_seconds=seconds, beam_size=beam
     )
@@ -78,9 +67,8 @@ def _faster_whisper_batched(audio: Path, reference: str, beam: int = 5) -> tuple
     model = WhisperModel(MODEL_DIR, device="cpu", compute_type="int8")
     pipeline = BatchedInferencePipeline(model)
     start = time.perf_counter()
-    segments, _ = pipeline.transcribe(
-        decode_audio(str(audio)), language="en", batch_size=8, beam_size=beam
-    )
+    segments, _ = pipeline.transcribe(decode_audio(str(audio)), language="en", batch_size=8,
+                                      beam_size=beam)  # fmt: skip
     text = " ".join(s.text for s in segments)
     return time.perf_counter() - start, word_error_rate(reference, text)
 
@@ -96,75 +84,27 @@ RUNS = {
 }
 
 
-def speed(
-    repeat: int,
-    audio: Path = LECTURE,
-    reference: str = REFERENCE,
-    names: tuple[str, ...] = tuple(RUNS),
-) -> dict[str, Any]:
+def speed(repeat: int, audio: Path = LECTURE, reference: str = REFERENCE,
+          names: tuple[str, ...] = tuple(RUNS)) -> dict[str, Any]:  # fmt: skip
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-    loads, cpu = [], {name: [] for name in names}
     for _ in range(repeat):  # interleaved, so a slow spell of the machine hits all alike
         for name in names:
-            before = resource.getrusage(resource.RUSAGE_SELF)
             runs[name].append(RUNS[name](audio, reference))
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-            loads.append(os.getloadavg()[0])
-            print(
-                f"  {name:<16} {runs[name][-1][0]:6.2f} s  WER {runs[name][-1][1]:.4f}"
-                f"  CPU {cpu[name][-1]:6.1f} s  (load average {loads[-1]:.1f})",
-                flush=True,
-            )
+            print(f"  {name:<16} {runs[name][-1][0]:6.2f} s  WER {runs[name][-1][1]:.4f}",
+                  flush=True)  # fmt: skip
     seconds = sum(len(block) for block in decode_stream(audio)) / SAMPLE_RATE
     result: dict[str, Any] = {
-        name: {
-            "seconds": statistics.median(t for t, _ in r),
-            "wer": r[0][1],
-            "real_time_factor": statistics.median(t for t, _ in r) / seconds,
-            "cpu_seconds": statistics.median(cpu[name]),
-        }
+        name: {"seconds": statistics.median(t for t, _ in r), "wer": r[0][1],
+               "real_time_factor": statistics.median(t for t, _ in r) / seconds}
         for name, r in runs.items()
-    }
+    }  # fmt: skip
     for name in names:
         if name != "fw_best" and "fw_best" in result:
             result[name]["speed_vs_fw_best"] = (
                 result["fw_best"]["seconds"] / result[name]["seconds"]
             )
             result[name]["wer_vs_fw_best"] = result[name]["wer"] - result["fw_best"]["wer"]
-    result["load_average"] = {
-        "min": min(loads),
-        "median": statistics.median(loads),
-        "max": max(loads),
-    }
     return result
-
-
-KINDS = {"clean": "continuous", "paused": "licences", "noisy": "noisy"}
-
-
-def versus(
-    repeat: int, kinds: list[str], loads: list[str], sentences: int | None
-) -> dict[str, Any]:
-    """Issue 31: yttl's defaults against faster-whisper batched at its defaults, on each
-    kind of speech, quiet and with one core kept busy by another process."""
-    from benchmarks.unseen_speech import build
-
-    results: dict[str, Any] = {}
-    for kind in kinds:
-        audio, reference = build(Path(tempfile.gettempdir()) / "yttl-bench", KINDS[kind], sentences)
-        for load in loads:
-            print(f" {kind}, {load}:", flush=True)
-            spinner = None
-            if load == "busy":  # another program keeping one core busy
-                spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            try:
-                results[f"{kind}/{load}"] = speed(repeat, audio, reference, ("defaults", "fw_best"))
-            finally:
-                if spinner is not None:
-                    spinner.kill()
-                    spinner.wait()
-    return results
 
 
 def unseen(repeat: int) -> dict[str, Any]:
@@ -183,31 +123,20 @@ def unseen(repeat: int) -> dict[str, Any]:
 
 def _report(result: dict[str, Any]) -> None:
     for name, r in result.items():
-        if name == "load_average":
-            print(f"load average {r['min']:.1f}-{r['max']:.1f} (median {r['median']:.1f})")
-            continue
         against = ""
         if "speed_vs_fw_best" in r:
-            against = (
-                f"  vs faster-whisper batched: {r['speed_vs_fw_best']:.2f}x as fast, "
-                f"WER {r['wer_vs_fw_best']:+.4f}"
-            )
-        print(
-            f"{name:<16} {r['seconds']:7.2f} s  CPU {r['cpu_seconds']:6.1f} s"
-            f"  RTF {r['real_time_factor']:.3f}  WER {r['wer']:.4f}{against}"
-        )
+            against = (f"  vs faster-whisper batched: {r['speed_vs_fw_best']:.2f}x as fast, "
+                       f"WER {r['wer_vs_fw_best']:+.4f}")  # fmt: skip
+        print(f"{name:<16} {r['seconds']:7.2f} s  RTF {r['real_time_factor']:.3f}"
+              f"  WER {r['wer']:.4f}{against}")  # fmt: skip
 
 
 def overlap(latency: float = 1.0) -> dict[str, Any]:
     environ = {"OPENAI_API_KEY": "sk-benchmark"}
     with LoopbackServer() as server:
         server.state.latency = latency
-        settings = Settings(
-            llm_provider="openai",
-            openai_base_url=server.openai_base_url,
-            local_whisper_model=MODEL_DIR,
-            cache=False,
-        )
+        settings = Settings(llm_provider="openai", openai_base_url=server.openai_base_url,
+                            local_whisper_model=MODEL_DIR, cache=False)  # fmt: skip
         transcriber = build_transcriber(settings, environ)
         transcriber._load()  # type: ignore[attr-defined]
         start = time.perf_counter()
@@ -216,20 +145,16 @@ def overlap(latency: float = 1.0) -> dict[str, Any]:
         transcriber = build_transcriber(settings, environ)
         transcriber._load()  # type: ignore[attr-defined]
         start = time.perf_counter()
-        result = asyncio.run(
-            process_video(str(LECTURE), settings, transcriber=transcriber, environ=environ)
-        )
+        result = asyncio.run(process_video(str(LECTURE), settings, transcriber=transcriber,
+                                           environ=environ))  # fmt: skip
         total = time.perf_counter() - start
         calls = len(server.state.calls)
     return {
-        "transcription_seconds": transcription,
-        "total_seconds": total,
-        "llm_calls": calls,
-        "latency": latency,
-        "segments": only,
+        "transcription_seconds": transcription, "total_seconds": total, "llm_calls": calls,
+        "latency": latency, "segments": only,
         "overhead_in_latencies": (total - transcription) / latency,
         "sections": sum(len(h.sections) for h in result.hours),
-    }
+    }  # fmt: skip
 
 
 def _long_input(directory: Path, minutes: int) -> Path:
@@ -275,18 +200,16 @@ def _peak_rss(audio: Path, strategy: str) -> tuple[float, float]:
     return float(peak), float(seconds)
 
 
-def memory(lengths: list[int], strategies: list[str]) -> dict[str, Any]:
+def memory(lengths: list[int]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in lengths:
             audio = _long_input(Path(tmp), minutes)
-            for strategy in strategies:
+            for strategy in ("adaptive", "fixed", "memory_optimized"):
                 peak, seconds = _peak_rss(audio, strategy)
                 result.setdefault(strategy, {})[minutes] = {"peak_mb": peak, "seconds": seconds}
-                print(
-                    f"  {strategy:<17} {minutes:>4} min: peak {peak:7.0f} MB, {seconds:7.1f} s",
-                    flush=True,
-                )
+                print(f"  {strategy:<17} {minutes:>4} min: peak {peak:7.0f} MB, {seconds:7.1f} s",
+                      flush=True)  # fmt: skip
     return result
 
 
@@ -296,12 +219,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--lengths", default="10,60,180", help="minutes, for memory")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--kinds", default="clean,paused,noisy", help="speech, for versus")
-    parser.add_argument("--loads", default="quiet,busy", help="for versus")
-    parser.add_argument("--sentences", type=int, help="versus on the first so many sentences")
-    parser.add_argument(
-        "--strategies", default="adaptive,fixed,memory_optimized", help="for memory"
-    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if "speed" in args.parts:
@@ -323,17 +240,7 @@ def main() -> None:
         )
     if "memory" in args.parts:
         print("peak memory against input length:")
-        results["memory"] = memory(
-            [int(x) for x in args.lengths.split(",")], args.strategies.split(",")
-        )
-    if "versus" in args.parts:
-        print("against faster-whisper batched (issue 31):")
-        results["versus"] = r = versus(
-            args.repeat, args.kinds.split(","), args.loads.split(","), args.sentences
-        )
-        for condition, by_run in r.items():
-            print(f" {condition}:")
-            _report(by_run)
+        results["memory"] = memory([int(x) for x in args.lengths.split(",")])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -25,13 +25,8 @@ CPU_BEAM = 4
 GPU_BEAM = 5
 MB_PER_AUDIO_SECOND = 0.2
 MODEL_MB = {  # int8 on CPU; float16 on CUDA is about twice as much
-    "tiny": 75,
-    "base": 145,
-    "small": 480,
-    "medium": 1500,
-    "large": 3100,
-    "turbo": 1700,
-}
+    "tiny": 75, "base": 145, "small": 480, "medium": 1500, "large": 3100, "turbo": 1700,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,6 @@ class ChunkPlan:
     cpu_threads: int
     search_seconds: float = 30.0
     beam_size: int = 1
-    workers: int = 1  # batches decoded at once, each by ``cpu_threads`` threads
 
 
 class ChunkOptimizer:
@@ -116,12 +110,7 @@ class ChunkOptimizer:
                 hint="raise --memory-limit-mb, close other programs, or pick a smaller "
                 "--local-whisper-model",
             )
-        # On a CPU, two model workers of one thread each decode two batches side by side:
-        # no thread waits on another inside an operation, which on 2 cores is 1.1-1.2x the
-        # speed of one batch over both cores, more when another program takes a core. The
-        # sequences in flight (and the memory) are those of one batch of twice the size.
-        workers = 1 if cuda or self.hardware.cores < 2 else 2
-        threads = max(self.hardware.cores // workers, 1)
+        threads = max(self.hardware.cores, 1)
         if strategy == "fixed":
             seconds = chunk_seconds or 300.0
             batch = 16 if cuda else 4
@@ -135,13 +124,5 @@ class ChunkOptimizer:
             # on the 16-minute lecture, 2 cores); 4 saves about 250 MB where memory is tight.
             batch = 16 if cuda else 8 if room > 1024 else 4
         beam = beam_size or (GPU_BEAM if cuda else CPU_BEAM)
-        return ChunkPlan(
-            strategy,
-            float(seconds),
-            max(batch // workers, 1),
-            device,
-            compute,
-            threads,
-            beam_size=beam,
-            workers=workers,
-        )
+        return ChunkPlan(strategy, float(seconds), batch, device, compute, threads,
+                         beam_size=beam)  # fmt: skip

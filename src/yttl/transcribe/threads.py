@@ -12,11 +12,11 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
 from yttl.aio import post
 
-__all__ = ["Prefetch", "prefetch", "stream_in_thread"]
+__all__ = ["prefetch", "stream_in_thread"]
 
 T = TypeVar("T")
 
@@ -34,70 +34,48 @@ def _delivered(item: Any) -> bool:
     return True
 
 
-class Prefetch(Generic[T]):
-    """``items`` run one step ahead in a thread (decoding overlaps transcription), given
-    in order by iterating; ``ready()`` says whether the next one is there already.
+def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
+    """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
 
-    The thread is never left behind: ``close()`` (or ``stop``, or the end) ends it and
-    joins it."""
+    The thread is never left behind: closing this generator (or ``stop``) ends it, and
+    it is joined before this generator returns."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = threading.Event()  # this consumer has gone: the producer must not wait on it
 
-    def __init__(self, items: Iterator[T], stop: threading.Event, depth: int = 1) -> None:
-        self._box: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = stop
-        self._done = threading.Event()  # the consumer has gone: the producer must not wait
-        self._thread = threading.Thread(target=self._fill, args=(items,), name="yttl-decode")
-        self._thread.start()
-
-    def _offer(self, item: Any) -> bool:
-        while not (self._stop.is_set() or self._done.is_set()):
+    def offer(item: Any) -> bool:
+        while not (stop.is_set() or done.is_set()):
             try:
-                self._box.put(item, timeout=0.1)
+                box.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def _fill(self, items: Iterator[T]) -> None:
+    def fill() -> None:
         try:
             for item in items:
-                if not self._offer(item):
+                if not offer(item):
                     return
-            self._offer(_Done())
+            offer(_Done())
         except BaseException as exc:
-            self._offer(exc)
+            offer(exc)
 
-    def ready(self) -> bool:
-        return self._done.is_set() or not self._box.empty() or not self._thread.is_alive()
-
-    def __iter__(self) -> Prefetch[T]:
-        return self
-
-    def __next__(self) -> T:
-        while not self._done.is_set():
+    thread = threading.Thread(target=fill, name="yttl-decode")
+    thread.start()
+    try:
+        while True:
             try:
-                item = self._box.get(timeout=0.1)
+                item = box.get(timeout=0.1)
             except queue.Empty:
-                if self._stop.is_set() or (not self._thread.is_alive() and self._box.empty()):
-                    break
+                if stop.is_set() or (not thread.is_alive() and box.empty()):
+                    return
                 continue
-            try:
-                if _delivered(item):
-                    return cast(T, item)
-            except BaseException:
-                self.close()
-                raise
-            break
-        self.close()
-        raise StopIteration
-
-    def close(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-
-def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Prefetch[T]:
-    """Run ``items`` one step ahead in a thread: see ``Prefetch``."""
-    return Prefetch(items, stop, depth)
+            if not _delivered(item):
+                return
+            yield item
+    finally:
+        done.set()
+        thread.join()
 
 
 async def stream_in_thread(
