@@ -40,15 +40,28 @@ NOISE_DBFS = -35.0
 SEED = 20261128
 
 
-def build(folder: Path, kind: str = "licences") -> tuple[Path, str]:
+def _first(text: list[list[str]], sentences: int | None) -> list[list[str]]:
+    """The paragraphs that hold the first ``sentences`` sentences (all if ``None``)."""
+    if sentences is None:
+        return text
+    kept: list[list[str]] = []
+    for paragraph in text:
+        kept.append(paragraph[: sentences - sum(map(len, kept))])
+        if sum(map(len, kept)) >= sentences:
+            break
+    return kept
+
+
+def build(folder: Path, kind: str = "licences", sentences: int | None = None) -> tuple[Path, str]:
     """``(audio, reference text)``, made in ``folder`` unless already there; ``kind``:
-    ``licences`` (long pauses), ``continuous`` or ``noisy`` (the licences under noise)."""
+    ``licences`` (long pauses), ``continuous`` or ``noisy`` (the licences under noise);
+    ``sentences``: only the first so many (a shorter file for a quicker benchmark)."""
     if kind == "noisy":
-        return _noisy(folder)
+        return _noisy(folder, sentences)
     if ESPEAK is None:
         raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
     continuous = kind == "continuous"
-    text = paragraphs(CONTINUOUS_SOURCES if continuous else SOURCES)
+    text = _first(paragraphs(CONTINUOUS_SOURCES if continuous else SOURCES), sentences)
     pauses = CONTINUOUS_PAUSES if continuous else PAUSES
     tag = hashlib.sha256(repr((text, VOICES, pauses, SEED)).encode()).hexdigest()[:12]
     audio, reference = folder / f"unseen-{tag}.opus", folder / f"unseen-{tag}.txt"
@@ -60,15 +73,19 @@ def build(folder: Path, kind: str = "licences") -> tuple[Path, str]:
     return audio, reference.read_text()
 
 
-def _noisy(folder: Path) -> tuple[Path, str]:
-    clean, reference = build(folder, "licences")
+def _noisy(folder: Path, sentences: int | None) -> tuple[Path, str]:
+    clean, reference = build(folder, "licences", sentences)
     audio = clean.with_name(f"{clean.stem}-noise{-NOISE_DBFS:.0f}.opus")
     if not audio.exists():
         with av.open(str(clean)) as container:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-            speech = np.concatenate([out.to_ndarray().reshape(-1)
-                                     for frame in container.decode(audio=0)
-                                     for out in resampler.resample(frame)])  # fmt: skip
+            speech = np.concatenate(
+                [
+                    out.to_ndarray().reshape(-1)
+                    for frame in container.decode(audio=0)
+                    for out in resampler.resample(frame)
+                ]
+            )
         write_opus(add_noise(speech, NOISE_DBFS, SEED + 1), audio)
     return audio, reference
 

@@ -116,8 +116,9 @@ def suggest(hardware: Hardware, duration: float, provider: str) -> list[Suggesti
             Suggestion(
                 "chunk_strategy",
                 "adaptive",
-                f"chunks of {plan.chunk_seconds:.0f} s cut in silences, batch "
-                f"{plan.batch_size}; peak memory stays flat with length",
+                f"chunks of {plan.chunk_seconds:.0f} s cut in silences, batches of "
+                f"{plan.batch_size} on {plan.workers} model worker(s) at once; peak memory "
+                "stays flat with length",
             )
         )
     out.append(

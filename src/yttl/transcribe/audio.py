@@ -141,23 +141,26 @@ def iter_chunks(
     sample counts. ``chunk_seconds`` may be a callable, read before each chunk, so the
     consumer can adapt the size to what it has seen."""
     size = chunk_seconds if callable(chunk_seconds) else lambda: chunk_seconds
-    buffer = np.zeros(0, np.float32)
-    consumed = 0
-    index = 0
+    pending: list[Samples] = []  # blocks not yet cut, joined only when a cut is due
+    held = consumed = index = 0
     for block in blocks:
-        buffer = np.concatenate([buffer, block]) if len(buffer) else block
+        pending.append(block)
+        held += len(block)
         while True:
             target = int(size() * SAMPLE_RATE)
             search = min(int(search_seconds * SAMPLE_RATE), target // 2)
-            if len(buffer) < target + search:
+            if held < target + search:
                 break
-            cut = target - search + quietest_point(buffer[target - search : target + search])
-            yield AudioChunk(index, consumed / SAMPLE_RATE, buffer[:cut].copy())
+            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            cut = target - search + quietest_point(joined[target - search : target + search])
+            # Views, not copies: the chunk and the rest share ``joined``, which goes as
+            # soon as both have, so a chunk costs its own samples and the search window.
+            yield AudioChunk(index, consumed / SAMPLE_RATE, joined[:cut])
             consumed += cut
-            buffer = buffer[cut:]
+            pending, held = [joined[cut:]], len(joined) - cut
             index += 1
-    if len(buffer):
-        yield AudioChunk(index, consumed / SAMPLE_RATE, buffer)
+    if held:
+        yield AudioChunk(index, consumed / SAMPLE_RATE, np.concatenate(pending))
 
 
 def encode_opus(samples: Samples, bitrate: int = 24_000) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, TypeVar
 
 from yttl.aio import post
@@ -25,6 +25,9 @@ class _Done:
     pass
 
 
+_END = object()
+
+
 def _delivered(item: Any) -> bool:
     """False at the end of the stream; what the producer raised is raised here."""
     if isinstance(item, _Done):
@@ -34,31 +37,34 @@ def _delivered(item: Any) -> bool:
     return True
 
 
-def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Iterator[T]:
-    """Run ``items`` one step ahead in a thread (decoding overlaps transcription).
+def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Generator[T, None, None]:
+    """Run ``items`` ahead in a thread (decoding overlaps transcription): at most ``depth``
+    made and not yet taken, counting the one being made, so a chunk is only decoded once
+    the one before it is taken and memory holds no more chunks than it must.
 
     The thread is never left behind: closing this generator (or ``stop``) ends it, and
     it is joined before this generator returns."""
-    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    box: queue.Queue[Any] = queue.Queue()
+    room = threading.Semaphore(depth)  # released as the consumer takes an item
     done = threading.Event()  # this consumer has gone: the producer must not wait on it
 
-    def offer(item: Any) -> bool:
+    def wait_for_room() -> bool:
         while not (stop.is_set() or done.is_set()):
-            try:
-                box.put(item, timeout=0.1)
+            if room.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def fill() -> None:
         try:
-            for item in items:
-                if not offer(item):
+            source = iter(items)
+            while wait_for_room():
+                item = next(source, _END)
+                if item is _END:
+                    box.put(_Done())
                     return
-            offer(_Done())
+                box.put(item)
         except BaseException as exc:
-            offer(exc)
+            box.put(exc)
 
     thread = threading.Thread(target=fill, name="yttl-decode")
     thread.start()
@@ -72,6 +78,7 @@ def prefetch(items: Iterator[T], stop: threading.Event, depth: int = 1) -> Itera
                 continue
             if not _delivered(item):
                 return
+            room.release()
             yield item
     finally:
         done.set()
