@@ -60,6 +60,8 @@ def save_video(result: RunResult, settings: Settings, library: Library | None) -
     formats = list(settings.format)
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
+    elif not summarized(result) and not {"html", *TRANSCRIPT_FORMATS} & set(formats):
+        formats.append("txt")  # no summary (the provider failed): the transcript is the work
     started = time.perf_counter()
     paths = write_outputs(result, formats, Path(settings.output_dir))
     phases = result.stats.setdefault("phase_seconds", {})
@@ -71,6 +73,10 @@ def save_video(result: RunResult, settings: Settings, library: Library | None) -
         if isinstance(phases, dict):
             phases["library"] = round(time.perf_counter() - started, 3)
     return paths
+
+
+def summarized(result: RunResult) -> bool:
+    return any(s.status != "failed" for h in result.hours for s in h.sections)
 
 
 def write_index(outcomes: Sequence[VideoOutcome], output_dir: Path) -> None:

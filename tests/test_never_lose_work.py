@@ -1,0 +1,128 @@
+"""Never lose work, clear errors (a newcomer's fresh clone): a provider that cannot be
+reached still gets the transcript written and recorded; a bad input is said before any
+model is looked for; Ctrl-C leaves no empty output; a bad model or media file is one line
+with a next step. Everything through ``python -m yttl`` as README tells a user."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_yttl
+from tests.support.broken import refused_port
+from tests.support.faults import SERVER_TROUBLE
+from tests.support.server import LoopbackServer, LoopbackState
+from tests.support.synthetic import synthetic_video
+from tests.support.whisper import MODEL_DIR
+
+SPOKEN = "Hello there. This is a short talk about sleep and memory. The brain replays the day."
+
+
+def _speech(folder: Path, name: str = "talk") -> Path:
+    """A few seconds of espeak-ng speech as MP3, made here."""
+    espeak, ffmpeg = shutil.which("espeak-ng"), shutil.which("ffmpeg")
+    if espeak is None or ffmpeg is None:
+        pytest.fail("espeak-ng and ffmpeg are needed (apt-get install espeak-ng ffmpeg)")
+    wav, mp3 = folder / f"{name}.wav", folder / f"{name}.mp3"
+    subprocess.run([espeak, "-w", str(wav), SPOKEN], check=True)
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
+    wav.unlink()
+    return mp3
+
+
+def _lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def _library_json(args: list[str], env: dict[str, str]) -> object:
+    shown = run_yttl(args, env)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def _sections(document: object) -> list[dict[str, object]]:
+    assert isinstance(document, dict)
+    return [s for h in document["hours"] for s in h["sections"]]
+
+
+# 1. the provider cannot be reached: the transcript is written, recorded, and said
+
+
+def test_an_unreachable_provider_still_writes_and_records_the_transcript(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    media = _speech(tmp_path)
+    out = tmp_path / "out"
+    closed = f"http://127.0.0.1:{refused_port()}/v1"
+    whisper = [str(media), "-lwm", MODEL_DIR, "-o", str(out), "--no-open", "-lp", "openai"]
+    formats = ["-f", "html", "-f", "json", "-f", "txt"]
+
+    result = run_yttl([*whisper, *formats, "-ou", closed], clean_env, timeout=300)
+    assert result.returncode == 1, result.stderr  # DESIGN §3: no summary was produced
+    assert "Traceback" not in result.stderr
+    lines = _lines(result.stderr)
+    assert sum(closed in line for line in lines) == 1, lines  # one line names the URL
+    assert lines[0].startswith("yttl: error: ") and closed in lines[0], lines
+    (txt,) = out.glob("*.txt")
+    assert "sleep" in txt.read_text().lower()  # the transcript, made at real cost
+    assert "wrote what was made to" in result.stderr and str(txt) in result.stderr
+    document = json.loads(next(out.glob("*.json")).read_text())
+    assert document["transcript"]["segments"] >= 1
+    sections = _sections(document)
+    assert sections and all(s["status"] == "failed" for s in sections)  # marked, not hidden
+    assert all(closed in str(s["error"]) for s in sections)
+    assert {f["category"] for f in document["failures"]} == {"network"}
+    video_id = document["video"]["id"]
+    found = _library_json(["search", "sleep", "--json"], clean_env)
+    assert [hit["video_id"] for hit in found] == [video_id]  # type: ignore[union-attr]
+
+    with LoopbackServer() as server:  # the provider is back: summaries, exit 0
+        done = run_yttl([*whisper, "-f", "json", "-ou", server.openai_base_url], clean_env)
+    assert done.returncode == 0, done.stderr
+    summarized = _library_json(["show", video_id, "-f", "json"], clean_env)
+    assert all(s["status"] == "ok" and s["summary"] for s in _sections(summarized))
+
+    other = ["-om", "another-model", "-ou", closed]  # not in the results cache: it fails
+    again = run_yttl([*whisper, "-f", "txt", *other], clean_env, timeout=300)
+    assert again.returncode == 1, again.stderr
+    assert _library_json(["show", video_id, "-f", "json"], clean_env) == summarized  # not poorer
+    assert "sleep" in txt.read_text().lower()
+
+
+def test_a_provider_answering_only_errors_still_writes_the_caption_transcript(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    state = LoopbackState(fault=lambda call: SERVER_TROUBLE)
+    out = tmp_path / "out"
+    with LoopbackServer(state) as server:
+        info = synthetic_video(server, tmp_path, "captioned", seconds=600)
+        result = run_yttl(
+            [
+                str(info),
+                "-lp",
+                "openai",
+                "-ou",
+                server.openai_base_url,
+                "-o",
+                str(out),
+                "-f",
+                "md",
+                "--no-open",
+                "--retry-base-delay",
+                "0.05",
+                "--breaker-deadline",
+                "2",
+            ],
+            clean_env,
+        )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert server.openai_base_url in _lines(result.stderr)[0], result.stderr
+    assert "failed" in (out / "captioned.md").read_text().lower()  # marked as failed
+    txt = out / "captioned.txt"  # Markdown has no transcript: it is written beside
+    assert "At minute 9 we talk about" in txt.read_text()  # the whole of it
+    assert str(txt) in result.stderr
