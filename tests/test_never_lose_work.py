@@ -126,3 +126,88 @@ def test_a_provider_answering_only_errors_still_writes_the_caption_transcript(
     txt = out / "captioned.txt"  # Markdown has no transcript: it is written beside
     assert "At minute 9 we talk about" in txt.read_text()  # the whole of it
     assert str(txt) in result.stderr
+
+
+# 4. a model or media file that cannot be read: one line naming it, and what to do
+
+
+def test_a_local_model_path_that_is_no_gguf_is_one_line_with_a_next_step(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    media = _speech(tmp_path)
+    model = tmp_path / "model.gguf"
+    model.write_text("<html>a download page saved by mistake</html>\n")
+    result = run_yttl(
+        [
+            str(media),
+            "--local-model-path",
+            str(model),
+            "-lwm",
+            MODEL_DIR,
+            "-o",
+            str(tmp_path / "out"),
+            "--no-open",
+        ],
+        clean_env,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = _lines(result.stderr)
+    assert len(lines) == 2 and "Traceback" not in result.stderr, lines
+    assert lines[0] == f"yttl: error: {model} is not a GGUF model file", lines
+    assert "--local-model-path" in lines[1] and "-lp openai" in lines[1], lines
+    verbose = run_yttl(
+        [
+            str(media),
+            "--local-model-path",
+            str(model),
+            "-v",
+            "--no-open",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        clean_env,
+    )
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr
+
+
+def _cut_short(folder: Path) -> Path:
+    """An Ogg file cut off after its first bytes, as an interrupted copy leaves it."""
+    whole = _speech(folder, "whole")
+    ogg = folder / "whole.ogg"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(whole), str(ogg)], check=True)
+    cut = folder / "cut.ogg"
+    cut.write_bytes(ogg.read_bytes()[:200])
+    return cut
+
+
+@pytest.mark.parametrize("kind", ["cut short", "empty"])
+def test_a_media_file_pyav_cannot_read_is_one_line_with_a_next_step(
+    tmp_path: Path, clean_env: dict[str, str], kind: str
+) -> None:
+    if kind == "cut short":
+        media = _cut_short(tmp_path)
+    else:
+        media = tmp_path / "talk.mp3"
+        media.write_bytes(b"")
+    closed = f"http://127.0.0.1:{refused_port()}/v1"
+    result = run_yttl(
+        [
+            str(media),
+            "-lp",
+            "openai",
+            "-ou",
+            closed,
+            "-lwm",
+            MODEL_DIR,
+            "-o",
+            str(tmp_path / "out"),
+            "--no-open",
+        ],
+        clean_env,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = _lines(result.stderr)
+    assert len(lines) == 2 and "Traceback" not in result.stderr, lines
+    assert lines[0].startswith(f"yttl: error: cannot read {media} as media: "), lines
+    assert "Errno" not in lines[0]  # said in words
+    assert "ffprobe" in lines[1] and "media file" in lines[1], lines
