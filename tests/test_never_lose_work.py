@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_yttl
-from tests.support.broken import refused_port
+from tests.support.broken import fake_hub, refused_port
 from tests.support.faults import SERVER_TROUBLE
 from tests.support.server import LoopbackServer, LoopbackState
 from tests.support.synthetic import synthetic_video
@@ -126,6 +126,33 @@ def test_a_provider_answering_only_errors_still_writes_the_caption_transcript(
     txt = out / "captioned.txt"  # Markdown has no transcript: it is written beside
     assert "At minute 9 we talk about" in txt.read_text()  # the whole of it
     assert str(txt) in result.stderr
+
+
+# 2. a bad input is said at once (exit 2), before any model is looked up or fetched
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("http://exa mple.com/talk", "is not a valid URL"),
+        ("notes.txt", "cannot read notes.txt as media"),
+    ],
+)
+def test_a_bad_input_is_said_before_the_local_model_is_looked_up(
+    tmp_path: Path, clean_env: dict[str, str], source: str, said: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("my notes, not a video\n")
+    with fake_hub({}, "main") as (hub, seen):
+        clean_env.update(HF_ENDPOINT=hub, HF_HOME=str(tmp_path / "hf"))
+        result = run_yttl(
+            [source, "-o", str(tmp_path / "out"), "--no-open"], clean_env, cwd=tmp_path
+        )
+    assert result.returncode == 2, result.stderr
+    lines = _lines(result.stderr)
+    assert lines[0].startswith("yttl: error: ") and said in lines[0], lines
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert seen.requests == []  # the default model was not even looked for
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 # 4. a model or media file that cannot be read: one line naming it, and what to do

@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from yttl.library import Library
     from yttl.sources.playlists import BatchEntry
 
-__all__ = ["BatchRun", "local_sources_exist", "run_sources", "save_video", "write_index"]
+__all__ = [
+    "BatchRun",
+    "check_sources",
+    "local_sources_exist",
+    "run_sources",
+    "save_video",
+    "write_index",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +105,17 @@ def local_sources_exist(sources: Sequence[str]) -> None:
         raise InputError(f"no such file: {path}", hint="give a URL, a media file or an info.json")
 
 
+def check_sources(sources: Sequence[str]) -> None:
+    """A single source that is a malformed URL, a missing file or a file that is no media
+    is an input error (exit 2) before any model is looked up or fetched; in a batch such
+    an entry fails alone. Blocking (it probes a file): run it in a thread."""
+    from yttl.sources import check_source
+
+    local_sources_exist(sources)
+    if len(sources) == 1:
+        check_source(sources[0])
+
+
 @contextlib.contextmanager
 def _no_observer(count: int) -> Iterator[BatchObserver | None]:
     yield None
@@ -123,10 +141,11 @@ async def run_sources(
     selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
     selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
     output_dir = Path(settings.output_dir)
-    local_sources_exist(sources)
+    await asyncio.to_thread(check_sources, sources)
     own = components is None
-    # Keys, then the output folder, then the sources: what can fail is found before any
-    # work is paid for. Building may download a local model: Ctrl-C must reach it.
+    # A source that is bad on its face, then keys, then the output folder, then the
+    # sources: what can fail is found before any work is paid for (or any model looked
+    # up). Building may download a local model: Ctrl-C must reach it.
     if components is None:
         components = await blocking(
             functools.partial(build_components, settings, stop=stop), stop=stop, name="yttl-build"
