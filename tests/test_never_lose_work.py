@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -238,3 +240,57 @@ def test_a_media_file_pyav_cannot_read_is_one_line_with_a_next_step(
     assert lines[0].startswith(f"yttl: error: cannot read {media} as media: "), lines
     assert "Errno" not in lines[0]  # said in words
     assert "ffprobe" in lines[1] and "media file" in lines[1], lines
+
+
+# 3. Ctrl-C mid-transcription: outputs whole, or none; never an empty file
+
+
+def test_ctrl_c_while_transcribing_leaves_no_empty_or_torn_output(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    media = _speech(tmp_path)
+    out = tmp_path / "out"
+    args = [
+        str(media),
+        "--transcript-only",
+        "-f",
+        "txt",
+        "-f",
+        "vtt",
+        "-lwm",
+        MODEL_DIR,
+        "-o",
+        str(out),
+        "--no-open",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yttl", *args, "-v"],
+        env=clean_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    said = []
+    for line in process.stderr:  # the event: the transcription is about to start
+        said.append(line)
+        if "transcribing the audio" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    said.append(process.stderr.read())
+    assert process.wait(timeout=300) == 130, "".join(said)
+    stderr = "".join(said)
+    assert "Traceback" not in stderr
+    written = sorted(out.iterdir()) if out.exists() else []
+    for path in written:  # whole, or not there at all
+        assert not path.name.startswith("."), written  # no temporary file left behind
+        assert path.read_text().strip() not in ("", "WEBVTT"), path
+    said_last = _lines(stderr)[-1]
+    if written:
+        assert said_last.startswith("yttl: interrupted; wrote what was finished to"), stderr
+    else:
+        assert said_last == "yttl: interrupted", stderr
+
+    finished = run_yttl(args, clean_env, timeout=300)  # the same command finishes it
+    assert finished.returncode == 0, finished.stderr
+    (txt,) = out.glob("*.txt")
+    assert "sleep" in txt.read_text().lower()

@@ -57,6 +57,7 @@ __all__ = [
     "unexpected",
     "without_transcript",
     "worst_exit",
+    "worth_writing",
 ]
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,20 @@ def error_outcome(entry: BatchEntry, error: YttlError) -> VideoOutcome:
     if made is not None and any(s.status == "ok" for h in made.hours for s in h.sections):
         return VideoOutcome(entry, "partial", EXIT_PARTIAL, made, error)
     return VideoOutcome(entry, "failed", exit_code_for(error), made, error)
+
+
+def worth_writing(outcome: VideoOutcome) -> bool:
+    """Whether a video's outputs are written: always when it ended; when it was
+    interrupted, only if it made something (a transcript line, a summary). An output is
+    never an empty file standing for work that was not done."""
+    made = outcome.result
+    if made is None:
+        return False
+    if outcome.status != "interrupted":
+        return True
+    return bool(made.transcript.segments) or any(
+        s.status == "ok" for h in made.hours for s in h.sections
+    )
 
 
 class NotStarted(YttlError):
@@ -258,21 +273,8 @@ async def run_batch(
                 scheduler.halt(exc)  # no call of any video can succeed
             return error_outcome(entry, exc)
 
-    def worth_writing(outcome: VideoOutcome) -> bool:
-        made = outcome.result
-        return made is not None and (
-            bool(made.hours) or settings.transcript_only or outcome.status != "interrupted"
-        )
-
     async def one(entry: BatchEntry) -> VideoOutcome:
-        return await isolated(
-            entry,
-            run,
-            write if write is not None else None,
-            observer,
-            worth_writing=worth_writing,
-            keep_transcripts=keep_transcripts,
-        )
+        return await isolated(entry, run, write, observer, keep_transcripts=keep_transcripts)
 
     tasks = [asyncio.create_task(one(entry)) for entry in entries]
     try:
@@ -293,7 +295,6 @@ async def isolated(
     write: Writer | None,
     observer: BatchObserver,
     *,
-    worth_writing: Callable[[VideoOutcome], bool] = lambda o: o.result is not None,
     keep_transcripts: bool = False,
 ) -> VideoOutcome:
     """One video of a batch, whatever it raises: run it, write what it made (a full disk
@@ -305,7 +306,7 @@ async def isolated(
     except Exception as exc:
         outcome = unexpected(entry, exc)
     made = outcome.result
-    if write is not None and made is not None and worth_writing(outcome):
+    if write is not None and worth_writing(outcome):
         try:
             outcome.outputs = await write(made)
         except (asyncio.CancelledError, KeyboardInterrupt):
