@@ -306,7 +306,7 @@ async def isolated(
     except Exception as exc:
         outcome = unexpected(entry, exc)
     made = outcome.result
-    if write is not None and worth_writing(outcome):
+    if write is not None and made is not None and worth_writing(outcome):
         try:
             outcome.outputs = await write(made)
         except (asyncio.CancelledError, KeyboardInterrupt):
