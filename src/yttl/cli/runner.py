@@ -175,8 +175,8 @@ def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batc
             done, total = outcome.sections
             console.print(
                 f"yttl: {prefix}wrote what was made to {', '.join(map(str, outcome.outputs))} "
-                f"(the transcript; {done}/{total} sections summarized); "
-                "run the same command again to finish",
+                f"(the transcript; {done}/{total} sections summarized); once that is "
+                "fixed, the same command reuses it",
                 highlight=False,
                 markup=False,
                 soft_wrap=True,
