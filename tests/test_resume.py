@@ -31,14 +31,34 @@ def lecture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _command(audio: Path, out: Path, *extra: str) -> list[str]:
-    return [str(audio), "--transcript-only", "-f", "txt", "-lwm", MODEL_DIR, "-o", str(out),
-            "--no-open", "--chunk-strategy", "fixed", "--chunk-seconds", "60", *extra]  # fmt: skip
+    return [
+        str(audio),
+        "--transcript-only",
+        "-f",
+        "txt",
+        "-lwm",
+        MODEL_DIR,
+        "-o",
+        str(out),
+        "--no-open",
+        "--chunk-strategy",
+        "fixed",
+        "--chunk-seconds",
+        "60",
+        *extra,
+    ]
 
 
-def _stop_after(args: list[str], env: dict[str, str], out: Path, seconds: float,
-                twice: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "yttl", *args], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+def _stop_after(
+    args: list[str], env: dict[str, str], out: Path, seconds: float, twice: bool = False
+) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yttl", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(seconds)
     process.send_signal(signal.SIGINT)
     if twice:
@@ -60,7 +80,9 @@ def test_ctrl_c_during_local_transcription_exits_130_cleanly(
     assert stopped.returncode == 130, stopped.stderr  # not 0 with half a transcript, not -11
     assert "Traceback" not in stderr_of(stopped) and "Segmentation" not in stderr_of(stopped)
     assert "interrupted" in stopped.stderr
-    partial = output_of(out, lecture, "txt").read_text().split() if not twice else []
+    written = output_of(out, lecture, "txt")  # whole, or none when no line was done yet
+    assert not written.exists() or written.read_text().strip(), "an empty output was left"
+    partial = written.read_text().split() if written.exists() and not twice else []
     rerun = run_yttl(_command(lecture, out, "-f", "json"), clean_env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     whole = output_of(out, lecture, "txt").read_text().split()
@@ -76,8 +98,11 @@ def test_a_rerun_takes_the_finished_chunks_and_transcribes_only_the_rest(
     tmp_path: Path, clean_env: dict[str, str], lecture: Path
 ) -> None:
     out = tmp_path / "o"
-    first = run_yttl([*_command(lecture, out), "--report-json", str(tmp_path / "r1.json")],
-                     clean_env, timeout=300)  # fmt: skip
+    first = run_yttl(
+        [*_command(lecture, out), "--report-json", str(tmp_path / "r1.json")],
+        clean_env,
+        timeout=300,
+    )
     assert first.returncode == 0, first.stderr
     reference = output_of(out, lecture, "txt").read_text()
     cache = Path(clean_env["XDG_CACHE_HOME"]) / "yttl" / "results.sqlite"
@@ -89,8 +114,11 @@ def test_a_rerun_takes_the_finished_chunks_and_transcribes_only_the_rest(
         db.executemany("DELETE FROM chunks WHERE key = ?", last)
         chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     assert chunks >= 1
-    again = run_yttl([*_command(lecture, out), "--report-json", str(tmp_path / "r2.json")],
-                     clean_env, timeout=300)  # fmt: skip
+    again = run_yttl(
+        [*_command(lecture, out), "--report-json", str(tmp_path / "r2.json")],
+        clean_env,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     assert output_of(out, lecture, "txt").read_text() == reference  # the same words, resumed
     stats = json.loads((tmp_path / "r2.json").read_text())["transcription"]
@@ -122,10 +150,27 @@ def test_a_transcription_api_failing_part_way_keeps_what_was_done(
         server.state.transcribe = timed_words_upload
         server.state.transcribe_fault = lambda call: (
             (500, {}, b'{"error": {"message": "down"}}') if call.index >= 3 else None
-        )  # fmt: skip
-        args = [str(lecture), "-lp", "openai", "-ou", server.openai_base_url, "-wp", "openai",
-                "-o", str(tmp_path / "o"), "-f", "json", "-f", "txt", "--no-open",
-                "--retry-base-delay", "0.05", "--max-concurrent-whisper", "1"]  # fmt: skip
+        )
+        args = [
+            str(lecture),
+            "-lp",
+            "openai",
+            "-ou",
+            server.openai_base_url,
+            "-wp",
+            "openai",
+            "-o",
+            str(tmp_path / "o"),
+            "-f",
+            "json",
+            "-f",
+            "txt",
+            "--no-open",
+            "--retry-base-delay",
+            "0.05",
+            "--max-concurrent-whisper",
+            "1",
+        ]
         first = run_yttl(args, clean_env, timeout=300)
         assert first.returncode == 3, first.stderr
         assert "transcription stopped" in first.stderr
@@ -133,15 +178,15 @@ def test_a_transcription_api_failing_part_way_keeps_what_was_done(
         statuses = [s["status"] for h in doc["hours"] for s in h["sections"]]
         assert statuses[0] == "ok" and statuses[-1] == "failed"
         assert doc["failures"][0]["where"] == "transcription"
-        assert any("not transcribed" in (s.get("error") or "")
-                   for h in doc["hours"] for s in h["sections"])  # fmt: skip
+        assert any(
+            "not transcribed" in (s.get("error") or "") for h in doc["hours"] for s in h["sections"]
+        )
         kept = output_of(tmp_path / "o", lecture, "txt").read_text()
         assert kept.strip()
         uploads = len(server.state.transcription_calls)
 
         server.state.transcribe_fault = None
-        rerun = run_yttl([*args, "--report-json", str(tmp_path / "r.json")], clean_env,
-                         timeout=300)  # fmt: skip
+        rerun = run_yttl([*args, "--report-json", str(tmp_path / "r.json")], clean_env, timeout=300)
         assert rerun.returncode == 0, rerun.stderr
         stats = json.loads((tmp_path / "r.json").read_text())["transcription"]
         assert stats["resumed_chunks"] == 3  # the three done uploads are not paid for again

@@ -45,6 +45,7 @@ __all__ = [
     "VideoStatus",
     "Writer",
     "ended_or_interrupted",
+    "error_outcome",
     "exit_code_for",
     "isolated",
     "not_started",
@@ -56,6 +57,7 @@ __all__ = [
     "unexpected",
     "without_transcript",
     "worst_exit",
+    "worth_writing",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,29 +102,61 @@ def outcome_of(entry: BatchEntry, result: RunResult) -> VideoOutcome:
     return VideoOutcome(entry, "ok", EXIT_OK, result)
 
 
+def error_outcome(entry: BatchEntry, error: YttlError) -> VideoOutcome:
+    """A video an error ended: failed with the error's code, or partial when some
+    sections were summarized before it; what it made (``error.partial``) is written."""
+    made = error.partial
+    if made is not None and any(s.status == "ok" for h in made.hours for s in h.sections):
+        return VideoOutcome(entry, "partial", EXIT_PARTIAL, made, error)
+    return VideoOutcome(entry, "failed", exit_code_for(error), made, error)
+
+
+def worth_writing(outcome: VideoOutcome) -> bool:
+    """Whether a video's outputs are written: always when it ended; when it was
+    interrupted, only if it made something (a transcript line, a summary). An output is
+    never an empty file standing for work that was not done."""
+    made = outcome.result
+    if made is None:
+        return False
+    if outcome.status != "interrupted":
+        return True
+    return bool(made.transcript.segments) or any(
+        s.status == "ok" for h in made.hours for s in h.sections
+    )
+
+
 class NotStarted(YttlError):
     """A video the batch never ran, because an answer stopped it (``halted``)."""
 
     def __init__(self, reason: ProviderError, *, started: bool = False) -> None:
-        super().__init__(f"{'stopped' if started else 'not started'}: {reason.message}",
-                         hint=reason.hint)  # fmt: skip
+        super().__init__(
+            f"{'stopped' if started else 'not started'}: {reason.message}", hint=reason.hint
+        )
         self.category = reason.category
         self.reason = reason
 
 
-def stopped_outcome(entry: BatchEntry, halted: ProviderError | None,
-                    partial: RunResult | None = None) -> VideoOutcome:  # fmt: skip
+def stopped_outcome(
+    entry: BatchEntry, halted: ProviderError | None, partial: RunResult | None = None
+) -> VideoOutcome:
     """A video the batch stopped: interrupted after a Ctrl-C, *not started* (failed with
     the reason's exit code) after an answer that no call could get past."""
     if halted is None:
-        return VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, partial,
-                            RunInterrupted(partial))  # fmt: skip
-    return VideoOutcome(entry, "failed", exit_code_for(halted), partial,
-                        NotStarted(halted, started=partial is not None))  # fmt: skip
+        return VideoOutcome(
+            entry, "interrupted", EXIT_INTERRUPTED, partial, RunInterrupted(partial)
+        )
+    return VideoOutcome(
+        entry,
+        "failed",
+        exit_code_for(halted),
+        partial,
+        NotStarted(halted, started=partial is not None),
+    )
 
 
-def not_started(entry: BatchEntry, stopping: bool,
-                halted: ProviderError | None = None) -> VideoOutcome | None:  # fmt: skip
+def not_started(
+    entry: BatchEntry, stopping: bool, halted: ProviderError | None = None
+) -> VideoOutcome | None:
     """The outcome of an entry that is not run at all: its source could not even be
     listed, or the batch is stopping; None when it is to be run."""
     if entry.error is not None:
@@ -147,8 +181,9 @@ def unexpected(entry: BatchEntry, exc: BaseException, doing: str = "") -> VideoO
     return VideoOutcome(entry, "failed", exit_code_for(error), error=error)
 
 
-def ended_or_interrupted(entries: Sequence[BatchEntry], ended: Sequence[object],
-                         halted: ProviderError | None = None) -> list[VideoOutcome]:  # fmt: skip
+def ended_or_interrupted(
+    entries: Sequence[BatchEntry], ended: Sequence[object], halted: ProviderError | None = None
+) -> list[VideoOutcome]:
     """After a second Ctrl-C: each entry's outcome, or ``interrupted`` where it had none."""
     outcomes = []
     for entry, item in zip(entries, ended, strict=True):
@@ -222,9 +257,13 @@ async def run_batch(
             return early
         try:
             result = await process_video(
-                entry.source, settings, components=components, observer=observer.video(entry),
-                tracker=PerformanceTracker(), video_slot=slot,
-            )  # fmt: skip
+                entry.source,
+                settings,
+                components=components,
+                observer=observer.video(entry),
+                tracker=PerformanceTracker(),
+                video_slot=slot,
+            )
             return outcome_of(entry, result)
         except RunInterrupted as exc:
             return VideoOutcome(entry, "interrupted", EXIT_INTERRUPTED, exc.partial, exc)
@@ -232,22 +271,10 @@ async def run_batch(
             if isinstance(exc, FATAL_ERRORS):
                 logger.debug("%s: stopping the batch: %s", entry.label, exc.message)
                 scheduler.halt(exc)  # no call of any video can succeed
-            return VideoOutcome(entry, "failed", exit_code_for(exc), error=exc)
-
-    def worth_writing(outcome: VideoOutcome) -> bool:
-        made = outcome.result
-        return made is not None and (bool(made.hours) or settings.transcript_only
-                                     or outcome.status != "interrupted")  # fmt: skip
+            return error_outcome(entry, exc)
 
     async def one(entry: BatchEntry) -> VideoOutcome:
-        return await isolated(
-            entry,
-            run,
-            write if write is not None else None,
-            observer,
-            worth_writing=worth_writing,
-            keep_transcripts=keep_transcripts,
-        )
+        return await isolated(entry, run, write, observer, keep_transcripts=keep_transcripts)
 
     tasks = [asyncio.create_task(one(entry)) for entry in entries]
     try:
@@ -268,7 +295,6 @@ async def isolated(
     write: Writer | None,
     observer: BatchObserver,
     *,
-    worth_writing: Callable[[VideoOutcome], bool] = lambda o: o.result is not None,
     keep_transcripts: bool = False,
 ) -> VideoOutcome:
     """One video of a batch, whatever it raises: run it, write what it made (a full disk
@@ -288,7 +314,10 @@ async def isolated(
         except Exception as exc:
             failed = unexpected(entry, exc, "could not write or record it")
             outcome.status, outcome.exit_code, outcome.error = (
-                failed.status, failed.exit_code, failed.error)  # fmt: skip
+                failed.status,
+                failed.exit_code,
+                failed.error,
+            )
     if made is not None and not keep_transcripts:
         outcome.result = without_transcript(made)
     _tell(observer, outcome)

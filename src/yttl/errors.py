@@ -68,6 +68,9 @@ class YttlError(Exception):
     """Root of every error yttl raises on purpose."""
 
     category = "processing"
+    partial: RunResult | None = None
+    """What the run had made when this ended it (the transcript, the sections done): the
+    caller writes it, marked, before saying the error. Never lose work done (DESIGN §7)."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

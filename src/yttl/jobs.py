@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from yttl.library import Library
     from yttl.sources.playlists import BatchEntry
 
-__all__ = ["BatchRun", "local_sources_exist", "run_sources", "save_video", "write_index"]
+__all__ = [
+    "BatchRun",
+    "check_sources",
+    "local_sources_exist",
+    "run_sources",
+    "save_video",
+    "write_index",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,8 @@ def save_video(result: RunResult, settings: Settings, library: Library | None) -
     formats = list(settings.format)
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
+    elif not summarized(result) and not {"html", *TRANSCRIPT_FORMATS} & set(formats):
+        formats.append("txt")  # no summary (the provider failed): the transcript is the work
     started = time.perf_counter()
     paths = write_outputs(result, formats, Path(settings.output_dir))
     phases = result.stats.setdefault("phase_seconds", {})
@@ -71,6 +80,10 @@ def save_video(result: RunResult, settings: Settings, library: Library | None) -
         if isinstance(phases, dict):
             phases["library"] = round(time.perf_counter() - started, 3)
     return paths
+
+
+def summarized(result: RunResult) -> bool:
+    return any(s.status != "failed" for h in result.hours for s in h.sections)
 
 
 def write_index(outcomes: Sequence[VideoOutcome], output_dir: Path) -> None:
@@ -90,6 +103,17 @@ def local_sources_exist(sources: Sequence[str]) -> None:
     path = missing_file(sources[0]) if len(sources) == 1 else None
     if path is not None:
         raise InputError(f"no such file: {path}", hint="give a URL, a media file or an info.json")
+
+
+def check_sources(sources: Sequence[str]) -> None:
+    """A single source that is a malformed URL, a missing file or a file that is no media
+    is an input error (exit 2) before any model is looked up or fetched; in a batch such
+    an entry fails alone. Blocking (it probes a file): run it in a thread."""
+    from yttl.sources import check_source
+
+    local_sources_exist(sources)
+    if len(sources) == 1:
+        check_source(sources[0])
 
 
 @contextlib.contextmanager
@@ -117,10 +141,11 @@ async def run_sources(
     selection = PlaylistSelection(settings.playlist_items, settings.max_videos, settings.dateafter)
     selection.date_floor()  # a bad date is a usage error now, not after the playlist is read
     output_dir = Path(settings.output_dir)
-    local_sources_exist(sources)
+    await asyncio.to_thread(check_sources, sources)
     own = components is None
-    # Keys, then the output folder, then the sources: what can fail is found before any
-    # work is paid for. Building may download a local model: Ctrl-C must reach it.
+    # A source that is bad on its face, then keys, then the output folder, then the
+    # sources: what can fail is found before any work is paid for (or any model looked
+    # up). Building may download a local model: Ctrl-C must reach it.
     if components is None:
         components = await blocking(
             functools.partial(build_components, settings, stop=stop), stop=stop, name="yttl-build"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from yttl.aio import blocking
 from yttl.config import Settings
-from yttl.errors import InputError, ProviderError, RunInterrupted
+from yttl.errors import InputError, ProviderError, RunInterrupted, YttlError
 from yttl.factory import RunComponents, build_components
 from yttl.llm.base import LLMProvider
 from yttl.models import (
@@ -273,6 +273,25 @@ class _Run:
         hours = self.engine.snapshot(self.plan) if self.engine and self.plan else []
         return self.result(hours, self.components.llm)
 
+    def failed(self, error: YttlError) -> RunResult | None:
+        """What a run that ``error`` ended had made (its transcript, the sections done),
+        every section not done marked failed for that reason: written, never lost."""
+        if self.video is None or self.stream is None:
+            return None
+        hours = self.engine.snapshot(self.plan, error.message) if self.engine and self.plan else []
+        result = self.result(hours, self.components.llm)
+        if not result.transcript.segments:
+            return None  # nothing was made: no empty file is written for it
+        attempts = error.attempts if isinstance(error, ProviderError) else 1
+        known = {f.where for f in result.failures}
+        more = [
+            Failure(f"section {s.section.label}", error.category, error.message, attempts)
+            for h in hours
+            for s in h.sections
+            if s.status == "failed" and f"section {s.section.label}" not in known
+        ] or [Failure("summaries", error.category, error.message, attempts)]
+        return replace(result, failures=(*result.failures, *more))
+
 
 async def _then(
     segments: AsyncIterator[TranscriptSegment], done: Callable[[], None]
@@ -338,6 +357,10 @@ async def process_video(
             return run.result(hours, llm)
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         raise RunInterrupted(run.partial()) from exc
+    except YttlError as exc:  # the provider is gone, say: what is made goes out with it
+        if not isinstance(exc, RunInterrupted) and exc.partial is None:
+            exc.partial = run.failed(exc)
+        raise
     finally:
         run.drop_slides()
         release()

@@ -171,6 +171,16 @@ def _report(outcome: VideoOutcome, settings: Settings, console: Console, *, batc
                 )
             )
         print_error(console, outcome.error, prefix)
+        if outcome.outputs and result is not None:  # what was made before it: said, kept
+            done, total = outcome.sections
+            console.print(
+                f"yttl: {prefix}wrote what was made to {', '.join(map(str, outcome.outputs))} "
+                f"(the transcript; {done}/{total} sections summarized); once that is "
+                "fixed, the same command reuses it",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         return
     if result is None:
         return

@@ -50,6 +50,10 @@ DEFAULT_MODEL_REPO = "bartowski/Llama-3.2-3B-Instruct-GGUF"
 DEFAULT_MODEL_FILE = "Llama-3.2-3B-Instruct-Q4_K_M.gguf"
 DEFAULT_MODEL_GB = 2.0
 DEFAULT_CONTEXT = 8192
+GGUF_HINT = (
+    "give a .gguf model file (such as Llama-3.2-3B-Instruct-Q4_K_M.gguf) with "
+    "--local-model-path, leave it out for the default model, or use an API provider (-lp openai)"
+)
 COMPUTE_BUFFER_MB = 160  # llama.cpp's scratch buffers at the default batch size
 
 
@@ -75,7 +79,9 @@ def read_footprint(path: Path, context_tokens: int | None = None) -> ModelFootpr
     try:
         probe = Llama(model_path=str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError) as exc:
-        raise InputError(f"{path} is not a GGUF model llama.cpp can read: {exc}") from exc
+        raise InputError(
+            f"{path} is not a GGUF model llama.cpp can read: {exc}", hint=GGUF_HINT
+        ) from exc
     meta: dict[str, str] = dict(probe.metadata)
     probe.close()
     arch = meta.get("general.architecture", "llama")
@@ -402,10 +408,19 @@ class LocalModelOptions:
 def _model_file(options: LocalModelOptions) -> Path:
     if options.path:
         path = Path(options.path).expanduser()
+        if path.is_dir():
+            raise InputError(f"--local-model-path {path} is a directory", hint=GGUF_HINT)
         if not path.is_file():
+            raise InputError(f"no such model file: {path}", hint=GGUF_HINT)
+        try:
+            with path.open("rb") as handle:
+                magic = handle.read(4)
+        except OSError as exc:
             raise InputError(
-                f"no such model file: {path}", hint="give a GGUF file with --local-model-path"
-            )
+                f"cannot read the model file {path}: {exc.strerror or exc}", hint=GGUF_HINT
+            ) from exc
+        if magic != b"GGUF":  # every GGUF file starts so: said before any work is paid for
+            raise InputError(f"{path} is not a GGUF model file", hint=GGUF_HINT)
         return path
     repo = options.repo or DEFAULT_MODEL_REPO
     filename = options.filename or DEFAULT_MODEL_FILE

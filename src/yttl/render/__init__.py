@@ -63,17 +63,19 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: never a torn file.
-    The file gets the mode any other tool's output would (0666 less the umask), not the
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: never a torn file,
+    even on Ctrl-C (the temporary file goes with it). Every output goes through here. The
+    file gets the mode any other tool's output would (0666 less the umask), not the
     temporary file's private 0600."""
     import tempfile  # here: the library commands import this package for its links only
 
+    data = content.encode("utf-8") if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             os.fchmod(handle.fileno(), 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
@@ -117,9 +119,5 @@ def write_slides(result: RunResult, output_dir: Path) -> Path:
     folder = output_dir / slides_folder(result.video.id)
     folder.mkdir(parents=True, exist_ok=True)
     for slide in result.slides or ():
-        path = folder / slide.name
-        temporary = folder / f".{slide.name}.tmp"
-        temporary.write_bytes(slide.image)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+        atomic_write(folder / slide.name, slide.image)
     return folder

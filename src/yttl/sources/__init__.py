@@ -19,6 +19,7 @@ from yttl.sources.ytdlp import load_info_json, resolve_url
 
 __all__ = [
     "bare_word",
+    "check_source",
     "check_url",
     "choose_track",
     "fetch_track_text",
@@ -58,13 +59,34 @@ def bare_word(source: str) -> bool:
     )
 
 
+_GIVE = "give a URL such as https://www.youtube.com/watch?v=ID, a media file or an info.json"
+_HOST = re.compile(r"^[\w.-]+$|^[0-9a-f:.]+$")  # a name, or an IP (IPv6 without brackets)
+
+
 def check_url(source: str) -> str:
     """An http(s) URL with a host, or an ``InputError`` before anything is fetched."""
     if not source.lower().startswith(("http://", "https://")):
-        raise InputError(f"unsupported URL scheme in {source!r}; use http(s)")
-    if not urlsplit(source).hostname:
-        raise InputError(f"{source!r} is not a valid URL: it names no host")
+        raise InputError(f"unsupported URL scheme in {source!r}; use http(s)", hint=_GIVE)
+    host = urlsplit(source).hostname
+    if not host:
+        raise InputError(f"{source!r} is not a valid URL: it names no host", hint=_GIVE)
+    if not _HOST.match(host):
+        raise InputError(f"{source!r} is not a valid URL: {host!r} is no host name", hint=_GIVE)
     return source
+
+
+def check_source(source: str) -> None:
+    """What can be told of a source with no network and no model: a malformed URL, a
+    missing file, a file that is no media. Said before any model is looked up or fetched."""
+    if looks_like_url(source):
+        check_url(source)
+        return
+    path = Path(source).expanduser()
+    if path.name.endswith(".info.json") and path.is_file():
+        return  # read when it is expanded (it may be a playlist)
+    if not path.exists() and _BARE_YOUTUBE_ID.match(source):
+        return  # a YouTube id
+    resolve_file(path)
 
 
 def resolve_source(source: str, ytdlp_params: Mapping[str, Any]) -> VideoInfo:

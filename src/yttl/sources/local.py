@@ -10,7 +10,7 @@ from pathlib import Path
 from yttl.errors import InputError, UnsupportedSourceError
 from yttl.models import CaptionTrack, VideoInfo
 
-__all__ = ["file_video_id", "probe_media", "resolve_file", "sidecar_tracks"]
+__all__ = ["BAD_MEDIA", "file_video_id", "probe_media", "resolve_file", "sidecar_tracks"]
 
 CAPTION_EXTS = ("json3", "vtt", "srt")
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
@@ -44,8 +44,24 @@ def probe_media(path: Path) -> tuple[float, bool]:
                     if stream.duration and stream.time_base:
                         duration = max(duration, float(stream.duration * stream.time_base))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path} as media: {exc}") from exc
+        raise InputError(f"cannot read {path} as media: {_why(exc)}", hint=BAD_MEDIA) from exc
     return duration, has_audio
+
+
+BAD_MEDIA = "check that it plays (ffprobe FILE); give a whole media file, a URL or an info.json"
+"""What to do about a media file that cannot be read: the one hint for all the reasons."""
+
+
+def _why(exc: Exception) -> str:
+    """PyAV's reason in words, without its errno and the path said already."""
+    import av
+
+    if isinstance(exc, av.error.EOFError):
+        return "it ends too soon (cut short while copied or downloaded?)"
+    if isinstance(exc, av.error.InvalidDataError):
+        return "it is not audio or video, or it is damaged"
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return reason[:1].lower() + reason[1:]
 
 
 def file_video_id(absolute: Path) -> str:
@@ -63,7 +79,7 @@ def resolve_file(path: Path) -> VideoInfo:
     if not path.exists():
         raise InputError(f"no such file: {path}")
     if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty")
+        raise InputError(f"cannot read {path} as media: it is empty (0 bytes)", hint=BAD_MEDIA)
     duration, has_audio = probe_media(path)
     if duration <= 0:
         raise InputError(f"{path} has no duration: nothing to summarize")
