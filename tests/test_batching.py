@@ -268,3 +268,52 @@ def test_audio_damaged_after_a_chunk_keeps_that_chunk_before_the_error(
     assert damaged.second_at > 0 and first and given == first
     kept = store.get(0.0, damaged.second_at)
     assert kept is not None and kept.covered is None and list(kept.segments) == first
+
+
+class _CountingModel:
+    """The loaded model, counting the segments its ``transcribe`` has made so far."""
+
+    def __init__(self, model: Any) -> None:
+        self._model, self.made = model, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+        segments, info = self._model.transcribe(*args, **kwargs)
+
+        def counted() -> Iterator[Any]:
+            for segment in segments:
+                self.made += 1
+                yield segment
+
+        return counted(), info
+
+
+class _CountingHolder(WhisperModelHolder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counting: _CountingModel | None = None
+
+    def get(self, name: str, plan: ChunkPlan, download_root: str | None) -> Any:
+        if self.counting is None:
+            self.counting = _CountingModel(super().get(name, plan, download_root))
+        return self.counting
+
+
+def test_without_vad_segments_go_out_as_heard_and_ctrl_c_stops_after_one(
+    made_speech: Path,
+) -> None:
+    """Without VAD Whisper reads a whole chunk (minutes): its first segment must reach the
+    consumer before the rest are made, and stopping then must not read the rest."""
+    plan = ChunkOptimizer(TWO_CORES).plan("fixed", model=MODEL_DIR)
+    holder = _CountingHolder()
+    plain = FasterWhisperTranscriber(
+        MODEL_DIR, plan, silence=SilenceOptions(vad=False), holder=holder
+    )
+    stop = threading.Event()
+    heard = plain.segments(made_speech, stop)
+    first = next(heard)
+    assert holder.counting is not None and holder.counting.made == 1 and first.text
+    stop.set()
+    assert list(heard) == [] and holder.counting.made == 1
