@@ -10,12 +10,16 @@ import itertools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.speech import ESPEAK, paragraphs, read_aloud, write_opus
 from tests.support.whisper import MODEL_DIR
+from yttl.errors import InputError
 from yttl.models import TranscriptSegment
+from yttl.transcribe.audio import AudioChunk
+from yttl.transcribe.base import ChunkRecord
 from yttl.transcribe.batching import WindowText, in_order
 from yttl.transcribe.chunking import ChunkOptimizer, ChunkPlan, Hardware
 from yttl.transcribe.local import FasterWhisperTranscriber, SilenceOptions, WhisperModelHolder
@@ -123,6 +127,26 @@ def test_a_failing_job_raises_in_the_consumer_and_stops_the_workers() -> None:
     assert len(started) < 10
 
 
+def test_when_the_input_fails_the_jobs_already_taken_are_given_out_first() -> None:
+    """Audio damaged further on fails while batches before it are still decoding: their
+    text must still come out (and be kept) before the error, not be dropped with it."""
+    failed = threading.Event()
+
+    def source() -> Iterator[int]:
+        yield from range(3)
+        failed.set()
+        raise ValueError("cannot decode the audio")
+
+    def run(job: int) -> int:
+        assert failed.wait(WAIT)  # every job still running when the input fails
+        return job * 2
+
+    given: list[tuple[int, int]] = []
+    with pytest.raises(ValueError, match="cannot decode"):
+        given.extend(in_order(source(), run, workers=2, ahead=4))
+    assert given == [(0, 0), (1, 2), (2, 4)]
+
+
 @pytest.fixture(scope="module")
 def made_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About two minutes of the Apache licence read by espeak-ng: five windows or so."""
@@ -194,3 +218,102 @@ def test_without_vad_whisper_reads_whole_chunks_on_one_worker_over_all_threads()
     plan = ChunkOptimizer(TWO_CORES).plan("adaptive", model=MODEL_DIR)
     plain = FasterWhisperTranscriber(MODEL_DIR, plan, silence=SilenceOptions(vad=False))
     assert (plain.stats.options["workers"], plain.stats.options["cpu_threads"]) == (1, 2)
+
+
+class _DamagedAfterFirstChunk(FasterWhisperTranscriber):
+    """The real transcriber on audio that cannot be read past its first chunk; the first
+    chunk's batches are held until then, so they are still decoding when it fails."""
+
+    def __init__(self, plan: ChunkPlan) -> None:
+        super().__init__(MODEL_DIR, plan)
+        self.failed = threading.Event()
+        self.second_at = 0.0
+
+    def _prepare(self, chunk: AudioChunk) -> Any:
+        if chunk.index == 1:
+            self.second_at = chunk.offset
+            self.failed.set()
+            raise InputError("cannot decode the audio of the rest")
+        return super()._prepare(chunk)
+
+    def _decode(self, batch: Any) -> list[WindowText]:
+        assert self.failed.wait(WAIT)
+        return super()._decode(batch)
+
+
+class _Store:
+    """A ChunkStore in memory: what a rerun would find."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[float, float], ChunkRecord] = {}
+
+    def get(self, offset: float, seconds: float) -> ChunkRecord | None:
+        return self.kept.get((offset, seconds))
+
+    def put(self, offset: float, seconds: float, record: ChunkRecord) -> None:
+        self.kept[offset, seconds] = record
+
+
+def test_audio_damaged_after_a_chunk_keeps_that_chunk_before_the_error(
+    made_speech: Path,
+) -> None:
+    plan = ChunkOptimizer(TWO_CORES).plan("fixed", model=MODEL_DIR, chunk_seconds=60.0)
+    whole = _segments(FasterWhisperTranscriber(MODEL_DIR, plan), made_speech)
+    damaged = _DamagedAfterFirstChunk(plan)
+    store = _Store()
+    given: list[TranscriptSegment] = []
+    with pytest.raises(InputError):
+        given.extend(damaged.segments(made_speech, threading.Event(), store))
+    first = [segment for segment in whole if segment.start < damaged.second_at]
+    assert damaged.second_at > 0 and first and given == first
+    kept = store.get(0.0, damaged.second_at)
+    assert kept is not None and kept.covered is None and list(kept.segments) == first
+
+
+class _CountingModel:
+    """The loaded model, counting the segments its ``transcribe`` has made so far."""
+
+    def __init__(self, model: Any) -> None:
+        self._model, self.made = model, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+        segments, info = self._model.transcribe(*args, **kwargs)
+
+        def counted() -> Iterator[Any]:
+            for segment in segments:
+                self.made += 1
+                yield segment
+
+        return counted(), info
+
+
+class _CountingHolder(WhisperModelHolder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counting: _CountingModel | None = None
+
+    def get(self, name: str, plan: ChunkPlan, download_root: str | None) -> Any:
+        if self.counting is None:
+            self.counting = _CountingModel(super().get(name, plan, download_root))
+        return self.counting
+
+
+def test_without_vad_segments_go_out_as_heard_and_ctrl_c_stops_after_one(
+    made_speech: Path,
+) -> None:
+    """Without VAD Whisper reads a whole chunk (minutes): its first segment must reach the
+    consumer before the rest are made, and stopping then must not read the rest."""
+    plan = ChunkOptimizer(TWO_CORES).plan("fixed", model=MODEL_DIR)
+    holder = _CountingHolder()
+    plain = FasterWhisperTranscriber(
+        MODEL_DIR, plan, silence=SilenceOptions(vad=False), holder=holder
+    )
+    stop = threading.Event()
+    heard = plain.segments(made_speech, stop)
+    first = next(heard)
+    assert holder.counting is not None and holder.counting.made == 1 and first.text
+    stop.set()
+    assert list(heard) == [] and holder.counting.made == 1

@@ -162,11 +162,23 @@ def in_order(
     job waiting, never waiting itself for an older one to finish (results wait instead).
 
     Closing this generator waits for the jobs running (native code must not outlive its
-    caller) and drops those not started."""
+    caller) and drops those not started. If taking the next job fails (the audio cannot
+    be decoded further on), the jobs already taken are still given out first: what was
+    read before the damage is not lost."""
     pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="yttl-whisper")
     flying: deque[tuple[J, Future[R]]] = deque()
+    source = iter(jobs)
     try:
-        for job in jobs:
+        while True:
+            try:
+                job = next(source)
+            except StopIteration:
+                break
+            except Exception:
+                while flying:
+                    done, future = flying.popleft()
+                    yield done, future.result()
+                raise
             while flying and (len(flying) >= ahead or flying[0][1].done()):
                 done, future = flying.popleft()
                 yield done, future.result()

@@ -239,6 +239,14 @@ class FasterWhisperTranscriber:
                 if batch.first:
                     progress = self._started(batch.prepared)
                     made = list(progress.made)
+                    if batch.prepared.windows is None and progress.store is self._store:
+                        # VAD off: Whisper reads the whole chunk, and each segment goes out
+                        # as it is heard, so Ctrl-C stops after a segment, not a chunk.
+                        for segment in self._whole(batch.prepared.chunk):
+                            progress.made.append(segment)
+                            yield clock(segment)
+                            if stop.is_set():
+                                return
                 assert progress is not None
                 for window, text in zip(batch.windows, heard, strict=True):
                     found = list(self._window_segments(batch.prepared.chunk, window, text))
@@ -264,9 +272,7 @@ class FasterWhisperTranscriber:
             return _Progress(prepared, None, done.speech_seconds)
         if prepared.windows is None:  # VAD off: every second through the model
             stats.speech_seconds += chunk.seconds
-            progress = _Progress(prepared, self._store, chunk.seconds)
-            progress.made.extend(self._whole(chunk))
-            return progress
+            return _Progress(prepared, self._store, chunk.seconds)  # read as it goes
         speech = prepared.speech_seconds
         stats.speech_seconds += speech
         if not prepared.windows:
