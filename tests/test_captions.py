@@ -28,7 +28,8 @@ def _words(segments: list[TranscriptSegment]) -> list[str]:
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("video_id", ALL_IDS)
+# without the corpus, one placeholder: skipped with the corpus reason, not an empty set
+@pytest.mark.parametrize("video_id", ALL_IDS or ["no-corpus"])
 def test_every_real_track_parses_the_same_in_json3_and_vtt(video_id: str) -> None:
     json3 = parse_json3((YOUTUBE / video_id / "captions.en.json3").read_text())
     vtt = parse_vtt((YOUTUBE / video_id / "captions.en.vtt").read_text())
