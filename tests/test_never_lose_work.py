@@ -88,11 +88,16 @@ def test_an_unreachable_provider_still_writes_and_records_the_transcript(
     summarized = _library_json(["show", video_id, "-f", "json"], clean_env)
     assert all(s["status"] == "ok" and s["summary"] for s in _sections(summarized))
 
+    written = next(out.glob("*.json"))
+    assert all(s["status"] == "ok" for s in _sections(json.loads(written.read_text())))
     other = ["-om", "another-model", "-ou", closed]  # not in the results cache: it fails
-    again = run_yttl([*whisper, "-f", "txt", *other], clean_env, timeout=300)
+    again = run_yttl([*whisper, "-f", "json", *other], clean_env, timeout=300)
     assert again.returncode == 1, again.stderr
     assert _library_json(["show", video_id, "-f", "json"], clean_env) == summarized  # not poorer
     assert "sleep" in txt.read_text().lower()
+    # nor the summary it wrote into -o: the failed run keeps it, says so, writes the .txt
+    assert all(s["status"] == "ok" for s in _sections(json.loads(written.read_text())))
+    assert f"kept {written} from an earlier run" in again.stderr, again.stderr
 
 
 def test_a_provider_answering_only_errors_still_writes_the_caption_transcript(

@@ -62,15 +62,28 @@ class BatchRun:
 def save_video(result: RunResult, settings: Settings, library: Library | None) -> list[Path]:
     """Write a finished video's outputs and record it in the library (an interrupted one
     is written, not recorded); the time each took goes into its stats for the report."""
-    from yttl.render import TRANSCRIPT_FORMATS, write_outputs
+    from yttl.render import TRANSCRIPT_FORMATS, output_stem, write_outputs
 
     formats = list(settings.format)
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
-    elif not summarized(result) and not {"html", *TRANSCRIPT_FORMATS} & set(formats):
-        formats.append("txt")  # no summary (the provider failed): the transcript is the work
+    kept: list[Path] = []
+    if not settings.transcript_only and not summarized(result):
+        # No summary (the provider failed): the transcript is the work. A summary an
+        # earlier run wrote in the same place is never replaced by this poorer one.
+        output_dir, stem = Path(settings.output_dir), output_stem(result.video.id)
+        kept = [
+            output_dir / f"{stem}.{f}"
+            for f in formats
+            if f not in TRANSCRIPT_FORMATS and (output_dir / f"{stem}.{f}").is_file()
+        ]
+        formats = [f for f in formats if output_dir / f"{stem}.{f}" not in kept]
+        if not {"html", *TRANSCRIPT_FORMATS} & set(formats):
+            formats.append("txt")
+        for path in kept:
+            logger.warning("kept %s from an earlier run: this one summarized nothing", path)
     started = time.perf_counter()
-    paths = write_outputs(result, formats, Path(settings.output_dir))
+    paths = [*write_outputs(result, formats, Path(settings.output_dir)), *kept]
     phases = result.stats.setdefault("phase_seconds", {})
     if isinstance(phases, dict):  # for --report and --report-json, written after
         phases["render"] = round(time.perf_counter() - started, 3)
