@@ -50,13 +50,22 @@ def test_json3_window_events_newlines_and_offsets() -> None:
         "wireMagic": "pb3",
         "events": [
             {"tStartMs": 0, "dDurationMs": 999999, "id": 1, "wpWinPosId": 1},
-            {"tStartMs": 100, "dDurationMs": 2000, "wWinId": 1,
-             "segs": [{"utf8": "hello"}, {"utf8": " world", "tOffsetMs": 400}]},
-            {"tStartMs": 1500, "dDurationMs": 10, "wWinId": 1, "aAppend": 1,
-             "segs": [{"utf8": "\n"}]},
+            {
+                "tStartMs": 100,
+                "dDurationMs": 2000,
+                "wWinId": 1,
+                "segs": [{"utf8": "hello"}, {"utf8": " world", "tOffsetMs": 400}],
+            },
+            {
+                "tStartMs": 1500,
+                "dDurationMs": 10,
+                "wWinId": 1,
+                "aAppend": 1,
+                "segs": [{"utf8": "\n"}],
+            },
             {"tStartMs": 2100, "dDurationMs": 3000, "segs": [{"utf8": "a &amp; b\nc"}]},
         ],
-    }  # fmt: skip
+    }
     segments = parse_json3(json.dumps(track))
     assert [s.text for s in segments] == ["hello world", "a & b c"]
     assert segments[0].start == pytest.approx(0.1)
@@ -128,13 +137,17 @@ def test_an_enormous_line_survives() -> None:
 def _texts(excluded: str = "") -> st.SearchStrategy[str]:
     return (
         st.text(
-            alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp"),
-                                   exclude_characters=excluded),
-            min_size=1, max_size=40,
+            alphabet=st.characters(
+                codec="utf-8",
+                exclude_categories=("Cc", "Cs", "Zl", "Zp"),
+                exclude_characters=excluded,
+            ),
+            min_size=1,
+            max_size=40,
         )
         .map(lambda t: " ".join(t.split()))
         .filter(lambda t: bool(t) and "-->" not in t)
-    )  # fmt: skip
+    )
 
 
 def _segments(raw: list[tuple[int, int, str]]) -> list[TranscriptSegment]:
@@ -147,8 +160,9 @@ def _segments(raw: list[tuple[int, int, str]]) -> list[TranscriptSegment]:
     return segments
 
 
-_cue_lists = st.lists(st.tuples(st.integers(0, 10_000_000), st.integers(50, 9000), _texts()),
-                      min_size=1, max_size=30)  # fmt: skip
+_cue_lists = st.lists(
+    st.tuples(st.integers(0, 10_000_000), st.integers(50, 9000), _texts()), min_size=1, max_size=30
+)
 
 
 @given(_cue_lists)
@@ -161,8 +175,13 @@ def test_vtt_writer_round_trips_any_text_through_the_parser(
     assert [s.start for s in parsed] == [s.start for s in segments]
 
 
-@given(st.lists(st.tuples(st.integers(0, 10_000_000), st.integers(50, 9000),
-                          _texts(excluded="<>{}&\\")), min_size=1, max_size=30))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10_000_000), st.integers(50, 9000), _texts(excluded="<>{}&\\")),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_srt_writer_round_trips_plain_text_through_the_parser(
     raw: list[tuple[int, int, str]],
 ) -> None:

@@ -107,8 +107,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:  # fmt: skip
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -157,8 +162,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, json.dumps({"error": {"message": "Invalid API key"}}).encode())
             return
         with state.lock:
-            call = ChatCall(len(state.calls), body.get("messages", []), body.get("model", ""),
-                            time.perf_counter())  # fmt: skip
+            call = ChatCall(
+                len(state.calls),
+                body.get("messages", []),
+                body.get("model", ""),
+                time.perf_counter(),
+            )
             state.calls.append(call)
             wait = state.over_limit(time.monotonic())
             if wait is None:
@@ -168,8 +177,11 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.rate_limited += 1
             call.status, call.faulted, call.end = 429, True, time.perf_counter()
-            self._send(429, b'{"error": {"message": "rate limit", "code": "rate_limit_exceeded"}}',
-                       {"Retry-After": f"{wait:.2f}"})  # fmt: skip
+            self._send(
+                429,
+                b'{"error": {"message": "rate limit", "code": "rate_limit_exceeded"}}',
+                {"Retry-After": f"{wait:.2f}"},
+            )
             return
         try:
             latency = state.latency(call) if callable(state.latency) else state.latency
@@ -194,12 +206,19 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": call.model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": call.reply}}],
-                "usage": {"prompt_tokens": len(json.dumps(call.messages)) // 4,
-                          "completion_tokens": len(call.reply) // 4,
-                          "total_tokens": 0},
-            }  # fmt: skip
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": call.reply},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": len(json.dumps(call.messages)) // 4,
+                    "completion_tokens": len(call.reply) // 4,
+                    "total_tokens": 0,
+                },
+            }
             self._send(200, json.dumps(answer).encode())
         finally:
             with state.lock:
@@ -290,8 +309,9 @@ def _transcription(self: _Handler, raw: bytes) -> None:
     state = self.server.state
     fields = _multipart(self.headers["Content-Type"], raw)
     with state.lock:
-        call = ChatCall(len(state.transcription_calls), [], fields["model"].decode(),
-                        time.perf_counter())  # fmt: skip
+        call = ChatCall(
+            len(state.transcription_calls), [], fields["model"].decode(), time.perf_counter()
+        )
         state.transcription_calls.append(call)
         state.transcriptions_in_flight += 1
         state.max_transcriptions_in_flight = max(

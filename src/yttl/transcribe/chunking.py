@@ -25,8 +25,13 @@ CPU_BEAM = 4
 GPU_BEAM = 5
 MB_PER_AUDIO_SECOND = 0.2
 MODEL_MB = {  # int8 on CPU; float16 on CUDA is about twice as much
-    "tiny": 75, "base": 145, "small": 480, "medium": 1500, "large": 3100, "turbo": 1700,
-}  # fmt: skip
+    "tiny": 75,
+    "base": 145,
+    "small": 480,
+    "medium": 1500,
+    "large": 3100,
+    "turbo": 1700,
+}
 
 
 @dataclass(frozen=True)
