@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -303,9 +305,28 @@ def test_a_talking_head_and_a_still_picture_get_at_most_one_slide_and_say_so(
 def test_slides_without_the_ocr_engine_is_one_clear_line(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
+    media = tmp_path / "talk.mp4"  # real media: a bad file is an input error before this
+    subprocess.run(
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=64x64:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1",
+            str(media),
+        ],
+        check=True,
+    )
     env = {**clean_env, "YTTL_SLIDES": "1", "PATH": str(tmp_path)}  # no tesseract on it
-    media = tmp_path / "talk.mp4"
-    media.write_bytes(b"\x00" * 64)
     result = run_yttl([str(media), "--transcript-only", "-o", str(tmp_path / "o")], env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
