@@ -106,7 +106,7 @@ def error_outcome(entry: BatchEntry, error: YttlError) -> VideoOutcome:
     """A video an error ended: failed with the error's code, or partial when some
     sections were summarized before it; what it made (``error.partial``) is written."""
     made = error.partial
-    if made is not None and any(s.status == "ok" for h in made.hours for s in h.sections):
+    if made is not None and made.summarized:
         return VideoOutcome(entry, "partial", EXIT_PARTIAL, made, error)
     return VideoOutcome(entry, "failed", exit_code_for(error), made, error)
 
@@ -120,9 +120,7 @@ def worth_writing(outcome: VideoOutcome) -> bool:
         return False
     if outcome.status != "interrupted":
         return True
-    return bool(made.transcript.segments) or any(
-        s.status == "ok" for h in made.hours for s in h.sections
-    )
+    return bool(made.transcript.segments) or made.summarized
 
 
 class NotStarted(YttlError):

@@ -62,28 +62,25 @@ class BatchRun:
 def save_video(result: RunResult, settings: Settings, library: Library | None) -> list[Path]:
     """Write a finished video's outputs and record it in the library (an interrupted one
     is written, not recorded); the time each took goes into its stats for the report."""
-    from yttl.render import TRANSCRIPT_FORMATS, output_stem, write_outputs
+    from yttl.render import TRANSCRIPT_FORMATS, output_path, write_outputs
 
+    output_dir = Path(settings.output_dir)
     formats = list(settings.format)
+    kept: list[Path] = []
     if settings.transcript_only:
         formats = [f for f in formats if f in TRANSCRIPT_FORMATS] or ["txt"]
-    kept: list[Path] = []
-    if not settings.transcript_only and not summarized(result):
+    elif result.failures and not result.summarized:
         # No summary (the provider failed): the transcript is the work. A summary an
         # earlier run wrote in the same place is never replaced by this poorer one.
-        output_dir, stem = Path(settings.output_dir), output_stem(result.video.id)
-        kept = [
-            output_dir / f"{stem}.{f}"
-            for f in formats
-            if f not in TRANSCRIPT_FORMATS and (output_dir / f"{stem}.{f}").is_file()
-        ]
-        formats = [f for f in formats if output_dir / f"{stem}.{f}" not in kept]
+        earlier = {f: output_path(result.video.id, f, output_dir) for f in formats}
+        kept = [p for f, p in earlier.items() if f not in TRANSCRIPT_FORMATS and p.is_file()]
+        formats = [f for f in formats if earlier[f] not in kept]
         if not {"html", *TRANSCRIPT_FORMATS} & set(formats):
             formats.append("txt")
         for path in kept:
             logger.warning("kept %s from an earlier run: this one summarized nothing", path)
     started = time.perf_counter()
-    paths = [*write_outputs(result, formats, Path(settings.output_dir)), *kept]
+    paths = [*write_outputs(result, formats, output_dir), *kept]
     phases = result.stats.setdefault("phase_seconds", {})
     if isinstance(phases, dict):  # for --report and --report-json, written after
         phases["render"] = round(time.perf_counter() - started, 3)
@@ -93,10 +90,6 @@ def save_video(result: RunResult, settings: Settings, library: Library | None) -
         if isinstance(phases, dict):
             phases["library"] = round(time.perf_counter() - started, 3)
     return paths
-
-
-def summarized(result: RunResult) -> bool:
-    return any(s.status != "failed" for h in result.hours for s in h.sections)
 
 
 def write_index(outcomes: Sequence[VideoOutcome], output_dir: Path) -> None:

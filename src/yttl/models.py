@@ -175,3 +175,8 @@ class RunResult:
     @property
     def interrupted(self) -> bool:
         return any(f.category == "interrupted" for f in self.failures)
+
+    @property
+    def summarized(self) -> bool:
+        """Whether any section got its summary (a failed run may still carry its work)."""
+        return any(s.status == "ok" for h in self.hours for s in h.sections)

@@ -16,6 +16,7 @@ __all__ = [
     "TRANSCRIPT_FORMATS",
     "atomic_write",
     "check_writable",
+    "output_path",
     "output_stem",
     "render",
     "write_outputs",
@@ -100,13 +101,17 @@ def check_writable(directory: Path) -> None:
         ) from exc
 
 
+def output_path(video_id: str, fmt: str, output_dir: Path) -> Path:
+    """Where a video's output in ``fmt`` goes: the one naming rule."""
+    return output_dir / f"{output_stem(video_id)}.{fmt}"
+
+
 def write_outputs(result: RunResult, formats: Iterable[str], output_dir: Path) -> list[Path]:
-    stem = output_stem(result.video.id)
     written = []
     if result.slides:  # first: the pages link to them
         write_slides(result, output_dir)
     for fmt in dict.fromkeys(formats):
-        path = output_dir / f"{stem}.{fmt}"
+        path = output_path(result.video.id, fmt, output_dir)
         atomic_write(path, render(result, fmt))
         written.append(path)
     return written
